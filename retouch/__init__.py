@@ -1,0 +1,12 @@
+"""retouch: GAN image restoration and image-to-image translation."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from retouch.errors import RetouchError
+
+try:
+    __version__ = version("retouch")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+source"
+
+__all__ = ["RetouchError", "__version__"]

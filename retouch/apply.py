@@ -1,0 +1,141 @@
+"""Inference for image-to-image models at any size: pad, tile with overlap, blend, crop back.
+
+Images no larger than the training crop run whole (padded to what the network divides by);
+larger ones are cut into training-size tiles that overlap and are blended with linear ramps, so
+memory stays bounded and normalisation layers see the statistics they were trained on.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from rich.progress import track
+from torch import nn
+
+from retouch.device import autocast, pick_device, pick_precision
+from retouch.errors import RetouchError
+from retouch.io import IMAGE_EXTENSIONS, Provenance, list_images, read_image, save_image, to_pil, to_tensor
+from retouch.zoo import load_model
+
+
+@dataclass
+class Translator:
+    """A loaded model with everything inference needs."""
+
+    net: nn.Module
+    meta: dict
+    name: str
+    device: torch.device
+    dtype: torch.dtype
+    tile: int
+    overlap: int
+    batch_size: int = 8
+
+    @property
+    def multiple(self) -> int:
+        """What the input's sides must divide by (2**downsamplings)."""
+        spec = self.meta["net"]
+        return 2 ** spec["num_downs"] if spec["name"] == "unet" else 4
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """1x3xHxW in [-1, 1] to the translated 1x3xHxW."""
+        _, _, h, w = x.shape
+        tile = max(self.tile, self.multiple) // self.multiple * self.multiple
+        if h <= tile and w <= tile:
+            return self._run(_pad_to(x, _ceil(h, self.multiple), _ceil(w, self.multiple)))[:, :, :h, :w]
+        x = _pad_to(x, max(h, tile), max(w, tile))
+        H, W = x.shape[2:]
+        tops, lefts = _starts(H, tile, self.overlap), _starts(W, tile, self.overlap)
+        ramp = _ramp(tile, self.overlap).to(self.device)
+        weight = ramp[:, None] * ramp[None, :]
+        acc = torch.zeros(1, 3, H, W, device=self.device)
+        norm = torch.zeros(1, 1, H, W, device=self.device)
+        boxes = [(t, l) for t in tops for l in lefts]
+        for i in range(0, len(boxes), self.batch_size):
+            chunk = boxes[i : i + self.batch_size]
+            out = self._run(torch.cat([x[:, :, t : t + tile, l : l + tile] for t, l in chunk]))
+            for (t, l), o in zip(chunk, out):
+                acc[0, :, t : t + tile, l : l + tile] += o * weight
+                norm[0, :, t : t + tile, l : l + tile] += weight
+        return (acc / norm)[:, :, :h, :w].cpu()
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.dtype):
+            return self.net(x.to(self.device)).float().clamp_(-1, 1)
+
+
+def _ceil(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Reflect-pad bottom/right to h x w (replicate where the image is too small to reflect)."""
+    ph, pw = h - x.shape[2], w - x.shape[3]
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < x.shape[2] and pw < x.shape[3] else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile offsets covering [0, length) with at least `overlap` shared pixels; the last is flush."""
+    stride = max(1, tile - overlap)
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] != length - tile:
+        starts.append(length - tile)
+    return starts
+
+
+def _ramp(tile: int, overlap: int) -> torch.Tensor:
+    """Blending weights: rising linearly over `overlap` pixels at each edge, never zero."""
+    r = torch.ones(tile)
+    if overlap > 0:
+        edge = torch.arange(1, overlap + 1, dtype=torch.float32) / (overlap + 1)
+        r[:overlap], r[-overlap:] = edge, edge.flip(0)
+    return r
+
+
+@functools.lru_cache(maxsize=4)
+def load_translator(model: str, device: str = "auto", precision: str = "auto", tile: int | None = None, overlap: int = 32) -> Translator:
+    """Load once per (model, device, precision, tiling): the Python API calls this on every image."""
+    dev = pick_device(device)
+    net, meta = load_model(model, dev)
+    if meta.get("task") != "translate":
+        raise RetouchError(f"Model {model} does its task {meta.get('task')!r}, not image translation.")
+    return Translator(net, meta, model, dev, pick_precision(precision, dev), tile or meta.get("size", 256), overlap)
+
+
+def translate(image: Image.Image | str | Path, model: str | Path, device: str = "auto", precision: str = "auto") -> Image.Image:
+    """Translate one image (PIL image or path) with a model name, weights file or run folder.
+
+    >>> out = retouch.translate("aerial.jpg", model="runs/maps")  # doctest: +SKIP
+    """
+    tr = load_translator(str(model), device, precision)
+    x = to_tensor(image.convert("RGB")) if isinstance(image, Image.Image) else read_image(Path(image))
+    return to_pil(tr(x))
+
+
+def translate_files(inputs: Path, output: Path, model: str | Path, device: str = "auto", precision: str = "auto",
+                    show_progress: bool = True) -> list[Path]:
+    """A file to a file, or a folder to a folder with the same file names; provenance in each."""
+    tr = load_translator(str(model), device, precision)
+    if inputs.is_dir():
+        if output.suffix.lower() in IMAGE_EXTENSIONS:
+            raise RetouchError(f"Input {inputs} is a folder, so the output must be a folder, not {output.name}.")
+        pairs = [(p, output / p.name) for p in list_images(inputs)]
+    else:
+        if not inputs.exists():
+            raise RetouchError(f"Input {inputs} does not exist.")
+        target = output / inputs.name if output.is_dir() or not output.suffix else output
+        pairs = [(inputs, target)]
+    provenance = Provenance(model=tr.name, task="translate", regions=None)
+    written = []
+    for src, dst in track(pairs, description="translate", disable=not show_progress or len(pairs) < 2):
+        written.append(save_image(tr(read_image(src)), dst, provenance))
+    return written

@@ -1,0 +1,176 @@
+"""Datasets: aligned pairs for paired translation, decoded once and augmented deterministically.
+
+Every random choice (crop offset, flip) is drawn from a generator seeded by the sample's position
+in the training stream, not from a global RNG. A resumed run therefore sees exactly the batches an
+uninterrupted one would, whatever the number of loader workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, Sampler
+
+from retouch.errors import RetouchError
+from retouch.io import list_images, load_image
+
+PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+DIRECTIONS = ("AtoB", "BtoA")
+CACHE_LIMIT_BYTES = 3 * 2**30  # pre-decode sets up to this size; larger ones decode per item
+
+
+@dataclass
+class DataConfig:
+    """Where the pairs are and how a training sample is cut from them."""
+
+    root: str = ""
+    split: str = "train"
+    direction: str = "AtoB"
+    preprocess: str = "resize_and_crop"
+    size: int = 256  # the crop fed to the network
+    load_size: int | None = None  # resize target before cropping; None = size * 286 / 256
+    flip: bool = True
+    workers: int = 0
+
+    def resolved_load_size(self) -> int:
+        return self.load_size or round(self.size * 286 / 256)
+
+
+def split_dir(root: Path, split: str) -> Path:
+    """`root/split` when it exists (the pix2pix layout), else `root` itself."""
+    if not root.is_dir():
+        raise RetouchError(f"Data folder {root} does not exist; pass a folder of paired images.")
+    return root / split if (root / split).is_dir() else root
+
+
+def _uint8(path: Path) -> torch.Tensor:
+    return torch.from_numpy(np.array(load_image(path))).permute(2, 0, 1).contiguous()
+
+
+class PairedDataset(Dataset):
+    """Aligned (input, target) pairs: AB side-by-side files, or parallel folders `A/` and `B/`.
+
+    Items are requested as `(index, seed)`; the seed fixes the augmentation of that draw.
+    """
+
+    def __init__(self, cfg: DataConfig, train: bool = True):
+        if cfg.preprocess not in PREPROCESS:
+            raise RetouchError(f"Unknown preprocess {cfg.preprocess!r}; use one of {', '.join(PREPROCESS)}.")
+        if cfg.direction not in DIRECTIONS:
+            raise RetouchError(f"Unknown direction {cfg.direction!r}; use AtoB or BtoA.")
+        self.cfg, self.train = cfg, train
+        folder = split_dir(Path(cfg.root), cfg.split)
+        if (folder / "A").is_dir() and (folder / "B").is_dir():
+            self.paths_a = list_images(folder / "A")
+            names_b = {p.name: p for p in list_images(folder / "B")}
+            missing = [p.name for p in self.paths_a if p.name not in names_b]
+            if missing:
+                raise RetouchError(f"{len(missing)} files in {folder / 'A'} have no partner in B (e.g. {missing[0]}).")
+            self.paths_b: list[Path] | None = [names_b[p.name] for p in self.paths_a]
+        else:
+            self.paths_a, self.paths_b = list_images(folder), None
+        self._cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        first = self._read(0)
+        if first[0].numel() * 2 * len(self) <= CACHE_LIMIT_BYTES:
+            self._cache = [first] + [self._read(i) for i in range(1, len(self))]
+
+    def __len__(self) -> int:
+        return len(self.paths_a)
+
+    def name(self, i: int) -> str:
+        return self.paths_a[i].name
+
+    def _read(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input, target) as uint8 CHW, in the configured direction."""
+        if self.paths_b is None:
+            ab = _uint8(self.paths_a[i])
+            if ab.shape[2] % 2:
+                raise RetouchError(f"{self.paths_a[i]} has odd width; AB files hold A and B side by side.")
+            w = ab.shape[2] // 2
+            a, b = ab[:, :, :w], ab[:, :, w:]
+        else:
+            a, b = _uint8(self.paths_a[i]), _uint8(self.paths_b[i])
+            if a.shape != b.shape:
+                raise RetouchError(f"{self.paths_a[i].name}: A and B differ in size ({a.shape} vs {b.shape}).")
+        return (a, b) if self.cfg.direction == "AtoB" else (b, a)
+
+    def pair(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole pair as float tensors in [-1, 1], 3xHxW, untouched (for evaluation)."""
+        a, b = self._cache[i] if self._cache is not None else self._read(i)
+        return _to_float(a), _to_float(b)
+
+    def __getitem__(self, item: tuple[int, int] | int) -> dict:
+        i, seed = item if isinstance(item, tuple) else (item, item)
+        a, b = self._cache[i] if self._cache is not None else self._read(i)
+        gen = torch.Generator().manual_seed(seed)
+        ab = _to_float(torch.cat([a, b], 0))
+        ab = self._transform(ab, gen)
+        return {"input": ab[:3], "target": ab[3:], "index": i}
+
+    def _transform(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Resize / crop / flip the stacked pair identically, as the pix2pix reference does."""
+        cfg, mode = self.cfg, self.cfg.preprocess
+        load = cfg.resolved_load_size()
+        if mode == "resize_and_crop":
+            x = _resize(x, load, load)
+        elif mode.startswith("scale_width"):
+            h, w = x.shape[1:]
+            target_w = load if mode == "scale_width_and_crop" else cfg.size
+            x = _resize(x, max(cfg.size, round(h * target_w / w)), target_w)
+        if mode in ("resize_and_crop", "crop", "scale_width_and_crop") or (mode == "scale_width" and x.shape[1] > cfg.size):
+            x = _random_crop(x, cfg.size, gen if self.train else None)
+        if mode == "none":
+            h, w = x.shape[1:]
+            x = _resize(x, max(4, h // 4 * 4), max(4, w // 4 * 4)) if (h % 4 or w % 4) else x
+        if self.train and cfg.flip and torch.rand((), generator=gen) < 0.5:
+            x = x.flip(-1)
+        return x
+
+
+def _to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(127.5).sub_(1.0)
+
+
+def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    if x.shape[1:] == (h, w):
+        return x
+    y = F.interpolate(x[None], size=(h, w), mode="bicubic", antialias=True, align_corners=False)[0]
+    return y.clamp_(-1, 1)
+
+
+def _random_crop(x: torch.Tensor, size: int, gen: torch.Generator | None) -> torch.Tensor:
+    """A size x size crop; centred when `gen` is None. Smaller images are an error, not a pad."""
+    h, w = x.shape[1:]
+    if h < size or w < size:
+        raise RetouchError(f"An image of {w}x{h} is smaller than the crop --size {size}; lower --size.")
+    if gen is None:
+        top, left = (h - size) // 2, (w - size) // 2
+    else:
+        top = int(torch.randint(0, h - size + 1, (), generator=gen))
+        left = int(torch.randint(0, w - size + 1, (), generator=gen))
+    return x[:, top : top + size, left : left + size]
+
+
+class StreamSampler(Sampler):
+    """An endless stream of (index, seed): a fresh permutation per epoch, resumable at any step.
+
+    Position p of the stream is always the same item with the same augmentation seed, so
+    starting at `start` reproduces the tail of an uninterrupted stream exactly.
+    """
+
+    def __init__(self, n: int, seed: int, start: int = 0):
+        self.n, self.seed, self.start = n, seed, start
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        p = self.start
+        while True:
+            epoch, offset = divmod(p, self.n)
+            perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+            for q in range(offset, self.n):
+                yield int(perm[q]), self.seed * 1_000_000_007 + epoch * self.n + q
+            p = (epoch + 1) * self.n

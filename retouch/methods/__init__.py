@@ -1,0 +1,101 @@
+"""Training recipes, one per file, behind one small interface.
+
+A method owns its networks and optimisers, does one optimisation step on a batch, makes preview
+images, and names the network that inference uses. The training loop knows nothing else about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from retouch.device import autocast
+
+
+def linear_decay(steps: int, decay_start: float):
+    """The reference schedule: constant LR, then linear decay to zero over the last part of training."""
+    start = int(steps * decay_start)
+
+    def factor(step: int) -> float:
+        if step < start:
+            return 1.0
+        return max(0.0, 1.0 - (step - start) / max(1, steps - start))
+
+    return factor
+
+
+class Method:
+    """Shared plumbing: device, precision, optimiser/scheduler bookkeeping and state for checkpoints."""
+
+    Config: ClassVar[type]
+    #: the network that inference uses, and the task it performs
+    inference_net: ClassVar[str]
+    task: ClassVar[str]
+
+    def __init__(self, cfg: Any, device: torch.device, dtype: torch.dtype):
+        self.cfg, self.device, self.dtype = cfg, device, dtype
+        self.nets: dict[str, nn.Module] = {}
+        self.specs: dict[str, dict] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+
+    def autocast(self):
+        return autocast(self.device, self.dtype)
+
+    def add_optimizer(self, name: str, params, lr: float, betas: tuple[float, float], steps: int, decay_start: float) -> None:
+        opt = torch.optim.Adam(params, lr=lr, betas=betas)
+        self.optimizers[name] = opt
+        self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(steps, decay_start))
+
+    def step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One optimisation step; returns detached scalar losses (no host sync here)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(self, batch: dict) -> torch.Tensor:
+        """Preview rows (N x 3 x H x kW) for the sample grid."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {
+            "nets": {k: v.state_dict() for k, v in self.nets.items()},
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for group in ("nets", "optimizers", "schedulers"):
+            mine = getattr(self, group)
+            if set(mine) != set(state[group]):
+                raise ValueError(f"checkpoint {group} {sorted(state[group])} do not match {sorted(mine)}")
+            for k, v in state[group].items():
+                mine[k].load_state_dict(v)
+
+    def export(self) -> tuple[nn.Module, dict]:
+        """The inference network and the metadata that rebuilds it without the training code."""
+        return self.nets[self.inference_net], {"net": self.specs[self.inference_net], "task": self.task, "method_config": asdict(self.cfg)}
+
+
+def set_requires_grad(net: nn.Module, flag: bool) -> None:
+    for p in net.parameters():
+        p.requires_grad_(flag)
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    METHODS[cls.__module__.rsplit(".", 1)[-1]] = cls
+    return cls
+
+
+def get_method(name: str) -> type[Method]:
+    from retouch.errors import RetouchError
+    from retouch.methods import pix2pix  # noqa: F401  (fills METHODS)
+
+    if name not in METHODS:
+        raise RetouchError(f"Unknown method {name!r}; known: {', '.join(sorted(METHODS))}.")
+    return METHODS[name]

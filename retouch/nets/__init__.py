@@ -1,0 +1,51 @@
+"""Network architectures (no training logic) and ``build_net``, which makes one from a stored spec.
+
+A spec is a JSON-able dict ``{"name": ..., **constructor kwargs}`` plus optional ``init`` and
+``init_gain``; it travels inside weights files' metadata, so it must describe the whole
+architecture.
+"""
+
+import inspect
+from typing import Any
+
+from torch import nn
+
+from retouch.errors import RetouchError
+from retouch.nets.layers import init_weights
+from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
+from retouch.nets.resnet import ResnetGenerator
+from retouch.nets.unet import UnetGenerator
+
+NETS: dict[str, type[nn.Module]] = {
+    "unet": UnetGenerator,
+    "resnet": ResnetGenerator,
+    "patchgan": NLayerDiscriminator,
+    "pixel": PixelDiscriminator,
+}
+
+
+def build_net(spec: dict[str, Any]) -> nn.Module:
+    """Construct and initialise the network ``spec`` describes (init defaults: normal, 0.02)."""
+    if not isinstance(spec, dict):
+        raise RetouchError(f"A network spec must be a dict with a 'name', got {spec!r}.")
+    kwargs = dict(spec)
+    name = kwargs.pop("name", None)
+    init = kwargs.pop("init", "normal")
+    gain = kwargs.pop("init_gain", 0.02)
+    if name not in NETS:
+        raise RetouchError(f"Unknown network {name!r}; choose one of {', '.join(NETS)}.")
+    cls = NETS[name]
+    try:
+        inspect.signature(cls).bind(**kwargs)
+    except TypeError as e:
+        raise RetouchError(
+            f"Bad arguments for network {name!r} ({e}); it takes {inspect.signature(cls)}."
+        ) from None
+    try:
+        return init_weights(cls(**kwargs), init, gain)
+    except (TypeError, ValueError) as e:
+        raise RetouchError(f"Cannot build network {name!r} from {spec}: {e}") from None
+
+
+__all__ = ["NETS", "build_net", "init_weights", "NLayerDiscriminator", "PixelDiscriminator",
+           "ResnetGenerator", "UnetGenerator"]

@@ -1,0 +1,56 @@
+"""Building blocks shared by the networks: normalisation choice and the pix2pix weight init."""
+
+from torch import nn
+
+NORMS = ("batch", "instance", "none")
+INITS = ("normal", "xavier", "kaiming", "orthogonal")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """The normalisation after a conv, as pix2pix builds it.
+
+    Instance norm has no affine parameters and no running statistics (as in the reference), so it
+    adds nothing to the state dict; ``none`` is an Identity so module indices (and so state-dict
+    keys) stay the same whatever the norm.
+    """
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"Unknown norm {kind!r}; use one of {', '.join(NORMS)}.")
+
+
+def conv_bias(norm: str) -> bool:
+    """Whether a conv followed by ``norm`` needs a bias: batch norm's shift makes it redundant."""
+    return norm != "batch"
+
+
+def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialise ``net`` in place like pix2pix (its GANs are tuned for N(0, 0.02) weights).
+
+    Conv and Linear weights follow ``kind`` (``kaiming`` ignores ``gain``, as in the reference),
+    their biases start at 0; BatchNorm scales start at N(1, gain) and shifts at 0. Returns ``net``.
+    """
+    if kind not in INITS:
+        raise ValueError(f"Unknown init {kind!r}; use one of {', '.join(INITS)}.")
+
+    def init_module(m: nn.Module) -> None:
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
+            if kind == "normal":
+                nn.init.normal_(m.weight, 0.0, gain)
+            elif kind == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            elif kind == "kaiming":
+                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            else:
+                nn.init.orthogonal_(m.weight, gain=gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+
+    net.apply(init_module)
+    return net

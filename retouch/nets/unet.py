@@ -1,0 +1,115 @@
+"""pix2pix's U-Net generator, built so that reference ``latest_net_G.pth`` weights load as they are.
+
+The network is nested exactly like junyanz/pytorch-CycleGAN-and-pix2pix: ``self.model`` is the
+outermost skip block and every block keeps its layers in ``model`` with the inner block at index 1
+(outermost) or 3 (the others), hence keys such as ``model.model.1.model.3.model.1.weight``.
+
+Each block halves the resolution, so a ``num_downs`` net needs sides divisible by ``2**num_downs``
+(256 for the 8-level ``unet_256``). It is trained on crops of exactly that size; inference at other
+sizes pads the image up to a multiple of ``2**num_downs`` and crops the result back.
+"""
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from retouch.nets.layers import conv_bias, norm_layer
+
+
+class UnetSkipBlock(nn.Module):
+    """One level of the U-Net: down, the inner levels, up, then concatenate the skip.
+
+    ``submodule=None`` makes the innermost (bottleneck) level; ``in_channels`` only differs from
+    ``outer`` at the outermost level, which takes the image and ends in Tanh instead of a skip.
+
+    The down path starts with an in-place LeakyReLU, as in the reference, so the skip carries
+    LeakyReLU(x) rather than x; keeping it in place makes reference weights give reference
+    outputs.
+    """
+
+    def __init__(
+        self,
+        outer: int,
+        inner: int,
+        *,
+        in_channels: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        norm: str = "batch",
+        dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        self.outermost = outermost
+        bias = conv_bias(norm)
+        down = nn.Conv2d(in_channels or outer, inner, 4, stride=2, padding=1, bias=bias)
+        if outermost:
+            up = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1)
+            layers = [down, submodule, nn.ReLU(True), up, nn.Tanh()]
+        elif submodule is None:
+            up = nn.ConvTranspose2d(inner, outer, 4, stride=2, padding=1, bias=bias)
+            layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), up, norm_layer(norm, outer)]
+        else:
+            up = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1, bias=bias)
+            layers = [
+                nn.LeakyReLU(0.2, True), down, norm_layer(norm, inner),
+                submodule,
+                nn.ReLU(True), up, norm_layer(norm, outer),
+            ]
+            if dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    """U-Net with ``num_downs`` stride-2 levels (pix2pix's ``unet_256`` is ``num_downs=8``).
+
+    Channels grow ngf, 2ngf, 4ngf, 8ngf and stay at 8ngf below; the ``num_downs - 5`` levels just
+    above the bottleneck use dropout 0.5, pix2pix's only source of noise.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        num_downs: int,
+        ngf: int = 64,
+        norm: str = "batch",
+        dropout: bool = True,
+    ) -> None:
+        super().__init__()
+        if num_downs < 5:
+            raise ValueError(f"A U-Net needs num_downs >= 5, got {num_downs}.")
+        self.num_downs = num_downs
+        block = UnetSkipBlock(ngf * 8, ngf * 8, norm=norm)
+        for _ in range(num_downs - 5):
+            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)
+        for mult in (4, 2, 1):
+            block = UnetSkipBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm)
+        self.model = UnetSkipBlock(
+            out_channels, ngf, in_channels=in_channels, submodule=block, outermost=True, norm=norm
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        multiple = 2**self.num_downs
+        if x.shape[-2] % multiple or x.shape[-1] % multiple:
+            raise ValueError(
+                f"U-Net with num_downs={self.num_downs} needs sides divisible by {multiple}, "
+                f"got {tuple(x.shape[-2:])}; pad the input first."
+            )
+        return self.model(x)
+
+
+def unet_depth(size: int) -> int:
+    """The ``num_downs`` that takes a ``size`` training crop down to 1x1 (256 -> 8, 128 -> 7).
+
+    Inference at other sizes pads to a multiple of ``2**num_downs``.
+    """
+    if size < 32 or size & (size - 1):
+        raise ValueError(f"U-Net crop size must be a power of two >= 32, got {size}.")
+    return int(math.log2(size))

@@ -1,0 +1,197 @@
+"""The one training loop: config, device and precision, checkpoints and exact resume, logs, samples.
+
+A checkpoint holds the networks, optimisers, schedulers, step and RNG state; the data stream is a
+function of the step (see `data.StreamSampler`). Killing a run and resuming it therefore gives
+the same losses and weights as never stopping, which `tests/test_train.py` checks with a real kill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.utils.data import DataLoader
+
+from retouch.data import DataConfig, PairedDataset, StreamSampler
+from retouch.device import pick_device, pick_precision
+from retouch.errors import RetouchError
+from retouch.io import save_image
+from retouch.methods import get_method
+from retouch.zoo import save_weights
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """How long and how: steps, batch, schedule, devices, and how often to log, preview and save."""
+
+    steps: int = 20000
+    batch_size: int = 1
+    decay_start: float = 0.5  # fraction of steps at constant LR before the linear decay to zero
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    log_every: int = 50
+    sample_every: int = 1000
+    ckpt_every: int = 500
+
+
+@dataclass
+class RunConfig:
+    method: str = "pix2pix"
+    model: Any = None  # the method's own config dataclass
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        cls = get_method(self.method).Config
+        if self.model is None:
+            self.model = cls()
+        elif isinstance(self.model, dict):
+            self.model = _build(cls, self.model, "model")
+        if isinstance(self.data, dict):
+            self.data = _build(DataConfig, self.data, "data")
+        if isinstance(self.train, dict):
+            self.train = _build(TrainConfig, self.train, "train")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> "RunConfig":
+        if not path.exists():
+            raise RetouchError(f"Config file {path} does not exist.")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise RetouchError(f"{path} must hold a mapping with method/model/data/train sections.")
+        return _build(cls, raw, str(path))
+
+
+def _build(cls: type, values: dict, where: str):
+    """A dataclass from a dict, naming any unknown key instead of failing obscurely."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise RetouchError(f"Unknown keys in {where}: {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+    return cls(**values)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """Write to a temporary file beside `path`, then rename: a kill never leaves half a checkpoint."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def build_method(cfg: RunConfig, device: torch.device, dtype: torch.dtype):
+    t = cfg.train
+    return get_method(cfg.method)(cfg.model, device, dtype, size=cfg.data.size, steps=t.steps, decay_start=t.decay_start)
+
+
+def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool = True) -> Path:
+    """Train `cfg` into the run folder `out`; returns the exported weights file."""
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.exists() and not resume:
+        raise RetouchError(f"{out} already holds a run; add --resume to continue it or choose another --out.")
+    if resume:
+        if not ckpt_path.exists():
+            raise RetouchError(f"Nothing to resume in {out}: it has no {CHECKPOINT}.")
+        cfg = RunConfig.from_yaml(out / "config.yaml")  # a resumed run is the run that was started
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "samples").mkdir(exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    t = cfg.train
+    device = pick_device(t.device)
+    dtype = pick_precision(t.precision, device)
+    torch.manual_seed(t.seed)
+    dataset = PairedDataset(cfg.data, train=True)
+    method = build_method(cfg, device, dtype)
+    start = 0
+    if resume:
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        method.load_state_dict(state["method"])
+        start = state["step"]
+        torch.set_rng_state(state["rng"]["torch"])
+        if device.type == "cuda" and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    _truncate_log(out / "log.jsonl", start)
+
+    sampler = StreamSampler(len(dataset), t.seed, start=start * t.batch_size)
+    loader = DataLoader(dataset, batch_size=t.batch_size, sampler=sampler, num_workers=cfg.data.workers,
+                        pin_memory=device.type == "cuda", persistent_workers=cfg.data.workers > 0)
+    preview = _preview_batch(dataset, t.seed)
+
+    from torch.utils.tensorboard import SummaryWriter  # heavy import, only when training
+
+    writer = SummaryWriter(str(out / "logs"), purge_step=start)
+    weights = out / "model.safetensors"
+
+    def checkpoint(step: int) -> None:
+        rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}
+        atomic_torch_save({"step": step, "method": method.state_dict(), "rng": rng}, ckpt_path)
+        net, meta = method.export()
+        save_weights(net, {**meta, "method": cfg.method, "direction": cfg.data.direction, "size": cfg.data.size, "steps": step}, weights)
+
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} img/s"),
+               TextColumn("{task.fields[losses]}"), TimeRemainingColumn()]
+    progress = Progress(*columns, disable=not show_progress)
+    with progress, (out / "log.jsonl").open("a") as log:
+        bar = progress.add_task(f"{cfg.method}", total=t.steps, completed=start, rate="-", losses="")
+        it, tick, tick_step = iter(loader), time.perf_counter(), start
+        for step in range(start, t.steps):
+            losses = method.step(next(it))
+            done = step + 1
+            if done % t.log_every == 0 or done == t.steps:
+                values = {k: float(v) for k, v in losses.items()}
+                now = time.perf_counter()
+                rate = (done - tick_step) * t.batch_size / max(now - tick, 1e-9)
+                tick, tick_step = now, done
+                log.write(json.dumps({"step": done, **values, "img_per_s": rate}) + "\n")
+                log.flush()
+                for k, v in values.items():
+                    writer.add_scalar(f"loss/{k}", v, done)
+                writer.add_scalar("speed/img_per_s", rate, done)
+                progress.update(bar, rate=f"{rate:.1f}", losses=" ".join(f"{k} {v:.3f}" for k, v in values.items()))
+            if done % t.sample_every == 0 or done == t.steps:
+                grid = method.sample(preview)
+                save_image(_stack_rows(grid), out / "samples" / f"step_{done:07d}.png")
+                writer.add_image("samples", (grid[0].clamp(-1, 1) + 1) / 2, done)
+            if done % t.ckpt_every == 0 or done == t.steps:
+                checkpoint(done)
+            progress.update(bar, completed=done)
+    writer.close()
+    return weights
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from, so the log reads as one run."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def _preview_batch(dataset: PairedDataset, seed: int) -> dict:
+    """A fixed batch of up to 4 training pairs with fixed augmentation: comparable across steps."""
+    items = [dataset[(i, seed + i)] for i in range(min(4, len(dataset)))]
+    return {k: torch.stack([it[k] for it in items]) for k in ("input", "target")}
+
+
+def _stack_rows(grid: torch.Tensor) -> torch.Tensor:
+    """N x 3 x H x W rows into one 1 x 3 x NH x W image."""
+    return torch.cat(list(grid), dim=1)[None]

@@ -1,0 +1,91 @@
+"""Weights files and the registry of shipped models.
+
+A weights file is safetensors: tensors plus a `retouch` metadata entry (JSON) holding the network
+spec, the task, and whatever inference needs (direction, training size). Nothing is unpickled, so
+a file from anywhere loads safely, and it rebuilds its network without the training code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+from retouch import __version__
+from retouch.errors import RetouchError
+from retouch.nets import build_net
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+META_KEY = "retouch"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A shipped model: its file under retouch/weights/ and the card that documents it."""
+
+    file: str
+    task: str
+    summary: str
+    card: str
+
+
+ZOO: dict[str, ZooEntry] = {}
+
+
+def save_weights(net: nn.Module, meta: dict, path: Path, half: bool = True) -> Path:
+    """Write the network's tensors (fp16 by default: half the size, same results) and its metadata."""
+    tensors = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in net.state_dict().items()}
+    meta = {**meta, "version": __version__}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def resolve(model: str | Path) -> Path:
+    """A zoo name, a .safetensors file, or a run folder (its exported model.safetensors)."""
+    if isinstance(model, str) and model in ZOO:
+        return WEIGHTS_DIR / ZOO[model].file
+    path = Path(model)
+    if path.is_dir():
+        path = path / "model.safetensors"
+        if not path.exists():
+            raise RetouchError(f"Run folder {model} has no model.safetensors yet; wait for the first checkpoint or pass a weights file.")
+    if not path.exists():
+        known = ", ".join(sorted(ZOO)) or "none yet"
+        raise RetouchError(f"No model {model!r}: give a run folder, a .safetensors file, or a shipped name ({known}).")
+    return path
+
+
+def read_meta(path: Path) -> dict:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+    except (SafetensorError, OSError) as e:
+        raise RetouchError(f"{path} is not a readable safetensors weights file ({e}).") from None
+    if raw is None:
+        raise RetouchError(f"{path} has no retouch metadata; convert foreign weights first.")
+    return json.loads(raw)
+
+
+def load_model(model: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """The network in eval mode (fp32) and its metadata, from a name, file or run folder."""
+    path = resolve(model)
+    meta = read_meta(path)
+    net = build_net(dict(meta["net"]))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    net.load_state_dict(state)
+    return net.to(device).eval(), meta

@@ -1,0 +1,25 @@
+"""Small images and datasets made by the tests themselves (no shared data needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def smooth_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A smooth random colour field (uint8 HxWx3): structured like a photo, unlike white noise."""
+    coarse = rng.integers(0, 256, size=(max(2, h // 8), max(2, w // 8), 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((w, h), Image.BICUBIC))
+
+
+def make_ab_folder(root: Path, n: int = 6, size: int = 48, seed: int = 0) -> Path:
+    """n AB side-by-side pairs (B = colour-inverted A), pix2pix layout under root/train."""
+    rng = np.random.default_rng(seed)
+    folder = root / "train"
+    folder.mkdir(parents=True)
+    for i in range(n):
+        a = smooth_image(rng, size, size)
+        Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(folder / f"{i:03d}.png")
+    return root
