@@ -52,8 +52,6 @@ class Translator:
         x = _pad_to(x, max(h, tile), max(w, tile))
         H, W = x.shape[2:]
         tops, lefts = _starts(H, tile, self.overlap), _starts(W, tile, self.overlap)
-        ramp = _ramp(tile, self.overlap).to(self.device)
-        weight = ramp[:, None] * ramp[None, :]
         acc = torch.zeros(1, 3, H, W, device=self.device)
         norm = torch.zeros(1, 1, H, W, device=self.device)
         boxes = [(t, l) for t in tops for l in lefts]
@@ -61,6 +59,9 @@ class Translator:
             chunk = boxes[i : i + self.batch_size]
             out = self._run(torch.cat([x[:, :, t : t + tile, l : l + tile] for t, l in chunk]))
             for (t, l), o in zip(chunk, out):
+                wy = _ramp(tile, self.overlap, t > 0, t + tile < H)
+                wx = _ramp(tile, self.overlap, l > 0, l + tile < W)
+                weight = (wy[:, None] * wx[None, :]).to(self.device)
                 acc[0, :, t : t + tile, l : l + tile] += o * weight
                 norm[0, :, t : t + tile, l : l + tile] += weight
         return (acc / norm)[:, :, :h, :w].cpu()
@@ -92,12 +93,20 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
-def _ramp(tile: int, overlap: int) -> torch.Tensor:
-    """Blending weights: rising linearly over `overlap` pixels at each edge, never zero."""
+def _ramp(tile: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.Tensor:
+    """Blending weights along one side of a tile.
+
+    Where the tile meets a neighbour, its outer quarter of the overlap gets weight zero (those
+    pixels saw the tile's padding, not the image) and the rest rises linearly; at the image's own
+    border the weight stays one, so every pixel keeps a positive total weight.
+    """
     r = torch.ones(tile)
-    if overlap > 0:
-        edge = torch.arange(1, overlap + 1, dtype=torch.float32) / (overlap + 1)
-        r[:overlap], r[-overlap:] = edge, edge.flip(0)
+    margin = overlap // 4
+    edge = torch.cat([torch.zeros(margin), torch.arange(1, overlap - margin + 1, dtype=torch.float32) / (overlap - margin + 1)])
+    if taper_start and overlap > 0:
+        r[:overlap] = edge
+    if taper_end and overlap > 0:
+        r[-overlap:] = torch.minimum(r[-overlap:], edge.flip(0))
     return r
 
 

@@ -7,6 +7,7 @@ uninterrupted one would, whatever the number of loader workers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -36,6 +37,8 @@ class DataConfig:
     load_size: int | None = None  # resize target before cropping; None = size * 286 / 256
     flip: bool = True
     workers: int = 0
+    holdout: int = 0  # the last N pairs (natural name order) never train; `retouch eval --holdout` scores them
+
 
     def resolved_load_size(self) -> int:
         return self.load_size or round(self.size * 286 / 256)
@@ -58,7 +61,7 @@ class PairedDataset(Dataset):
     Items are requested as `(index, seed)`; the seed fixes the augmentation of that draw.
     """
 
-    def __init__(self, cfg: DataConfig, train: bool = True):
+    def __init__(self, cfg: DataConfig, train: bool = True, held_out: bool = False):
         if cfg.preprocess not in PREPROCESS:
             raise RetouchError(f"Unknown preprocess {cfg.preprocess!r}; use one of {', '.join(PREPROCESS)}.")
         if cfg.direction not in DIRECTIONS:
@@ -74,10 +77,23 @@ class PairedDataset(Dataset):
             self.paths_b: list[Path] | None = [names_b[p.name] for p in self.paths_a]
         else:
             self.paths_a, self.paths_b = list_images(folder), None
+        if cfg.holdout:
+            self._hold_out(cfg.holdout, held_out)
         self._cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         first = self._read(0)
         if first[0].numel() * 2 * len(self) <= CACHE_LIMIT_BYTES:
             self._cache = [first] + [self._read(i) for i in range(1, len(self))]
+
+    def _hold_out(self, n: int, held_out: bool) -> None:
+        """Split off the last n pairs in natural order (frame 10 after frame 9): for sequences of
+        frames, a contiguous tail leaks less into training than a random pick."""
+        if not 0 < n < len(self.paths_a):
+            raise RetouchError(f"--holdout {n} must be between 1 and {len(self.paths_a) - 1} for this folder.")
+        order = sorted(range(len(self.paths_a)), key=lambda i: _natural_key(self.paths_a[i].name))
+        keep = order[-n:] if held_out else order[:-n]
+        self.paths_a = [self.paths_a[i] for i in keep]
+        if self.paths_b is not None:
+            self.paths_b = [self.paths_b[i] for i in keep]
 
     def __len__(self) -> int:
         return len(self.paths_a)
@@ -120,9 +136,8 @@ class PairedDataset(Dataset):
             x = _resize(x, load, load)
         elif mode.startswith("scale_width"):
             h, w = x.shape[1:]
-            target_w = load if mode == "scale_width_and_crop" else cfg.size
-            x = _resize(x, max(cfg.size, round(h * target_w / w)), target_w)
-        if mode in ("resize_and_crop", "crop", "scale_width_and_crop") or (mode == "scale_width" and x.shape[1] > cfg.size):
+            x = _resize(x, max(cfg.size, round(h * load / w)), load)
+        if mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
             x = _random_crop(x, cfg.size, gen if self.train else None)
         if mode == "none":
             h, w = x.shape[1:]
@@ -130,6 +145,10 @@ class PairedDataset(Dataset):
         if self.train and cfg.flip and torch.rand((), generator=gen) < 0.5:
             x = x.flip(-1)
         return x
+
+
+def _natural_key(name: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
 def _to_float(x: torch.Tensor) -> torch.Tensor:

@@ -17,17 +17,18 @@ from retouch.metrics import image_metrics, mean_metrics
 
 
 def evaluate(model: str, data: Path, split: str = "test", device: str = "auto", precision: str = "auto",
-             limit: int | None = None, show_progress: bool = True) -> dict:
+             limit: int | None = None, holdout: int = 0, show_progress: bool = True) -> dict:
     """Mean PSNR/SSIM (RGB and Y) of the model and of the identity baseline over whole test pairs."""
     tr = load_translator(str(model), device, precision)
-    ds = PairedDataset(DataConfig(root=str(data), split=split, direction=tr.meta.get("direction", "AtoB")), train=False)
+    cfg = DataConfig(root=str(data), split=split, direction=tr.meta.get("direction", "AtoB"), holdout=holdout)
+    ds = PairedDataset(cfg, train=False, held_out=holdout > 0)
     n = len(ds) if limit is None else min(limit, len(ds))
     rows_model, rows_identity = [], []
     for i in track(range(n), description="eval", disable=not show_progress):
         x, y = ds.pair(i)
         rows_model.append(image_metrics(tr(x[None]), y[None]))
         rows_identity.append(image_metrics(x[None], y[None]))
-    return {"model": str(model), "data": str(data), "split": split, "images": n,
+    return {"model": str(model), "data": str(data), "split": split, "holdout": holdout, "images": n,
             "results": {"model": mean_metrics(rows_model), "identity": mean_metrics(rows_identity)}}
 
 

@@ -1,0 +1,102 @@
+"""Inference at any size, files and folders, weights files and the one-call API."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import retouch
+from retouch.apply import Translator, _starts, load_translator
+from retouch.cli import app
+from retouch.errors import RetouchError
+from retouch.io import read_provenance
+from retouch.nets import build_net
+from retouch.zoo import load_model, read_meta, save_weights
+
+SPEC = {"name": "unet", "in_channels": 3, "out_channels": 3, "num_downs": 5, "ngf": 4, "norm": "instance", "dropout": False}
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    net = build_net(dict(SPEC))
+    return save_weights(net, {"net": SPEC, "task": "translate", "direction": "AtoB", "size": 32}, tmp_path / "m.safetensors")
+
+
+def test_weights_round_trip_in_fp16(weights):
+    torch.manual_seed(0)
+    original = build_net(dict(SPEC)).eval()
+    net, meta = load_model(weights)
+    assert meta["net"] == SPEC and meta["version"] == retouch.__version__
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert (net(x) - original(x)).abs().max() < 1e-2  # fp16 storage, fp32 compute
+
+
+def test_bad_weights_files_are_clear_errors(tmp_path):
+    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(RetouchError, match="not a readable"):
+        read_meta(tmp_path / "bad.safetensors")
+    with pytest.raises(RetouchError, match="No model"):
+        load_model(tmp_path / "missing.safetensors")
+    with pytest.raises(RetouchError, match="no model.safetensors"):
+        load_model(tmp_path)
+
+
+@pytest.mark.parametrize(("length", "tile", "overlap"), [(32, 32, 8), (100, 32, 8), (33, 32, 16), (517, 64, 32)])
+def test_tiles_cover_everything_and_overlap(length, tile, overlap):
+    starts = _starts(length, tile, overlap)
+    covered = np.zeros(length, bool)
+    for s in starts:
+        covered[s : s + tile] = True
+    assert covered.all() and starts[-1] == length - tile
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+
+
+def test_tiled_inference_matches_whole_image_for_a_local_net():
+    """A net without normalisation and with a small receptive field gives the same result tiled."""
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.Tanh()).eval()
+    tr = Translator(conv, {"net": {"name": "resnet"}}, "conv", torch.device("cpu"), torch.float32, tile=32, overlap=8)
+    x = torch.rand(1, 3, 70, 90) * 2 - 1
+    with torch.no_grad():
+        whole = conv(x)
+    tiled = tr(x)
+    assert tiled.shape == x.shape
+    assert (tiled - whole)[:, :, 1:-1, 1:-1].abs().max() < 1e-5  # borders differ by padding only
+
+
+def test_any_size_and_mode_gives_rgb_of_the_same_size(tmp_path, weights):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (333, 517, 4), dtype=np.uint8), "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(rng.integers(0, 256, (45, 70), dtype=np.uint8), "L").save(tmp_path / "grey.jpg")
+    for name in ["rgba.png", "grey.jpg"]:
+        out = retouch.translate(tmp_path / name, model=str(weights))
+        assert out.mode == "RGB" and out.size == Image.open(tmp_path / name).size
+
+
+def test_cli_translate_folder_keeps_names_and_records_provenance(tmp_path, weights):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, size in [("a.png", (40, 20)), ("b.jpg", (64, 64))]:
+        Image.new("RGB", size, (200, 30, 30)).save(src / name)
+    result = CliRunner().invoke(app, ["translate", str(src), "-o", str(tmp_path / "out"), "--model", str(weights)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.jpg"]
+    assert Image.open(tmp_path / "out" / "a.png").size == (40, 20)
+    prov = read_provenance(tmp_path / "out" / "b.jpg")
+    assert prov["task"] == "translate" and prov["model"] == str(weights)
+
+
+def test_translator_is_cached_per_model(weights):
+    assert load_translator(str(weights)) is load_translator(str(weights))
+
+
+def test_cli_user_errors_exit_2_without_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "retouch", "translate", str(tmp_path / "none.png"), "-o", str(tmp_path / "o.png"),
+                        "--model", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "error:" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o.png").exists()
