@@ -81,6 +81,7 @@ def evaluate_cmd(
     data: Path = typer.Option(..., help="Paired data folder (e.g. ../shared/data/maps)."),
     split: str = typer.Option("test", help="Subfolder to evaluate on, when present."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here (default: print only)."),
+    sheet: Path = typer.Option(None, help="Also write a PNG of input | output | target rows for the first pairs."),
     limit: int = typer.Option(None, help="Evaluate only the first N pairs."),
     holdout: int = typer.Option(0, help="Score only the last N pairs of the split (natural name order), as held out by data.holdout in training."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
@@ -90,7 +91,7 @@ def evaluate_cmd(
 
     from retouch.evaluate import evaluate, write_report
 
-    report = evaluate(model, data, split, device, limit=limit, holdout=holdout)
+    report = evaluate(model, data, split, device, limit=limit, holdout=holdout, sheet=sheet)
     part = f"last {holdout} of {split}" if holdout else split
     table = Table(title=f"{model} on {data} [{part}], {report['images']} images")
     keys = ["psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y"]

@@ -100,3 +100,15 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path):
     assert r.returncode == 2
     assert "error:" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+def test_eval_reports_model_and_identity_and_writes_a_sheet(tmp_path, weights):
+    from retouch.evaluate import evaluate
+    from tests.helpers import make_ab_folder
+
+    data = make_ab_folder(tmp_path / "data", n=3, size=32)
+    report = evaluate(str(weights), data, split="train", sheet=tmp_path / "sheet.png", show_progress=False)
+    assert report["images"] == 3 and set(report["results"]) == {"model", "identity"}
+    # B is the colour inverse of A, so returning the input unchanged scores badly
+    assert report["results"]["identity"]["psnr_rgb"] < 12
+    assert Image.open(tmp_path / "sheet.png").size == (96, 96)  # 3 rows of input | output | target
