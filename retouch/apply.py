@@ -51,7 +51,8 @@ class Translator:
             return self._run(_pad_to(x, _ceil(h, self.multiple), _ceil(w, self.multiple)))[:, :, :h, :w]
         x = _pad_to(x, max(h, tile), max(w, tile))
         H, W = x.shape[2:]
-        tops, lefts = _starts(H, tile, self.overlap), _starts(W, tile, self.overlap)
+        overlap = min(self.overlap, tile // 4)  # a larger overlap than a quarter tile only multiplies tiles
+        tops, lefts = _starts(H, tile, overlap), _starts(W, tile, overlap)
         acc = torch.zeros(1, 3, H, W, device=self.device)
         norm = torch.zeros(1, 1, H, W, device=self.device)
         boxes = [(t, l) for t in tops for l in lefts]
@@ -59,8 +60,8 @@ class Translator:
             chunk = boxes[i : i + self.batch_size]
             out = self._run(torch.cat([x[:, :, t : t + tile, l : l + tile] for t, l in chunk]))
             for (t, l), o in zip(chunk, out):
-                wy = _ramp(tile, self.overlap, t > 0, t + tile < H)
-                wx = _ramp(tile, self.overlap, l > 0, l + tile < W)
+                wy = _ramp(tile, overlap, t > 0, t + tile < H)
+                wx = _ramp(tile, overlap, l > 0, l + tile < W)
                 weight = (wy[:, None] * wx[None, :]).to(self.device)
                 acc[0, :, t : t + tile, l : l + tile] += o * weight
                 norm[0, :, t : t + tile, l : l + tile] += weight

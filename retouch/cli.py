@@ -87,13 +87,14 @@ def evaluate_cmd(
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """PSNR/SSIM (RGB and Y) over a paired test set, next to the identity baseline."""
+    from rich.markup import escape
     from rich.table import Table
 
     from retouch.evaluate import evaluate, write_report
 
     report = evaluate(model, data, split, device, limit=limit, holdout=holdout, sheet=sheet)
     part = f"last {holdout} of {split}" if holdout else split
-    table = Table(title=f"{model} on {data} [{part}], {report['images']} images")
+    table = Table(title=escape(f"{model} on {data} [{part}], {report['images']} images"))
     keys = ["psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y"]
     table.add_column("row")
     for k in keys:

@@ -65,6 +65,15 @@ def test_tiled_inference_matches_whole_image_for_a_local_net():
     assert (tiled - whole)[:, :, 1:-1, 1:-1].abs().max() < 1e-5  # borders differ by padding only
 
 
+def test_tile_count_stays_proportional_to_area(monkeypatch):
+    conv = torch.nn.Conv2d(3, 3, 1).eval()
+    tr = Translator(conv, {"net": {"name": "resnet"}}, "conv", torch.device("cpu"), torch.float32, tile=32, overlap=32)
+    calls = []
+    monkeypatch.setattr(tr, "_run", lambda x: calls.append(len(x)) or x)
+    tr(torch.zeros(1, 3, 333, 517))
+    assert sum(calls) <= (333 // 24 + 1) * (517 // 24 + 1)  # overlap capped at a quarter tile
+
+
 def test_any_size_and_mode_gives_rgb_of_the_same_size(tmp_path, weights):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (333, 517, 4), dtype=np.uint8), "RGBA").save(tmp_path / "rgba.png")
