@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from retouch.errors import RetouchError
+from retouch.toy.cli import toy_app
 
 app = typer.Typer(
     help="GAN image restoration and image-to-image translation.",
@@ -16,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
+app.add_typer(toy_app, name="toy", help="Generative-modelling warm-up: inverse-CDF sampling and a 2-D GAN.")
 
 
 def main() -> None:
