@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 import retouch
+from retouch.atomic import atomic_write
 from retouch.errors import RetouchError
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -332,19 +331,13 @@ def save_image(
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RetouchError(f"Cannot create the folder {path.parent} ({e.strerror}); choose an output folder you can write to.") from None
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        # "xb" (not mkstemp) so the file gets the usual permissions from the umask.
-        with open(tmp, "xb") as f:
+        with atomic_write(path) as f:
             im.save(f, format=fmt, **kwargs)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.errno is not None:  # the filesystem said no (not the encoder)
-            raise RetouchError(f"Cannot write {path} ({e}); choose an output folder you can write to with free space.") from None
-        raise
+    except OSError as e:
+        if e.errno is None:  # the encoder failed, not the filesystem
+            raise
+        raise RetouchError(f"Cannot write {path} ({e}); choose an output folder you can write to with free space.") from None
     return path
 
 

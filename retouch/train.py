@@ -8,8 +8,6 @@ the same losses and weights as never stopping, which `tests/test_train.py` check
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -20,6 +18,7 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader
 
+from retouch.atomic import atomic_write
 from retouch.data import DataConfig, PairedDataset, StreamSampler
 from retouch.device import pick_device, pick_precision
 from retouch.errors import RetouchError
@@ -87,14 +86,8 @@ def _build(cls: type, values: dict, where: str):
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """Write to a temporary file beside `path`, then rename: a kill never leaves half a checkpoint."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as f:
+        torch.save(obj, f)
 
 
 def build_method(cfg: RunConfig, device: torch.device, dtype: torch.dtype):

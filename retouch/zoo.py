@@ -8,17 +8,16 @@ a file from anywhere loads safely, and it rebuilds its network without the train
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open, save
 from torch import nn
 
 from retouch import __version__
+from retouch.atomic import atomic_write
 from retouch.errors import RetouchError
 from retouch.nets import build_net
 
@@ -28,15 +27,24 @@ META_KEY = "retouch"
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """A shipped model: its file under retouch/weights/ and the card that documents it."""
+    """A shipped model: its file under retouch/weights/, its checksum, and the card that documents it."""
 
     file: str
+    sha256: str
     task: str
     summary: str
     card: str
 
 
-ZOO: dict[str, ZooEntry] = {}
+ZOO: dict[str, ZooEntry] = {
+    "pix2pix-maps": ZooEntry(
+        file="pix2pix-maps.safetensors",
+        sha256="bb37f6575b48d3aa1267b7e529c4263d9a87ffcc97141eba276992f145e3ad08",
+        task="translate",
+        summary="pix2pix U-Net (ngf 16) for the shared 'maps' set: satellite frame -> blob mask",
+        card="docs/models/pix2pix-maps.md",
+    ),
+}
 
 
 def save_weights(net: nn.Module, meta: dict, path: Path, half: bool = True) -> Path:
@@ -44,14 +52,8 @@ def save_weights(net: nn.Module, meta: dict, path: Path, half: bool = True) -> P
     tensors = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in net.state_dict().items()}
     meta = {**meta, "version": __version__}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as f:
+        f.write(save(tensors, metadata={META_KEY: json.dumps(meta)}))
     return path
 
 

@@ -121,3 +121,13 @@ def test_eval_reports_model_and_identity_and_writes_a_sheet(tmp_path, weights):
     # B is the colour inverse of A, so returning the input unchanged scores badly
     assert report["results"]["identity"]["psnr_rgb"] < 12
     assert Image.open(tmp_path / "sheet.png").size == (96, 96)  # 3 rows of input | output | target
+
+
+def test_weights_get_umask_permissions_and_no_temp_files(tmp_path, weights):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(weights.stat().st_mode) == 0o666 & ~umask  # mkstemp would give 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

@@ -1,0 +1,28 @@
+"""Atomic file writes: a kill or an error never leaves half a file where a whole one was expected."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+
+@contextmanager
+def atomic_write(path: Path) -> Iterator[BinaryIO]:
+    """A binary file beside `path` that replaces it only once fully written and synced.
+
+    Opened with mode "xb" rather than `mkstemp`, so the result gets the usual permissions from the
+    umask (mkstemp's 0600 made shipped weights unreadable to other users).
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
