@@ -48,12 +48,16 @@ def train(
     """Train a model; Ctrl-C or a kill loses at most the steps since the last checkpoint."""
     from retouch.train import RunConfig, train as run_training
 
+    overrides = [("data", "root", data), ("data", "size", size), ("data", "direction", direction),
+                 ("data", "preprocess", preprocess), ("train", "steps", steps), ("train", "batch_size", batch_size),
+                 ("train", "seed", seed), ("train", "device", device), ("train", "precision", precision)]
+    given = [key for _, key, value in overrides if value is not None] + (["config"] if config else [])
+    if resume and given:
+        raise RetouchError(f"--resume continues {out} exactly as it was configured; drop --{', --'.join(given).replace('_', '-')}.")
     cfg = RunConfig.from_yaml(config) if config else RunConfig(method=method)
     if cfg.method != method:
         raise RetouchError(f"{config} is a {cfg.method} recipe, not {method}.")
-    for section, key, value in [("data", "root", data), ("data", "size", size), ("data", "direction", direction),
-                                ("data", "preprocess", preprocess), ("train", "steps", steps), ("train", "batch_size", batch_size),
-                                ("train", "seed", seed), ("train", "device", device), ("train", "precision", precision)]:
+    for section, key, value in overrides:
         if value is not None:
             setattr(getattr(cfg, section), key, str(value) if isinstance(value, Path) else value)
     if not cfg.data.root and not resume:

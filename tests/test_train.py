@@ -108,3 +108,21 @@ def test_config_rejects_unknown_keys(tmp_path):
     path.write_text("method: pix2pix\nmodel: {ngf: 8, nfg: 8}\n")
     with pytest.raises(RetouchError, match="nfg"):
         RunConfig.from_yaml(path)
+
+
+def test_cli_flags_override_the_config_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from retouch.cli import app
+
+    data = make_ab_folder(tmp_path / "data")
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(tiny_config(tmp_path / "elsewhere", steps=50).to_dict()))
+    result = CliRunner().invoke(app, ["train", "pix2pix", "--config", str(tmp_path / "cfg.yaml"), "--data", str(data),
+                                      "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "1", "--direction", "BtoA"])
+    assert result.exit_code == 0, result.output
+    saved = RunConfig.from_yaml(tmp_path / "run" / "config.yaml")
+    assert (saved.train.steps, saved.train.batch_size, saved.data.direction, saved.data.root) == (2, 1, "BtoA", str(data))
+    assert saved.model.ngf == 4  # untouched keys come from the file
+    resumed = CliRunner().invoke(app, ["train", "pix2pix", "--out", str(tmp_path / "run"), "--resume", "--steps", "9"])
+    assert isinstance(resumed.exception, RetouchError) and "drop --steps" in str(resumed.exception)
+    assert CliRunner().invoke(app, ["train", "cyclegan", "--config", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "r2")]).exit_code != 0
