@@ -44,11 +44,11 @@ class Translator:
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """1x3xHxW in [-1, 1] to the translated 1x3xHxW."""
+        """1x3xHxW in [-1, 1] to the translated 1x3xHxW, on the CPU whichever path runs."""
         _, _, h, w = x.shape
         tile = max(self.tile, self.multiple) // self.multiple * self.multiple
         if h <= tile and w <= tile:
-            return self._run(_pad_to(x, _ceil(h, self.multiple), _ceil(w, self.multiple)))[:, :, :h, :w]
+            return self._run(_pad_to(x, _ceil(h, self.multiple), _ceil(w, self.multiple)))[:, :, :h, :w].cpu()
         x = _pad_to(x, max(h, tile), max(w, tile))
         H, W = x.shape[2:]
         overlap = min(self.overlap, tile // 4)  # a larger overlap than a quarter tile only multiplies tiles
