@@ -115,7 +115,7 @@ def evaluate_cmd(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("retouch-demo"), "-o", "--out", help="Folder for index.html, sheet.png, metrics.json."),
-    steps: int = typer.Option(300, help="Training steps (about 25 s per 100 on a 2-core CPU)."),
+    steps: int = typer.Option(300, help="Training steps (about 8 s per 100 on an idle 2-core CPU)."),
     block: int = typer.Option(8, help="Mosaic block size in pixels."),
 ) -> None:
     """Hide a region of a photo behind a mosaic, restore it with a model trained on the spot, and measure."""

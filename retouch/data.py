@@ -39,7 +39,6 @@ class DataConfig:
     workers: int = 0
     holdout: int = 0  # the last N pairs (natural name order) never train; `retouch eval --holdout` scores them
 
-
     def resolved_load_size(self) -> int:
         return self.load_size or round(self.size * 286 / 256)
 

@@ -28,10 +28,13 @@ class Mosaic:
 
     block: int = 8
 
-    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def cell_means(self, x: torch.Tensor) -> torch.Tensor:
+        """One pixel per cell: the mean colour the mosaic shows there (also what baselines upsample)."""
         if self.block < 1:
             raise ValueError(f"block must be at least 1, got {self.block}")
+        return F.avg_pool2d(x, self.block, ceil_mode=True, count_include_pad=False)
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h, w = x.shape[2:]
-        means = F.avg_pool2d(x, self.block, ceil_mode=True, count_include_pad=False)
-        cells = means.repeat_interleave(self.block, 2).repeat_interleave(self.block, 3)[:, :, :h, :w]
+        cells = self.cell_means(x).repeat_interleave(self.block, 2).repeat_interleave(self.block, 3)[:, :, :h, :w]
         return apply_in_mask(x, cells, mask)

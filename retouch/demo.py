@@ -1,4 +1,4 @@
-"""`retouch demo`: the whole workflow in about a minute, on photos that ship with scikit-image.
+"""`retouch demo`: the whole workflow in under a minute, on photos that ship with scikit-image.
 
 Build mosaic/clean pairs from three photos, train a small pix2pix generator on them, then hide a
 box of a fourth, unseen photo behind a mosaic and restore only inside that box. The page reports
@@ -34,10 +34,10 @@ def _photo(name: str) -> torch.Tensor:
     return to_tensor(Image.fromarray(getattr(skimage.data, name)()))
 
 
-def _bicubic_from_cells(x: torch.Tensor, block: int) -> torch.Tensor:
+def _bicubic_from_cells(x: torch.Tensor, mosaic: Mosaic) -> torch.Tensor:
     """The classic non-learned answer: interpolate the block means smoothly."""
-    means = F.avg_pool2d(x, block, ceil_mode=True, count_include_pad=False)
-    h, w = means.shape[2] * block, means.shape[3] * block
+    means = mosaic.cell_means(x)
+    h, w = means.shape[2] * mosaic.block, means.shape[3] * mosaic.block
     return F.interpolate(means, size=(h, w), mode="bicubic", align_corners=False)[:, :, : x.shape[2], : x.shape[3]].clamp(-1, 1)
 
 
@@ -68,7 +68,7 @@ def run_demo(out: Path, steps: int = 300, block: int = 8, show_progress: bool = 
     net, meta = load_model(weights)
     restorer = Translator(net, meta, "demo", torch.device("cpu"), torch.float32, tile=meta["size"], overlap=32)
     restored = torch.where(mask > 0.5, restorer(hidden), hidden)
-    bicubic = torch.where(mask > 0.5, _bicubic_from_cells(clean, block), hidden)
+    bicubic = torch.where(mask > 0.5, _bicubic_from_cells(clean, mosaic), hidden)
 
     def box(t: torch.Tensor) -> torch.Tensor:
         return t[:, :, top : top + BOX, left : left + BOX]
