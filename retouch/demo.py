@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from retouch.apply import Translator
@@ -32,13 +31,6 @@ def _photo(name: str) -> torch.Tensor:
     import skimage.data
 
     return to_tensor(Image.fromarray(getattr(skimage.data, name)()))
-
-
-def _bicubic_from_cells(x: torch.Tensor, mosaic: Mosaic) -> torch.Tensor:
-    """The classic non-learned answer: interpolate the block means smoothly."""
-    means = mosaic.cell_means(x)
-    h, w = means.shape[2] * mosaic.block, means.shape[3] * mosaic.block
-    return F.interpolate(means, size=(h, w), mode="bicubic", align_corners=False)[:, :, : x.shape[2], : x.shape[3]].clamp(-1, 1)
 
 
 def run_demo(out: Path, steps: int = 300, block: int = 8, show_progress: bool = True) -> dict:
@@ -68,7 +60,7 @@ def run_demo(out: Path, steps: int = 300, block: int = 8, show_progress: bool = 
     net, meta = load_model(weights)
     restorer = Translator(net, meta, "demo", torch.device("cpu"), torch.float32, tile=meta["size"], overlap=32)
     restored = torch.where(mask > 0.5, restorer(hidden), hidden)
-    bicubic = torch.where(mask > 0.5, _bicubic_from_cells(clean, mosaic), hidden)
+    bicubic = torch.where(mask > 0.5, mosaic.bicubic(clean), hidden)
 
     def box(t: torch.Tensor) -> torch.Tensor:
         return t[:, :, top : top + BOX, left : left + BOX]
