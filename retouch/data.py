@@ -7,8 +7,9 @@ uninterrupted one would, whatever the number of loader workers.
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +21,7 @@ from torch.utils.data import Dataset, Sampler
 from retouch.errors import RetouchError
 from retouch.io import list_images, load_image
 
+log = logging.getLogger(__name__)
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 DIRECTIONS = ("AtoB", "BtoA")
 CACHE_LIMIT_BYTES = 3 * 2**30  # pre-decode sets up to this size; larger ones decode per item
@@ -38,9 +40,27 @@ class DataConfig:
     flip: bool = True
     workers: int = 0
     holdout: int = 0  # the last N pairs (natural name order) never train; `retouch eval --holdout` scores them
+    # On-the-fly pairs from clean photos (no files written): a degradation spec such as
+    # "mosaic:block=6-16" makes `root` (one folder or a list) a set of clean images.
+    degrade: str = ""
+    region: str = "box"  # where the degradation acts: "box" (random rectangle) or "full" (whole crop)
+    region_size: list[int] = field(default_factory=lambda: [32, 112])  # box side range (pixels) inside the crop
 
     def resolved_load_size(self) -> int:
         return self.load_size or round(self.size * 286 / 256)
+
+
+def make_dataset(cfg: DataConfig, train: bool = True) -> Dataset:
+    """Paired files, or pairs made on the fly from clean photos when `cfg.degrade` is set."""
+    return DegradedDataset(cfg, train) if cfg.degrade else PairedDataset(cfg, train)
+
+
+def roots(cfg: DataConfig) -> list[Path]:
+    """`cfg.root` as folders: one path, or a list of them (YAML)."""
+    items = [cfg.root] if isinstance(cfg.root, (str, Path)) else list(cfg.root)
+    if not items or not all(items):
+        raise RetouchError("Say where the training images are with --data DIR (or data.root in the config).")
+    return [Path(r) for r in items]
 
 
 def split_dir(root: Path, split: str) -> Path:
@@ -66,7 +86,7 @@ class PairedDataset(Dataset):
         if cfg.direction not in DIRECTIONS:
             raise RetouchError(f"Unknown direction {cfg.direction!r}; use AtoB or BtoA.")
         self.cfg, self.train = cfg, train
-        folder = split_dir(Path(cfg.root), cfg.split)
+        folder = split_dir(roots(cfg)[0], cfg.split)
         if (folder / "A").is_dir() and (folder / "B").is_dir():
             self.paths_a = list_images(folder / "A")
             names_b = {p.name: p for p in list_images(folder / "B")}
@@ -172,6 +192,61 @@ def _random_crop(x: torch.Tensor, size: int, gen: torch.Generator | None) -> tor
         top = int(torch.randint(0, h - size + 1, (), generator=gen))
         left = int(torch.randint(0, w - size + 1, (), generator=gen))
     return x[:, top : top + size, left : left + size]
+
+
+class DegradedDataset(Dataset):
+    """Clean photos from one or more folders, degraded on the fly inside a random region.
+
+    Each item is a random crop, its degraded version (`input`), the region `mask` (1 = degraded)
+    and the clean crop (`target`). Crop, flip, region and the operator's own parameters (block
+    size, grid offset, ...) all come from the item's seed, so the stream is reproducible.
+    """
+
+    def __init__(self, cfg: DataConfig, train: bool = True):
+        from retouch.degrade import parse
+
+        if cfg.region not in ("box", "full"):
+            raise RetouchError(f"Unknown region {cfg.region!r}; use box or full.")
+        lo, hi = cfg.region_size
+        if not 1 <= lo <= hi <= cfg.size:
+            raise RetouchError(f"region_size {lo}-{hi} must lie within 1 and the crop size {cfg.size}.")
+        self.cfg, self.train, self.family = cfg, train, parse(cfg.degrade)
+        self.paths = [p for r in roots(cfg) for p in list_images(split_dir(r, cfg.split))]
+        if not self.paths:
+            raise RetouchError(f"No images found in {', '.join(map(str, roots(cfg)))}.")
+        images = [_uint8(p) for p in self.paths]
+        keep = [i for i, im in enumerate(images) if min(im.shape[1:]) >= cfg.size]
+        if not keep:
+            raise RetouchError(f"All {len(images)} images are smaller than the crop --size {cfg.size}; lower --size.")
+        if len(keep) < len(images):  # a pool of photos: skip the few that cannot give a crop, and say so
+            log.warning("skipping %d of %d images smaller than the %d px crop", len(images) - len(keep), len(images), cfg.size)
+        self.paths, self._images = [self.paths[i] for i in keep], [images[i] for i in keep]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def name(self, i: int) -> str:
+        return self.paths[i].name
+
+    def __getitem__(self, item: tuple[int, int] | int) -> dict:
+        i, seed = item if isinstance(item, tuple) else (item, item)
+        gen = torch.Generator().manual_seed(seed)
+        size = self.cfg.size
+        clean = _random_crop(_to_float(self._images[i]), size, gen if self.train else None)
+        if self.train and self.cfg.flip and torch.rand((), generator=gen) < 0.5:
+            clean = clean.flip(-1)
+        mask = torch.zeros(1, size, size)
+        if self.cfg.region == "full":
+            mask[:] = 1
+        else:
+            lo, hi = self.cfg.region_size
+            bh, bw = (int(v) for v in torch.randint(lo, hi + 1, (2,), generator=gen))
+            top = int(torch.randint(0, size - bh + 1, (), generator=gen))
+            left = int(torch.randint(0, size - bw + 1, (), generator=gen))
+            mask[:, top : top + bh, left : left + bw] = 1
+        op = self.family.sample(gen)
+        degraded = op(clean[None], mask[None])[0]
+        return {"input": degraded, "mask": mask, "target": clean, "index": i}
 
 
 class StreamSampler(Sampler):

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.utils.data import DataLoader
 
 from retouch.atomic import atomic_write
-from retouch.data import DataConfig, PairedDataset, StreamSampler
+from retouch.data import DataConfig, StreamSampler
 from retouch.device import pick_device, pick_precision
 from retouch.errors import RetouchError
 from retouch.io import save_image
@@ -42,6 +42,9 @@ class TrainConfig:
     log_every: int = 50
     sample_every: int = 1000
     ckpt_every: int = 500
+    # Start the inference network from another run (its full-precision checkpoint) or weights
+    # file, e.g. a GAN phase after an L1 warm-up; the optimisers start fresh.
+    init_from: str = ""
 
 
 @dataclass
@@ -112,7 +115,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     device = pick_device(t.device)
     dtype = pick_precision(t.precision, device)
     torch.manual_seed(t.seed)
-    dataset = PairedDataset(cfg.data, train=True)
+    dataset = get_method(cfg.method).dataset(cfg.data, train=True)
     method = build_method(cfg, device, dtype)
     start = 0
     if resume:
@@ -122,6 +125,8 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
         torch.set_rng_state(state["rng"]["torch"])
         if device.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    elif t.init_from:
+        _init_from(method, Path(t.init_from), device)
     _truncate_log(out / "log.jsonl", start)
 
     sampler = StreamSampler(len(dataset), t.seed, start=start * t.batch_size)
@@ -171,6 +176,23 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     return weights
 
 
+def _init_from(method, source: Path, device: torch.device) -> None:
+    """Load the inference network's weights from a run folder's checkpoint or a weights file."""
+    from retouch.zoo import load_model, read_meta, resolve
+
+    name = method.inference_net
+    ckpt = source / CHECKPOINT
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=True)["method"]["nets"][name]
+        spec = read_meta(resolve(source))["net"]
+    else:
+        net, meta = load_model(source, device)
+        state, spec = net.state_dict(), meta["net"]
+    if spec != method.specs[name]:
+        raise RetouchError(f"init_from {source}: its network {spec} differs from this run's {method.specs[name]}.")
+    method.nets[name].load_state_dict(state)
+
+
 def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines written after the checkpoint we resume from, so the log reads as one run."""
     if not path.exists():
@@ -179,10 +201,10 @@ def _truncate_log(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in keep))
 
 
-def _preview_batch(dataset: PairedDataset, seed: int) -> dict:
-    """A fixed batch of up to 4 training pairs with fixed augmentation: comparable across steps."""
+def _preview_batch(dataset, seed: int) -> dict:
+    """A fixed batch of up to 4 training items with fixed augmentation: comparable across steps."""
     items = [dataset[(i, seed + i)] for i in range(min(4, len(dataset)))]
-    return {k: torch.stack([it[k] for it in items]) for k in ("input", "target")}
+    return {k: torch.stack([it[k] for it in items]) for k, v in items[0].items() if isinstance(v, torch.Tensor)}
 
 
 def _stack_rows(grid: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,13 @@ class Method:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
 
+    @classmethod
+    def dataset(cls, data: Any, train: bool = True):
+        """The training data this method reads; paired (or on-the-fly degraded) images by default."""
+        from retouch.data import make_dataset
+
+        return make_dataset(data, train)
+
     def autocast(self):
         return autocast(self.device, self.dtype)
 

@@ -2,6 +2,10 @@
 
 With `gan_weight: 0` it is the L1-only regression baseline (no discriminator is built), which
 is how the model cards compare "what the adversarial term buys" at the same budget.
+
+With `masked: true` it restores a region (demosaicking, inpainting): the generator and the
+discriminator also see the region mask as a channel, the output keeps the input outside the
+region, and L1 is averaged over the region's pixels only, so small regions still drive learning.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class Pix2PixConfig:
     beta1: float = 0.5
     in_channels: int = 3
     out_channels: int = 3
+    masked: bool = False  # restore inside a mask given as an extra input channel
+    unet_downs: int = 0  # U-Net levels; 0 = enough to reach 1x1 at the training size
 
 
 @register
@@ -46,15 +52,18 @@ class Pix2Pix(Method):
 
     def __init__(self, cfg: Pix2PixConfig, device: torch.device, dtype: torch.dtype, size: int, steps: int, decay_start: float):
         super().__init__(cfg, device, dtype)
+        if cfg.masked:
+            self.task = "restore"
         if cfg.netG == "unet":
-            g = {"name": "unet", "num_downs": unet_depth(size), "dropout": cfg.dropout}
+            g = {"name": "unet", "num_downs": cfg.unet_downs or unet_depth(size), "dropout": cfg.dropout}
         else:
             g = {"name": "resnet", "n_blocks": cfg.n_blocks, "dropout": cfg.dropout}
-        self._add("G", {**g, "in_channels": cfg.in_channels, "out_channels": cfg.out_channels, "ngf": cfg.ngf, "norm": cfg.norm})
+        cond = cfg.in_channels + int(cfg.masked)  # what G and D are conditioned on
+        self._add("G", {**g, "in_channels": cond, "out_channels": cfg.out_channels, "ngf": cfg.ngf, "norm": cfg.norm})
         betas = (cfg.beta1, 0.999)
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
         if cfg.gan_weight > 0:
-            d = {"name": cfg.netD, "in_channels": cfg.in_channels + cfg.out_channels, "ndf": cfg.ndf, "norm": cfg.norm}
+            d = {"name": cfg.netD, "in_channels": cond + cfg.out_channels, "ndf": cfg.ndf, "norm": cfg.norm}
             if cfg.netD == "patchgan":
                 d["n_layers"] = cfg.n_layers_D
             self._add("D", d)
@@ -65,28 +74,48 @@ class Pix2Pix(Method):
         self.specs[name] = spec
         self.nets[name] = build_net(dict(spec)).to(self.device)
 
+    def _generate(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """G's output; with a mask, G's pixels inside it and the input's outside."""
+        if mask is None:
+            return self.nets["G"](x)
+        return torch.where(mask > 0.5, self.nets["G"](torch.cat([x, mask], 1)).float(), x)
+
+    def _condition(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(input, mask or None, target) on the device; a masked model without a mask is an error."""
+        mask = batch.get("mask") if self.cfg.masked else None
+        if self.cfg.masked and mask is None:
+            raise RuntimeError("A masked pix2pix needs batches with a 'mask' (set data.degrade, or use mask files).")
+        to = lambda t: None if t is None else t.to(self.device)  # noqa: E731
+        return to(batch["input"]), to(mask), to(batch["target"])
+
+    def _l1(self, fake: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if mask is None:
+            return F.l1_loss(fake.float(), y)
+        return ((fake.float() - y).abs() * mask).sum() / (mask.sum() * y.shape[1]).clamp(min=1)
+
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
-        cfg, G = self.cfg, self.nets["G"]
-        x, y = batch["input"].to(self.device), batch["target"].to(self.device)
+        cfg = self.cfg
+        x, mask, y = self._condition(batch)
+        cond = x if mask is None else torch.cat([x, mask], 1)
         with self.autocast():
-            fake = G(x)
+            fake = self._generate(x, mask)
         losses: dict[str, torch.Tensor] = {}
         if "D" in self.nets:
             D = self.nets["D"]
             set_requires_grad(D, True)
             self.optimizers["D"].zero_grad(set_to_none=True)
             with self.autocast():
-                loss_d = self.objective.d_loss(D, torch.cat([x, y], 1), torch.cat([x, fake.detach()], 1))
+                loss_d = self.objective.d_loss(D, torch.cat([cond, y], 1), torch.cat([cond, fake.detach()], 1))
             loss_d.backward()
             self.optimizers["D"].step()
             set_requires_grad(D, False)
             losses["D"] = loss_d.detach()
         self.optimizers["G"].zero_grad(set_to_none=True)
         with self.autocast():
-            loss_l1 = F.l1_loss(fake.float(), y)
+            loss_l1 = self._l1(fake, y, mask)
             loss_g = cfg.lambda_l1 * loss_l1
             if "D" in self.nets:
-                loss_gan = self.objective.g_loss(self.nets["D"], torch.cat([x, fake], 1))
+                loss_gan = self.objective.g_loss(self.nets["D"], torch.cat([cond, fake], 1))
                 loss_g = loss_g + cfg.gan_weight * loss_gan
                 losses["G_gan"] = loss_gan.detach()
         loss_g.backward()
@@ -99,9 +128,9 @@ class Pix2Pix(Method):
     @torch.no_grad()
     def sample(self, batch: dict) -> torch.Tensor:
         G = self.nets["G"]
-        x, y = batch["input"].to(self.device), batch["target"].to(self.device)
+        x, mask, y = self._condition(batch)
         G.eval()  # previews show what inference will give: dropout off, running statistics
         with self.autocast():
-            fake = G(x).float()
+            fake = self._generate(x, mask).float()
         G.train()
         return torch.cat([x, fake, y], dim=3)
