@@ -9,13 +9,15 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+source"
 
-__all__ = ["RetouchError", "__version__", "translate"]
+__all__ = ["RetouchError", "__version__", "demosaic", "translate"]
+
+_API = {"translate": "retouch.apply", "demosaic": "retouch.restore"}
 
 
 def __getattr__(name: str):
     """The one-call API, imported on first use so `import retouch` stays light."""
-    if name == "translate":
-        from retouch.apply import translate
+    if name in _API:
+        import importlib
 
-        return translate
+        return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'retouch' has no attribute {name!r}")

@@ -19,8 +19,11 @@ from torch import nn
 
 from retouch.device import autocast, pick_device, pick_precision
 from retouch.errors import RetouchError
-from retouch.io import IMAGE_EXTENSIONS, Provenance, list_images, read_image, save_image, to_pil, to_tensor
+from retouch.io import Provenance, file_pairs, read_image, save_image, to_pil, to_tensor
 from retouch.zoo import load_model
+
+
+FREE_TILE = 512  # tile side for networks without normalisation layers
 
 
 @dataclass
@@ -43,8 +46,15 @@ class Translator:
         return 2 ** spec["num_downs"] if spec["name"] == "unet" else 4
 
     @torch.inference_mode()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """1x3xHxW in [-1, 1] to the translated 1x3xHxW, on the CPU whichever path runs."""
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """1x3xHxW in [-1, 1] to the translated 1x3xHxW, on the CPU whichever path runs.
+
+        A model trained with `masked: true` also takes the region mask (1x1xHxW), tiled with the image.
+        """
+        if self.meta.get("method_config", {}).get("masked"):
+            if mask is None:
+                raise RetouchError(f"Model {self.name} restores a region: give it a mask.")
+            x = torch.cat([x, mask.to(x)], 1)
         _, _, h, w = x.shape
         tile = max(self.tile, self.multiple) // self.multiple * self.multiple
         if h <= tile and w <= tile:
@@ -112,13 +122,16 @@ def _ramp(tile: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.
 
 
 @functools.lru_cache(maxsize=4)
-def load_translator(model: str, device: str = "auto", precision: str = "auto", tile: int | None = None, overlap: int = 32) -> Translator:
+def load_translator(model: str, device: str = "auto", precision: str = "auto", tile: int | None = None, overlap: int = 32,
+                    task: str = "translate") -> Translator:
     """Load once per (model, device, precision, tiling): the Python API calls this on every image."""
     dev = pick_device(device)
     net, meta = load_model(model, dev)
-    if meta.get("task") != "translate":
-        raise RetouchError(f"Model {model} does its task {meta.get('task')!r}, not image translation.")
-    return Translator(net, meta, model, dev, pick_precision(precision, dev), tile or meta.get("size", 256), overlap)
+    if meta.get("task") != task:
+        raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {task!r}.")
+    if tile is None:  # normalised nets need training-size tiles; without norms, tiles only bound memory
+        tile = meta.get("size", 256) if meta["net"].get("norm") != "none" else max(meta.get("size", 256), FREE_TILE)
+    return Translator(net, meta, model, dev, pick_precision(precision, dev), tile, overlap)
 
 
 def translate(image: Image.Image | str | Path, model: str | Path, device: str = "auto", precision: str = "auto") -> Image.Image:
@@ -135,15 +148,7 @@ def translate_files(inputs: Path, output: Path, model: str | Path, device: str =
                     show_progress: bool = True) -> list[Path]:
     """A file to a file, or a folder to a folder with the same file names; provenance in each."""
     tr = load_translator(str(model), device, precision)
-    if inputs.is_dir():
-        if output.suffix.lower() in IMAGE_EXTENSIONS:
-            raise RetouchError(f"Input {inputs} is a folder, so the output must be a folder, not {output.name}.")
-        pairs = [(p, output / p.name) for p in list_images(inputs)]
-    else:
-        if not inputs.exists():
-            raise RetouchError(f"Input {inputs} does not exist.")
-        target = output / inputs.name if output.is_dir() or not output.suffix else output
-        pairs = [(inputs, target)]
+    pairs = file_pairs(inputs, output)
     provenance = Provenance(model=tr.name, task="translate", regions=None)
     written = []
     for src, dst in track(pairs, description="translate", disable=not show_progress or len(pairs) < 2):

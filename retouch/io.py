@@ -73,6 +73,18 @@ def list_images(folder: Path) -> list[Path]:
     return images
 
 
+def file_pairs(inputs: Path, output: Path) -> list[tuple[Path, Path]]:
+    """(source, destination) for every command that maps images to images: a file to a file (or
+    into a folder), or a folder to a folder with the same file names."""
+    if inputs.is_dir():
+        if output.suffix.lower() in IMAGE_EXTENSIONS:
+            raise RetouchError(f"Input {inputs} is a folder, so the output must be a folder, not {output.name}.")
+        return [(p, output / p.name) for p in list_images(inputs)]
+    if not inputs.exists():
+        raise RetouchError(f"Input {inputs} does not exist.")
+    return [(inputs, output / inputs.name if output.is_dir() or not output.suffix else output)]
+
+
 def _open(path: Path) -> Image.Image:
     """Open and fully decode `path`, turning every way a user's file can fail into RetouchError."""
     path = Path(path)

@@ -143,7 +143,10 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
         rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}
         atomic_torch_save({"step": step, "method": method.state_dict(), "rng": rng}, ckpt_path)
         net, meta = method.export()
-        save_weights(net, {**meta, "method": cfg.method, "direction": cfg.data.direction, "size": cfg.data.size, "steps": step}, weights)
+        info = {"method": cfg.method, "direction": cfg.data.direction, "size": cfg.data.size, "steps": step}
+        if cfg.data.degrade:
+            info["degrade"] = cfg.data.degrade  # what the model learned to invert
+        save_weights(net, {**meta, **info}, weights)
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} img/s"),
                TextColumn("{task.fields[losses]}"), TimeRemainingColumn()]

@@ -1,0 +1,113 @@
+"""Region restoration: on-the-fly mosaic pairs, the masked pix2pix, and bit-exact pixels outside the region."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from retouch.data import DataConfig, DegradedDataset
+from retouch.errors import RetouchError
+from retouch.io import read_provenance
+from retouch.restore import box_mask, demosaic_files, load_restorer, restore_region
+from retouch.train import RunConfig, train
+from tests.helpers import smooth_image
+
+
+def clean_folder(root: Path, n: int = 5, h: int = 48, w: int = 56) -> Path:
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(smooth_image(rng, h, w)).save(root / f"{i}.png")
+    return root
+
+
+def degraded_config(root: Path, **kw) -> DataConfig:
+    return DataConfig(**{"root": str(root), "degrade": "mosaic:block=4-8", "size": 32, "region_size": [8, 24], **kw})
+
+
+@pytest.fixture(scope="module")
+def masked_run(tmp_path_factory) -> Path:
+    """A tiny masked pix2pix trained for a few steps on mosaics made on the fly."""
+    tmp = tmp_path_factory.mktemp("restore")
+    cfg = RunConfig(
+        method="pix2pix",
+        model={"ngf": 4, "ndf": 4, "norm": "none", "dropout": False, "masked": True, "unet_downs": 5},
+        data={"root": str(clean_folder(tmp / "clean")), "degrade": "mosaic:block=4-8", "size": 32, "region_size": [8, 24]},
+        train={"steps": 6, "batch_size": 2, "log_every": 1, "sample_every": 6, "ckpt_every": 6, "device": "cpu", "precision": "fp32"},
+    )
+    train(cfg, tmp / "run", show_progress=False)
+    return tmp / "run"
+
+
+def test_degraded_items_are_reproducible_and_only_change_the_region(tmp_path):
+    ds = DegradedDataset(degraded_config(clean_folder(tmp_path / "c")))
+    a, b = ds[(2, 77)], ds[(2, 77)]
+    for k in ("input", "mask", "target"):
+        assert torch.equal(a[k], b[k])
+    assert not torch.equal(a["mask"], ds[(2, 78)]["mask"])
+    m = a["mask"] > 0.5
+    assert torch.equal(a["input"][:, ~m[0]], a["target"][:, ~m[0]])
+    assert not torch.equal(a["input"][:, m[0]], a["target"][:, m[0]])
+    ys, xs = torch.nonzero(m[0], as_tuple=True)
+    assert 8 <= int(ys.max() - ys.min()) + 1 <= 24 and 8 <= int(xs.max() - xs.min()) + 1 <= 24
+
+
+def test_degraded_dataset_skips_photos_smaller_than_the_crop(tmp_path):
+    root = clean_folder(tmp_path / "c", n=3)
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(root / "tiny.png")
+    assert len(DegradedDataset(degraded_config(root))) == 3
+    with pytest.raises(RetouchError, match="smaller than the crop"):
+        DegradedDataset(degraded_config(root, size=64))
+
+
+def test_masked_model_exports_a_restore_model(masked_run):
+    tr = load_restorer(masked_run)
+    assert tr.meta["task"] == "restore" and tr.meta["degrade"] == "mosaic:block=4-8"
+    assert tr.meta["net"]["in_channels"] == 4
+    with pytest.raises(RetouchError, match="give it a mask"):
+        tr(torch.zeros(1, 3, 32, 32))
+
+
+def test_demosaic_files_leave_every_pixel_outside_the_box_bit_exact(masked_run, tmp_path):
+    src = tmp_path / "in.png"
+    Image.fromarray(smooth_image(np.random.default_rng(5), 70, 90)).save(src)
+    [(out, boxes)] = demosaic_files(src, tmp_path / "out", box=(20, 10, 40, 30), model=str(masked_run), show_progress=False)
+    a, b = np.asarray(Image.open(src)), np.asarray(Image.open(out))
+    inside = np.zeros(a.shape[:2], bool)
+    inside[10:40, 20:60] = True
+    assert np.array_equal(a[~inside], b[~inside])
+    assert not np.array_equal(a[inside], b[inside])
+    assert boxes == [(20, 10, 40, 30)]
+    assert [tuple(r) for r in read_provenance(out)["regions"]] == boxes
+
+
+def test_restoration_runs_on_the_region_plus_context_only(masked_run):
+    tr = load_restorer(masked_run)
+    seen = []
+    real_run = tr._run
+    tr._run = lambda x: seen.append(tuple(x.shape)) or real_run(x)  # instance attribute shadows the method
+    try:
+        x = torch.rand(1, 3, 600, 900) * 2 - 1
+        out = restore_region(tr, x, box_mask(600, 900, (400, 300, 40, 20)), context=16)
+    finally:
+        del tr._run
+    assert seen == [(1, 4, 64, 96)]  # (20 + 32) x (40 + 32), padded to multiples of 32, in one tile
+    assert torch.equal(out[:, :, :300], x[:, :, :300])
+
+
+def test_region_must_be_given_exactly_once(masked_run, tmp_path):
+    src = tmp_path / "in.png"
+    Image.fromarray(smooth_image(np.random.default_rng(5), 40, 40)).save(src)
+    mask = tmp_path / "m.png"
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(mask)
+    with pytest.raises(RetouchError, match="exactly one"):
+        demosaic_files(src, tmp_path / "o.png", model=str(masked_run), show_progress=False)
+    with pytest.raises(RetouchError, match="exactly one"):
+        demosaic_files(src, tmp_path / "o.png", box=(0, 0, 8, 8), mask=mask, model=str(masked_run), show_progress=False)
+    with pytest.raises(RetouchError, match="does not fit"):
+        demosaic_files(src, tmp_path / "o.png", box=(30, 30, 20, 20), model=str(masked_run), show_progress=False)
+    Image.fromarray(np.zeros((10, 40), np.uint8)).save(mask)
+    with pytest.raises(RetouchError, match="Mask .* is 40x10"):
+        demosaic_files(src, tmp_path / "o.png", mask=mask, model=str(masked_run), show_progress=False)
