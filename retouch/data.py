@@ -77,6 +77,9 @@ def _uint8(path: Path) -> torch.Tensor:
 class PairedDataset(Dataset):
     """Aligned (input, target) pairs: AB side-by-side files, or parallel folders `A/` and `B/`.
 
+    A `mask/` folder beside them (as `retouch data pairs` writes) adds a "mask" (1xHxW, {0, 1})
+    to each item, cropped and flipped with the pair, for masked models.
+
     Items are requested as `(index, seed)`; the seed fixes the augmentation of that draw.
     """
 
@@ -87,6 +90,7 @@ class PairedDataset(Dataset):
             raise RetouchError(f"Unknown direction {cfg.direction!r}; use AtoB or BtoA.")
         self.cfg, self.train = cfg, train
         folder = split_dir(roots(cfg)[0], cfg.split)
+        self.masks = folder / "mask" if (folder / "mask").is_dir() else None
         if (folder / "A").is_dir() and (folder / "B").is_dir():
             self.paths_a = list_images(folder / "A")
             names_b = {p.name: p for p in list_images(folder / "B")}
@@ -98,7 +102,7 @@ class PairedDataset(Dataset):
             self.paths_a, self.paths_b = list_images(folder), None
         if cfg.holdout:
             self._hold_out(cfg.holdout, held_out)
-        self._cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._cache: list[tuple[torch.Tensor, ...]] | None = None
         first = self._read(0)
         if first[0].numel() * 2 * len(self) <= CACHE_LIMIT_BYTES:
             self._cache = [first] + [self._read(i) for i in range(1, len(self))]
@@ -120,8 +124,8 @@ class PairedDataset(Dataset):
     def name(self, i: int) -> str:
         return self.paths_a[i].name
 
-    def _read(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(input, target) as uint8 CHW, in the configured direction."""
+    def _read(self, i: int) -> tuple[torch.Tensor, ...]:
+        """(input, target[, mask]) as uint8 CHW, in the configured direction; the mask is 1xHxW."""
         if self.paths_b is None:
             ab = _uint8(self.paths_a[i])
             if ab.shape[2] % 2:
@@ -132,20 +136,29 @@ class PairedDataset(Dataset):
             a, b = _uint8(self.paths_a[i]), _uint8(self.paths_b[i])
             if a.shape != b.shape:
                 raise RetouchError(f"{self.paths_a[i].name}: A and B differ in size ({a.shape} vs {b.shape}).")
-        return (a, b) if self.cfg.direction == "AtoB" else (b, a)
+        pair = (a, b) if self.cfg.direction == "AtoB" else (b, a)
+        if self.masks is None:
+            return pair
+        m = _uint8(self.masks / self.paths_a[i].name)[:1]
+        if m.shape[1:] != a.shape[1:]:
+            raise RetouchError(f"{self.paths_a[i].name}: the mask is {m.shape[2]}x{m.shape[1]} but the pair is {a.shape[2]}x{a.shape[1]}.")
+        return (*pair, m)
 
     def pair(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The whole pair as float tensors in [-1, 1], 3xHxW, untouched (for evaluation)."""
-        a, b = self._cache[i] if self._cache is not None else self._read(i)
+        a, b, *_ = self._cache[i] if self._cache is not None else self._read(i)
         return _to_float(a), _to_float(b)
 
     def __getitem__(self, item: tuple[int, int] | int) -> dict:
         i, seed = item if isinstance(item, tuple) else (item, item)
-        a, b = self._cache[i] if self._cache is not None else self._read(i)
+        a, b, *m = self._cache[i] if self._cache is not None else self._read(i)
         gen = torch.Generator().manual_seed(seed)
-        ab = _to_float(torch.cat([a, b], 0))
+        ab = _to_float(torch.cat([a, b, *m], 0))
         ab = self._transform(ab, gen)
-        return {"input": ab[:3], "target": ab[3:], "index": i}
+        item = {"input": ab[:3], "target": ab[3:6], "index": i}
+        if m:
+            item["mask"] = (ab[6:] > 0).float()  # a resized mask is thresholded back to {0, 1}
+        return item
 
     def _transform(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Resize / crop / flip the stacked pair identically, as the pix2pix reference does."""

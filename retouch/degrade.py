@@ -1,21 +1,49 @@
 """Degradation operators φ: known corruptions that turn clean photos into training pairs.
 
-Each is a small frozen dataclass called as `op(x, mask=None)` on NCHW tensors in [-1, 1]; with
-a mask (N1HW, 1 = act here) only the masked pixels change, and the rest is returned bit-exact.
+Each operator is a small frozen dataclass called as `op(x, mask=None)` on NCHW tensors in
+[-1, 1]; with a mask (N1HW, 1 = act here) only the masked pixels change, and the rest is returned
+bit-exact. `op.footprint(x, mask)` is the N1HW mask of the pixels the operator replaces: the mask
+(or the whole image) for most, the holes themselves for `RectHoles` and `FreeFormHoles`, which is
+what an inpainting model must be told.
 
-A *spec* string such as ``mosaic:block=6-16`` names an operator family with ranges; `parse`
-turns it into a `Family` whose `sample(gen)` draws one concrete operator, so a training stream
-seeded by position (see `data.StreamSampler`) degrades every sample reproducibly.
+A *spec* string names an operator family with ranges, drawn uniformly per sample:
+
+    mosaic:block=6-16,jitter=1            Mosaic: block x block cells of mean colour; jitter = random grid offset
+    downsample:scale=2-4,method=bicubic   Downsample by an integer factor (bicubic | lanczos | area), antialiased;
+                                          returns the small image; up=1 resizes back (keeps size, works in a mask)
+    grey                                  Greyscale: BT.601 luma in all three channels
+    holes:count=1-3,size=0.2-0.5          RectHoles: rectangles, sides a fraction of the region's, filled with `fill`
+    freeform:count=1-4,width=0.05-0.15    FreeFormHoles: random brush strokes (DeepFill v2 style masks)
+    noise:sigma=5-25                      GaussianNoise: sigma in 0-255 units, clipped to the valid range
+    jpeg:quality=30-90                    Jpeg: Pillow's encoder at that quality (4:2:0 chroma), per image
+
+Holes take `fill=0-255` (default 127.5, mid-grey: 0 in the network's [-1, 1], i.e. a zero-filled
+input as inpainting models expect; the footprint says where the holes are). Parts joined by `+`
+apply left to right inside the same mask: ``mosaic:block=8-16+jpeg:quality=40-70``.
+
+`parse(spec)` gives a family whose `sample(gen)` draws every parameter from `gen`, part by part in
+spec order (hole shapes and noise from a seed drawn there, since they depend on the image size).
+A sampled operator is a pure function of its fields and its input, so a training stream seeded
+by position (see `data.StreamSampler`) degrades every sample reproducibly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw
 
 from retouch.errors import RetouchError
+from retouch.io import to_pil, to_tensor
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as the SR literature's Y channel
+RESAMPLING = ("bicubic", "lanczos", "area")
 
 
 def apply_in_mask(clean: torch.Tensor, degraded: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -25,8 +53,22 @@ def apply_in_mask(clean: torch.Tensor, degraded: torch.Tensor, mask: torch.Tenso
     return torch.where(mask > 0.5, degraded, clean)
 
 
+def _region(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The hard N1HW region an operator acts on: the mask, or the whole image."""
+    if mask is None:
+        return x.new_ones(x.shape[0], 1, *x.shape[2:])
+    return (mask > 0.5).to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])
+
+
+class _Op:
+    """What every operator shares: which pixels it replaces (the whole region, unless it says less)."""
+
+    def footprint(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return _region(x, mask)
+
+
 @dataclass(frozen=True)
-class Mosaic:
+class Mosaic(_Op):
     """Pixelation: each block x block cell replaced by its mean colour.
 
     Grid lines fall at rows `offset[0] + k * block` and columns `offset[1] + k * block`: (0, 0)
@@ -78,6 +120,213 @@ class Mosaic:
         return apply_in_mask(x, self.expand(self.cell_means(x), h, w), mask)
 
 
+def _resize(x: torch.Tensor, h: int, w: int, method: str) -> torch.Tensor:
+    """Resample to h x w: bicubic (Pillow's kernel, antialiased), area (box mean), nearest, or
+    lanczos through Pillow's float mode (torch has no Lanczos; this path is not differentiable)."""
+    if method == "lanczos":
+        planes = x.detach().to("cpu", torch.float32).contiguous().numpy()
+        out = [[np.asarray(Image.fromarray(c).resize((w, h), Image.LANCZOS)) for c in im] for im in planes]
+        return torch.from_numpy(np.array(out)).to(x).clamp(-1, 1)
+    if method == "bicubic":
+        return F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+    return F.interpolate(x, size=(h, w), mode="area" if method == "area" else "nearest-exact")
+
+
+@dataclass(frozen=True)
+class Downsample(_Op):
+    """Resolution loss by an integer `scale` with an antialiased kernel.
+
+    By default the result is the small image (h/scale x w/scale), the input of a super-resolution
+    pair; that needs sides divisible by `scale` and cannot act inside a mask, so both are errors.
+    With `up=True` it is resized back to the input's size with the same kernel (area: pixel
+    replication, i.e. a mosaic of `scale`), which works inside a mask: the blur of an upscaled
+    thumbnail.
+    """
+
+    scale: int = 2
+    method: str = "bicubic"
+    up: bool = False
+
+    def __post_init__(self) -> None:
+        if self.scale < 1 or self.method not in RESAMPLING:
+            raise RetouchError(f"Downsample needs scale >= 1 and method in {', '.join(RESAMPLING)}; got {self.scale}, {self.method!r}.")
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        h, w, s = *x.shape[2:], self.scale
+        if self.up:
+            small = _resize(x, max(1, round(h / s)), max(1, round(w / s)), self.method)
+            return apply_in_mask(x, _resize(small, h, w, "nearest" if self.method == "area" else self.method), mask)
+        if mask is not None:
+            raise RetouchError("downsample changes the image size, so it cannot act inside a region; add up=1 to scale back up, or act on the whole image.")
+        if h % s or w % s:
+            raise RetouchError(f"Downsampling by {s} needs sides divisible by {s}, not {w}x{h}; crop the image to a multiple of {s} first.")
+        return _resize(x, h // s, w // s, self.method)
+
+
+@dataclass(frozen=True)
+class Greyscale(_Op):
+    """Colour loss: BT.601 luma in all three channels (the weights sum to one, so [-1, 1] stays put).
+
+    It has no random parameter, so it is its own family.
+    """
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        y = (x * x.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        return apply_in_mask(x, y.expand_as(x), mask)
+
+    def sample(self, gen: torch.Generator) -> "Greyscale":
+        return self
+
+
+def _bbox(region: torch.Tensor) -> tuple[int, int, int, int] | None:
+    """(top, left, height, width) of an HxW hard mask, or None when it is empty."""
+    ys, xs = torch.nonzero(region > 0.5, as_tuple=True)
+    if ys.numel() == 0:
+        return None
+    top, left = int(ys.min()), int(xs.min())
+    return top, left, int(ys.max()) - top + 1, int(xs.max()) - left + 1
+
+
+def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=gen))
+
+
+def _randint(gen: torch.Generator, lo: int, hi: int) -> int:
+    return int(torch.randint(lo, hi + 1, (), generator=gen))
+
+
+def _seed(gen: torch.Generator) -> int:
+    return int(torch.randint(0, 2**31 - 1, (), generator=gen))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Holes(_Op):
+    """Missing pixels: `count` shapes drawn from `seed` inside each image's region, set to `fill`.
+
+    Shapes are laid out in the region's bounding box and cut to the region, so they never leave
+    the mask. `fill` is in 0-255 units; the default 127.5 is 0 in [-1, 1] (a zero-filled input).
+    """
+
+    count: int = 1
+    fill: float = 127.5
+    seed: int = 0
+
+    def _shapes(self, gen: torch.Generator, h: int, w: int) -> torch.Tensor:
+        """An h x w {0, 1} map of the shapes for one region's bounding box."""
+        raise NotImplementedError
+
+    def footprint(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The holes (N1HW, 1 = destroyed): what an inpainting model is told to fill."""
+        region = _region(x, mask)
+        holes = torch.zeros_like(region)
+        gen = torch.Generator().manual_seed(self.seed)
+        for n in range(x.shape[0]):
+            box = _bbox(region[n, 0])
+            if box is not None:
+                top, left, h, w = box
+                holes[n, 0, top : top + h, left : left + w] = self._shapes(gen, h, w).to(holes)
+        return holes * region
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.where(self.footprint(x, mask) > 0.5, x.new_tensor(self.fill / 127.5 - 1), x)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RectHoles(_Holes):
+    """Rectangular holes, each side a uniform fraction in `size` of the region's side."""
+
+    size: tuple[float, float] = (0.2, 0.5)
+
+    def _shapes(self, gen: torch.Generator, h: int, w: int) -> torch.Tensor:
+        out = torch.zeros(h, w)
+        for _ in range(self.count):
+            bh, bw = (max(1, round(_uniform(gen, *self.size) * side)) for side in (h, w))
+            top, left = _randint(gen, 0, h - bh), _randint(gen, 0, w - bw)
+            out[top : top + bh, left : left + bw] = 1
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class FreeFormHoles(_Holes):
+    """Free-form holes: `count` brush strokes, each a random walk of 4-12 segments (length 10-30 %
+    of the region's shorter side) drawn with round joints and a brush `width` fraction of that side,
+    like the free-form masks of DeepFill v2 (Yu et al., 2019)."""
+
+    width: tuple[float, float] = (0.05, 0.15)
+
+    def _shapes(self, gen: torch.Generator, h: int, w: int) -> torch.Tensor:
+        canvas = Image.new("L", (w, h), 0)
+        draw = ImageDraw.Draw(canvas)
+        side = min(h, w)
+        for _ in range(self.count):
+            brush = max(1, round(_uniform(gen, *self.width) * side))
+            x, y = _uniform(gen, 0, w - 1), _uniform(gen, 0, h - 1)
+            points = [(x, y)]
+            for _ in range(_randint(gen, 4, 12)):
+                angle, length = _uniform(gen, 0, 2 * math.pi), _uniform(gen, 0.1, 0.3) * side
+                x = min(max(x + length * math.cos(angle), 0), w - 1)
+                y = min(max(y + length * math.sin(angle), 0), h - 1)
+                points.append((x, y))
+            draw.line(points, fill=255, width=brush, joint="curve")
+            r = brush / 2
+            for px, py in (points[0], points[-1]):  # round caps
+                draw.ellipse((px - r, py - r, px + r, py + r), fill=255)
+        return torch.from_numpy(np.asarray(canvas) > 127).float()
+
+
+@dataclass(frozen=True)
+class GaussianNoise(_Op):
+    """Additive white Gaussian noise, `sigma` in 0-255 units, drawn from `seed`, then clipped to
+    [-1, 1] as a saved image would be (so the measured std is a little lower near black and white)."""
+
+    sigma: float = 10.0
+    seed: int = 0
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(self.seed)).to(x)
+        return apply_in_mask(x, (x + noise * (self.sigma / 127.5)).clamp(-1, 1), mask)
+
+
+@dataclass(frozen=True)
+class Jpeg(_Op):
+    """JPEG artefacts: each image quantised to 8 bits, encoded by Pillow at `quality` (its default
+    4:2:0 chroma subsampling) and decoded. Not differentiable."""
+
+    quality: int = 75
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.quality <= 100:
+            raise RetouchError(f"JPEG quality must lie in 1-100, got {self.quality}.")
+
+    def _roundtrip(self, image: torch.Tensor) -> torch.Tensor:
+        buf = io.BytesIO()
+        to_pil(image).save(buf, format="JPEG", quality=self.quality)
+        with Image.open(buf) as im:
+            return to_tensor(im)
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return apply_in_mask(x, torch.cat([self._roundtrip(im) for im in x]).to(x), mask)
+
+
+@dataclass(frozen=True)
+class Compose(_Op):
+    """Operators applied left to right, each inside the same mask; the footprint is their union."""
+
+    parts: tuple = ()
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        for op in self.parts:
+            x = op(x, mask)
+        return x
+
+    def footprint(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.stack([op.footprint(x, mask) for op in self.parts]).amax(0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Families: ranges of parameters, `sample(gen)` draws one operator
+
+
 @dataclass(frozen=True)
 class MosaicFamily:
     """Mosaics with block sizes in [lo, hi] and, with `jitter`, a random grid offset."""
@@ -94,25 +343,130 @@ class MosaicFamily:
         return Mosaic(block, (oy, ox))
 
 
-def _int_range(text: str, key: str) -> tuple[int, int]:
+@dataclass(frozen=True)
+class DownsampleFamily:
+    lo: int = 2
+    hi: int = 2
+    method: str = "bicubic"
+    up: bool = False
+
+    def sample(self, gen: torch.Generator) -> Downsample:
+        return Downsample(_randint(gen, self.lo, self.hi), self.method, self.up)
+
+
+@dataclass(frozen=True)
+class HolesFamily:
+    """Holes like `template` with a count in [lo, hi] and a fresh shape seed per sample."""
+
+    template: _Holes
+    lo: int = 1
+    hi: int = 1
+
+    def sample(self, gen: torch.Generator) -> _Holes:
+        return replace(self.template, count=_randint(gen, self.lo, self.hi), seed=_seed(gen))
+
+
+@dataclass(frozen=True)
+class NoiseFamily:
+    lo: float = 5.0
+    hi: float = 25.0
+
+    def sample(self, gen: torch.Generator) -> GaussianNoise:
+        return GaussianNoise(_uniform(gen, self.lo, self.hi), _seed(gen))
+
+
+@dataclass(frozen=True)
+class JpegFamily:
+    lo: int = 30
+    hi: int = 90
+
+    def sample(self, gen: torch.Generator) -> Jpeg:
+        return Jpeg(_randint(gen, self.lo, self.hi))
+
+
+@dataclass(frozen=True)
+class ComposeFamily:
+    parts: tuple = ()
+
+    def sample(self, gen: torch.Generator) -> Compose:
+        return Compose(tuple(p.sample(gen) for p in self.parts))
+
+
+# ----------------------------------------------------------------------------------------------
+# Spec parsing
+
+
+def parse_range(text: str, key: str, cast: Callable = int, low: float = 1, high: float | None = None) -> tuple:
+    """'6-16' or '12' to (lo, hi) with low <= lo <= hi <= high; anything else is a clear error."""
     try:
         lo, _, hi = text.partition("-")
-        a, b = int(lo), int(hi or lo)
+        a, b = cast(lo), cast(hi or lo)
     except ValueError:
         raise RetouchError(f"{key}={text!r} must be a number or a range such as 6-16.") from None
-    if not 1 <= a <= b:
-        raise RetouchError(f"{key}={text!r} must be a range lo-hi with 1 <= lo <= hi.")
+    if not (low <= a <= b and (high is None or b <= high)):
+        bound = "" if high is None else f" <= {high}"
+        raise RetouchError(f"{key}={text!r} must be a range lo-hi with {low} <= lo <= hi{bound}.")
     return a, b
 
 
-def parse(spec: str):
-    """A degradation family from a spec like ``mosaic``, ``mosaic:block=12`` or ``mosaic:block=6-16,jitter=0``."""
-    name, _, args = spec.partition(":")
+def _flag(params: dict[str, str], key: str, default: bool) -> bool:
+    value = params.get(key, "1" if default else "0").lower()
+    if value not in ("", "1", "true", "yes", "0", "false", "no"):
+        raise RetouchError(f"{key}={value!r} must be 1 or 0.")
+    return value not in ("0", "false", "no")
+
+
+def _fill(params: dict[str, str]) -> float:
+    lo, hi = parse_range(params.get("fill", "127.5"), "fill", float, 0, 255)
+    if lo != hi:
+        raise RetouchError("fill must be one value in 0-255, not a range.")
+    return lo
+
+
+def _downsample(p: dict[str, str]) -> DownsampleFamily:
+    method = p.get("method", "bicubic")
+    if method not in RESAMPLING:
+        raise RetouchError(f"Unknown downsample method {method!r}; use {', '.join(RESAMPLING)}.")
+    return DownsampleFamily(*parse_range(p.get("scale", "2"), "scale", low=2), method, _flag(p, "up", False))
+
+
+def _rect_holes(p: dict[str, str]) -> HolesFamily:
+    size = parse_range(p.get("size", "0.2-0.5"), "size", float, 0, 1)
+    return HolesFamily(RectHoles(size=size, fill=_fill(p)), *parse_range(p.get("count", "1-3"), "count"))
+
+
+def _freeform_holes(p: dict[str, str]) -> HolesFamily:
+    width = parse_range(p.get("width", "0.05-0.15"), "width", float, 0, 1)
+    return HolesFamily(FreeFormHoles(width=width, fill=_fill(p)), *parse_range(p.get("count", "1-4"), "count"))
+
+
+# name -> (options it takes, builder from the option strings)
+_PARTS: dict[str, tuple[set[str], Callable[[dict[str, str]], object]]] = {
+    "mosaic": ({"block", "jitter"}, lambda p: MosaicFamily(*parse_range(p.get("block", "8"), "block"), _flag(p, "jitter", True))),
+    "downsample": ({"scale", "method", "up"}, _downsample),
+    "grey": (set(), lambda p: Greyscale()),
+    "holes": ({"count", "size", "fill"}, _rect_holes),
+    "freeform": ({"count", "width", "fill"}, _freeform_holes),
+    "noise": ({"sigma"}, lambda p: NoiseFamily(*parse_range(p.get("sigma", "5-25"), "sigma", float, 0, 255))),
+    "jpeg": ({"quality"}, lambda p: JpegFamily(*parse_range(p.get("quality", "30-90"), "quality", high=100))),
+}
+
+
+def _parse_part(part: str, spec: str):
+    name, _, args = part.strip().partition(":")
+    if name not in _PARTS:
+        what = f"Unknown degradation {name!r}" if name else "An empty degradation"
+        raise RetouchError(f"{what} in {spec!r}; use {', '.join(_PARTS)}, joined by + (e.g. mosaic:block=8+jpeg:quality=50).")
     params = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in args.split(",") if kv)
-    if name == "mosaic":
-        unknown = set(params) - {"block", "jitter"}
-        if unknown:
-            raise RetouchError(f"Unknown mosaic option(s) {', '.join(sorted(unknown))}; known: block, jitter.")
-        lo, hi = _int_range(params.get("block", "8"), "block")
-        return MosaicFamily(lo, hi, params.get("jitter", "1") not in ("0", "false", "no"))
-    raise RetouchError(f"Unknown degradation {name!r} in {spec!r}; known: mosaic.")
+    known, build = _PARTS[name]
+    unknown = set(params) - known
+    if unknown:
+        raise RetouchError(f"Unknown {name} option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known)) or 'none'}.")
+    return build(params)
+
+
+def parse(spec: str):
+    """A degradation family from a spec such as ``mosaic:block=6-16`` or ``grey+noise:sigma=10``
+    (see the module docstring); `family.sample(gen)` draws one operator."""
+    parts = [_parse_part(part, spec) for part in spec.split("+")]
+    return parts[0] if len(parts) == 1 else ComposeFamily(tuple(parts))

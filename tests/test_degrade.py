@@ -1,8 +1,53 @@
-"""Degradation operators: exact values of the mosaic and bit-exact pixels outside the mask."""
+"""Degradation operators: exact values, bit-exact pixels outside the mask, seeds, spec parsing."""
 
+import io
+
+import numpy as np
+import pytest
 import torch
+import torch.nn.functional as F
+from PIL import Image
 
-from retouch.degrade import Mosaic
+from retouch.degrade import (
+    Compose,
+    Downsample,
+    FreeFormHoles,
+    GaussianNoise,
+    Greyscale,
+    Jpeg,
+    Mosaic,
+    RectHoles,
+    parse,
+)
+from retouch.errors import RetouchError
+from retouch.io import to_pil, to_tensor
+from tests.helpers import smooth_image
+
+RANDOM_SPECS = [
+    "mosaic:block=4-12",
+    "downsample:scale=2-4,up=1",
+    "downsample:scale=2-3,method=lanczos,up=1",
+    "holes",
+    "freeform:count=2-5",
+    "noise:sigma=5-30",
+    "jpeg:quality=10-90",
+    "grey+holes:fill=0+noise:sigma=8",
+]
+
+
+def _photo(h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:
+    return to_tensor(Image.fromarray(smooth_image(np.random.default_rng(seed), h, w)))
+
+
+def _box_mask(n: int, h: int, w: int, boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
+    mask = torch.zeros(n, 1, h, w)
+    for i, (top, left, bh, bw) in enumerate(boxes):
+        mask[i, :, top : top + bh, left : left + bw] = 1
+    return mask
+
+
+def _sample(spec: str, seed: int):
+    return parse(spec).sample(torch.Generator().manual_seed(seed))
 
 
 def test_mosaic_cells_hold_their_mean_colour():
@@ -22,3 +67,154 @@ def test_mosaic_inside_a_mask_leaves_the_rest_bit_exact():
     assert torch.equal(y * (1 - mask), x * (1 - mask))
     assert not torch.equal(y[:, :, 8:24, 8:32], x[:, :, 8:24, 8:32])
     assert torch.equal(Mosaic(block=1)(x), x)
+
+
+def test_mosaic_family_draws_are_unchanged():
+    """Training streams seeded before the other operators existed must degrade as they did."""
+    assert _sample("mosaic:block=6-16", 0) == Mosaic(16, (15, 5))
+    assert _sample("mosaic:block=6-16", 1) == Mosaic(6, (5, 0))
+    assert _sample("mosaic:block=8,jitter=0", 0) == Mosaic(8)
+
+
+@pytest.mark.parametrize("spec", RANDOM_SPECS + ["grey", "mosaic:block=16"])
+def test_every_op_changes_only_its_footprint_inside_the_mask(spec):
+    x = torch.cat([_photo(seed=1), _photo(seed=2)])
+    mask = _box_mask(2, 48, 64, [(4, 6, 30, 40), (10, 20, 36, 44)])
+    op = _sample(spec, 3)
+    y, footprint = op(x, mask), op.footprint(x, mask)
+    changed = (y != x).any(1, keepdim=True)
+    assert changed.any()
+    assert torch.equal(y[(mask == 0).expand_as(x)], x[(mask == 0).expand_as(x)])  # bit-exact outside
+    assert not (changed & (footprint == 0)).any()  # nothing changes outside the footprint
+    assert not ((footprint > 0) & (mask == 0)).any()  # and the footprint lies inside the mask
+
+
+@pytest.mark.parametrize("spec", RANDOM_SPECS)
+def test_same_seed_same_output_and_seeds_vary_it(spec):
+    x = _photo()
+    mask = _box_mask(1, 48, 64, [(8, 8, 32, 48)])
+    assert _sample(spec, 7) == _sample(spec, 7)
+    assert torch.equal(_sample(spec, 7)(x, mask), _sample(spec, 7)(x, mask))
+    outputs = {_sample(spec, s)(x, mask).sum().item() for s in range(5)}
+    assert len(outputs) >= 2
+
+
+def test_greyscale_is_bt601_luma_in_every_channel():
+    x = _photo()
+    y = Greyscale()(x)
+    luma = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    for c in range(3):
+        assert torch.allclose(y[:, c], luma, atol=1e-6)
+    # on 8-bit values, as the literature's Y channel without the 16-235 offset
+    assert abs(float(Greyscale()(torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1))[0, 0]) - (0.299 * 2 - 1)) < 1e-6
+
+
+def test_noise_has_the_requested_sigma_in_8_bit_units():
+    x = torch.zeros(1, 3, 128, 128)
+    y = GaussianNoise(sigma=20.0, seed=1)(x)
+    assert abs(float((y * 127.5).std()) - 20.0) < 0.4
+    assert abs(float((y * 127.5).mean())) < 0.3
+    assert not torch.equal(y, GaussianNoise(sigma=20.0, seed=2)(x))
+    assert torch.equal(GaussianNoise(sigma=0.0, seed=1)(x), x)
+
+
+@pytest.mark.parametrize("quality", [10, 55, 95])
+def test_jpeg_equals_pillow_at_that_quality(quality):
+    img = Image.fromarray(smooth_image(np.random.default_rng(4), 40, 56))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    expected = np.asarray(Image.open(buf).convert("RGB"))
+    x = torch.cat([to_tensor(img), Greyscale()(to_tensor(img))])
+    y = Jpeg(quality)(x)
+    assert np.array_equal(np.asarray(to_pil(y[:1])), expected)
+    assert not torch.equal(y[0], y[1])  # each image of the batch is encoded on its own
+
+
+def test_downsample_area_is_the_block_mean_and_area_up_is_a_mosaic():
+    x = _photo(48, 64)
+    small = Downsample(4, "area")(x)
+    assert small.shape == (1, 3, 12, 16)
+    assert torch.allclose(small, F.avg_pool2d(x, 4), atol=1e-6)
+    assert torch.allclose(Downsample(4, "area", up=True)(x), Mosaic(4)(x), atol=1e-6)
+
+
+@pytest.mark.parametrize(("method", "resample"), [("bicubic", Image.BICUBIC), ("lanczos", Image.LANCZOS)])
+def test_downsample_matches_pillow_within_one_level(method, resample):
+    img = Image.fromarray(smooth_image(np.random.default_rng(5), 64, 48))
+    ours = np.asarray(to_pil(Downsample(4, method)(to_tensor(img)))).astype(int)
+    assert np.abs(ours - np.asarray(img.resize((12, 16), resample)).astype(int)).max() <= 1
+
+
+def test_downsample_size_errors_say_what_to_do():
+    x = _photo(48, 64)
+    with pytest.raises(RetouchError, match="up=1"):
+        Downsample(2)(x, torch.ones(1, 1, 48, 64))
+    with pytest.raises(RetouchError, match="divisible by 5"):
+        Downsample(5)(x)
+    assert Downsample(5, up=True)(x).shape == x.shape  # down-then-up needs no divisibility
+
+
+def test_holes_are_filled_inside_the_mask_of_each_image():
+    x = torch.cat([_photo(seed=1), _photo(seed=2)])
+    mask = _box_mask(2, 48, 64, [(0, 0, 20, 20), (20, 30, 28, 34)])
+    for op in (RectHoles(count=3, size=(0.3, 0.6), fill=0, seed=4), FreeFormHoles(count=3, seed=4)):
+        holes = op.footprint(x, mask)
+        y = op(x, mask)
+        fill = op.fill / 127.5 - 1
+        for n in range(2):
+            inside = holes[n, 0] > 0
+            assert inside.any() and not (inside & (mask[n, 0] == 0)).any()
+            assert torch.all(y[n][:, inside] == fill)
+            assert torch.equal(y[n][:, ~inside], x[n][:, ~inside])
+    assert not RectHoles(seed=1).footprint(x, torch.zeros(2, 1, 48, 64)).any()  # empty region, no holes
+    solid = _sample("holes:count=1,size=1,fill=0", 0)  # the documented solid black-out
+    assert torch.equal(solid.footprint(x, mask), mask) and torch.all(solid(x, mask)[mask.expand_as(x) > 0] == -1)
+
+
+def test_hole_shapes_follow_the_seed():
+    x = _photo()
+    a, b = RectHoles(count=2, seed=1), RectHoles(count=2, seed=2)
+    assert torch.equal(a.footprint(x), RectHoles(count=2, seed=1).footprint(x))
+    assert not torch.equal(a.footprint(x), b.footprint(x))
+    free = FreeFormHoles(count=3, seed=1).footprint(x)
+    assert 0.01 < float(free.mean()) < 0.9
+
+
+def test_composition_samples_each_part_from_the_same_generator():
+    family = parse("mosaic:block=8-16 + jpeg:quality=40-70")
+    op = family.sample(torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    parts = (parse("mosaic:block=8-16").sample(gen), parse("jpeg:quality=40-70").sample(gen))
+    assert op == Compose(parts)
+    x = _photo()
+    assert torch.equal(op(x), parts[1](parts[0](x)))
+    assert 8 <= parts[0].block <= 16 and 40 <= parts[1].quality <= 70
+
+
+def test_downsample_without_up_returns_the_small_image_from_a_spec():
+    op = _sample("downsample:scale=4,method=area", 0)
+    assert op == Downsample(4, "area") and op(_photo()).shape == (1, 3, 12, 16)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("blur:radius=2", "Unknown degradation 'blur'"),
+        ("", "empty degradation"),
+        ("mosaic+", "empty degradation"),
+        ("mosaic:size=4", "Unknown mosaic option"),
+        ("grey:strength=1", "known: none"),
+        ("mosaic:block=16-8", "lo <= hi"),
+        ("mosaic:block=x", "must be a number"),
+        ("jpeg:quality=50-120", "<= 100"),
+        ("downsample:method=nearest", "Unknown downsample method"),
+        ("downsample:scale=1", "2 <= lo"),
+        ("holes:fill=300", "fill"),
+        ("holes:fill=0-255", "one value"),
+        ("holes:size=0.5-2", "size"),
+        ("mosaic:jitter=maybe", "1 or 0"),
+    ],
+)
+def test_bad_specs_are_clear_errors(spec, message):
+    with pytest.raises(RetouchError, match=message):
+        parse(spec)
