@@ -9,6 +9,7 @@ from torch import nn
 
 from retouch.errors import RetouchError
 from retouch.nets import NETS, build_net
+from retouch.nets.classifier import ResNetGAP
 from retouch.nets.layers import init_weights, norm_layer
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator, receptive_field
 from retouch.nets.resnet import ResnetGenerator
@@ -257,7 +258,7 @@ def test_reference_patchgan():
 def test_registry():
     assert NETS == {
         "unet": UnetGenerator, "resnet": ResnetGenerator,
-        "patchgan": NLayerDiscriminator, "pixel": PixelDiscriminator,
+        "patchgan": NLayerDiscriminator, "pixel": PixelDiscriminator, "resnet_gap": ResNetGAP,
     }
 
 

@@ -21,4 +21,5 @@ def test_shipped_model_is_intact_documented_and_loads(name):
     net, meta = load_model(name)
     assert meta["task"] == entry.task
     size = meta["size"]
-    assert net(torch.zeros(1, 3, size, size)).shape == (1, 3, size, size)
+    expected = (1, len(meta["classes"])) if entry.task == "classify" else (1, 3, size, size)
+    assert net(torch.zeros(1, 3, size, size)).shape == expected

@@ -11,6 +11,7 @@ from typing import Any
 from torch import nn
 
 from retouch.errors import RetouchError
+from retouch.nets.classifier import ResNetGAP
 from retouch.nets.layers import init_weights
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
 from retouch.nets.resnet import ResnetGenerator
@@ -21,6 +22,7 @@ NETS: dict[str, type[nn.Module]] = {
     "resnet": ResnetGenerator,
     "patchgan": NLayerDiscriminator,
     "pixel": PixelDiscriminator,
+    "resnet_gap": ResNetGAP,
 }
 
 

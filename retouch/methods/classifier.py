@@ -1,0 +1,177 @@
+"""Image classification with a global-average-pooling ResNet, the network class activation maps need.
+
+Trained with SGD (Nesterov momentum) and a one-cycle-like schedule (linear warm-up, then
+`train.decay_start` as the point where the linear decay to zero begins), which reaches a given
+accuracy in far fewer epochs than Adam on small ResNets. Data are labelled images: the CIFAR-10
+zip (`train/<class>/*.jpg`, `test/<class>/*.jpg`) or a folder with one subfolder per class.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset
+
+from retouch.data import DataConfig, _to_float, split_dir
+from retouch.errors import RetouchError
+from retouch.io import IMAGE_EXTENSIONS, list_images, load_image
+from retouch.methods import Method, linear_decay, register
+from retouch.nets import build_net
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@dataclass
+class ClassifierConfig:
+    """Network size and optimiser; `classes` names the labels in sorted-folder order (CIFAR-10 by default)."""
+
+    classes: list[str] = field(default_factory=lambda: list(CIFAR10_CLASSES))
+    width: int = 32  # channels of the first stage; each later stage doubles it
+    blocks: list[int] = field(default_factory=lambda: [1, 1, 1])  # basic blocks per stage
+    lr: float = 0.2  # peak learning rate
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup: float = 0.15  # fraction of steps with a linear warm-up from 0
+    label_smoothing: float = 0.1
+
+
+def warmup_then_decay(steps: int, warmup: float, decay_start: float):
+    """Linear warm-up over the first `warmup` of training, constant, then linear to zero from `decay_start`."""
+    decay, ramp = linear_decay(steps, decay_start), max(1, int(steps * warmup))
+
+    def factor(step: int) -> float:
+        return min(1.0, (step + 1) / ramp) * decay(step)
+
+    return factor
+
+
+@register
+class Classifier(Method):
+    Config = ClassifierConfig
+    inference_net = "net"
+    task = "classify"
+
+    def __init__(self, cfg: ClassifierConfig, device: torch.device, dtype: torch.dtype, size: int, steps: int, decay_start: float):
+        super().__init__(cfg, device, dtype)
+        if len(cfg.classes) < 2:
+            raise RetouchError("A classifier needs at least two classes in model.classes.")
+        spec = {"name": "resnet_gap", "num_classes": len(cfg.classes), "width": cfg.width, "blocks": list(cfg.blocks),
+                "in_channels": 3, "init": "kaiming"}
+        self.specs["net"] = spec
+        # channels_last: 1.5x faster convolutions on CPU (oneDNN), measured in docs/benchmarks.md
+        self.nets["net"] = build_net(dict(spec)).to(device, memory_format=torch.channels_last)
+        opt = torch.optim.SGD(self.nets["net"].parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                              weight_decay=cfg.weight_decay)
+        self.optimizers["net"] = opt
+        self.schedulers["net"] = torch.optim.lr_scheduler.LambdaLR(opt, warmup_then_decay(steps, cfg.warmup, decay_start))
+
+    @classmethod
+    def dataset(cls, data: DataConfig, train: bool = True) -> "LabelledImages":
+        return LabelledImages(data, train)
+
+    def _inputs(self, batch: dict) -> torch.Tensor:
+        return batch["image"].to(self.device, memory_format=torch.channels_last)
+
+    def step(self, batch: dict) -> dict[str, torch.Tensor]:
+        net, opt = self.nets["net"], self.optimizers["net"]
+        y = batch["label"].to(self.device)
+        with self.autocast():
+            logits = net(self._inputs(batch)).float()
+        loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        self.schedulers["net"].step()
+        return {"loss": loss.detach(), "acc": (logits.argmax(1) == y).float().mean().detach()}
+
+    @torch.no_grad()
+    def sample(self, batch: dict) -> torch.Tensor:
+        """Rows of image | CAM of the predicted class over it, enlarged 4x to be visible."""
+        from retouch.locate.cam import blend, cam
+
+        net = self.nets["net"]
+        net.eval()
+        rows = []
+        for x in self._inputs(batch).float().contiguous():
+            heat, _ = cam(net, x[None])
+            rows.append(torch.cat([x[None].cpu(), blend(x[None].cpu(), heat.cpu())], dim=3))
+        net.train()
+        return F.interpolate(torch.cat(rows), scale_factor=4, mode="nearest")
+
+    def export(self) -> tuple[torch.nn.Module, dict]:
+        net, meta = super().export()
+        return net, {**meta, "classes": list(self.cfg.classes)}
+
+
+class LabelledImages(Dataset):
+    """Labelled images decoded once to a uint8 N x 3 x size x size tensor (CIFAR-10 train: 150 MB).
+
+    `data.root` is a `.zip` holding `<split>/<class>/<image>`, or a folder holding `<class>/<image>`
+    (or `<split>/<class>/<image>`). Labels index the sorted class names. Images not of the training
+    size are resized (short side) and centre-cropped to it. Training items are random crops of the
+    image padded by reflection to `data.load_size` (e.g. 40 for 32: 4 px each side) and random
+    flips, drawn from a generator seeded by the item's seed, so a resumed run sees the same batches.
+    """
+
+    def __init__(self, data: DataConfig, train: bool = True):
+        if not data.root:
+            raise RetouchError("Say where the labelled images are with --data (a .zip or a folder of class folders).")
+        self.size, self.train, self.flip = data.size, train, data.flip
+        self.pad = max(0, (data.resolved_load_size() - data.size) // 2)
+        root = Path(data.root)
+        files = _zip_files(root, data.split) if root.suffix == ".zip" else _folder_files(root, data.split)
+        self.classes = sorted(files)
+        decoded = [(self._decode(read()), label) for label, c in enumerate(self.classes) for read in files[c]]
+        self.images = torch.stack([im for im, _ in decoded])
+        self.labels = torch.tensor([label for _, label in decoded])
+
+    def _decode(self, im: Image.Image) -> torch.Tensor:
+        if im.size != (self.size, self.size):
+            im = ImageOps.fit(im, (self.size, self.size), Image.BICUBIC)
+        return torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, item: tuple[int, int] | int) -> dict:
+        i, seed = item if isinstance(item, tuple) else (item, item)
+        x = _to_float(self.images[i])
+        if self.train:
+            gen = torch.Generator().manual_seed(seed)
+            if self.pad:
+                x = F.pad(x[None], [self.pad] * 4, mode="reflect")[0]
+                top, left = (int(v) for v in torch.randint(0, 2 * self.pad + 1, (2,), generator=gen))
+                x = x[:, top : top + self.size, left : left + self.size]
+            if self.flip and torch.rand((), generator=gen) < 0.5:
+                x = x.flip(-1)
+        return {"image": x, "label": self.labels[i], "index": i}
+
+
+def _zip_files(path: Path, split: str) -> dict[str, list]:
+    """Class name -> readers of that class's images under `split/` in the zip (read once, kept in memory)."""
+    if not path.is_file():
+        raise RetouchError(f"{path} does not exist; pass the CIFAR-10 zip (or a folder of class folders).")
+    with zipfile.ZipFile(path) as z:
+        raw: dict[str, list[bytes]] = {}
+        for name in sorted(z.namelist()):
+            parts = name.split("/")
+            if len(parts) == 3 and parts[0] == split and Path(parts[2]).suffix.lower() in IMAGE_EXTENSIONS:
+                raw.setdefault(parts[1], []).append(z.read(name))
+    if len(raw) < 2:
+        raise RetouchError(f"{path} has no '{split}/<class>/<image>' entries for two or more classes; check --split.")
+    return {c: [lambda b=b: Image.open(io.BytesIO(b)).convert("RGB") for b in blobs] for c, blobs in raw.items()}
+
+
+def _folder_files(root: Path, split: str) -> dict[str, list]:
+    folder = split_dir(root, split)
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise RetouchError(f"{folder} needs one subfolder per class (two or more); found {len(classes)}.")
+    return {c: [lambda p=p: load_image(p) for p in list_images(folder / c)] for c in classes}
