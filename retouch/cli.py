@@ -84,15 +84,15 @@ def translate(
 @app.command("eval")
 def evaluate_cmd(
     model: str = typer.Argument(..., help="Shipped model name, weights file, or run folder."),
-    data: Path = typer.Option(..., help="Paired data folder (e.g. ../shared/data/maps)."),
+    data: Path = typer.Option(..., help="Paired data folder (e.g. ../shared/data/maps), or labelled images for a classifier (the CIFAR-10 zip, or class folders)."),
     split: str = typer.Option("test", help="Subfolder to evaluate on, when present."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here (default: print only)."),
     sheet: Path = typer.Option(None, help="Also write a PNG of input | output | target rows for the first pairs."),
-    limit: int = typer.Option(None, help="Evaluate only the first N pairs."),
+    limit: int = typer.Option(None, help="Evaluate only the first N pairs (a classifier: N random images, seed 0)."),
     holdout: int = typer.Option(0, help="Score only the last N pairs of the split (natural name order), as held out by data.holdout in training."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
-    """PSNR/SSIM (RGB and Y) over a paired test set, next to the identity baseline."""
+    """PSNR/SSIM (RGB and Y) over a paired test set, next to the identity baseline; top-1 accuracy for a classifier."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -101,15 +101,136 @@ def evaluate_cmd(
     report = evaluate(model, data, split, device, limit=limit, holdout=holdout, sheet=sheet)
     part = f"last {holdout} of {split}" if holdout else split
     table = Table(title=escape(f"{model} on {data} [{part}], {report['images']} images"))
-    keys = ["psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y"]
-    table.add_column("row")
-    for k in keys:
-        table.add_column(k, justify="right")
-    for row, values in report["results"].items():
-        table.add_row(row, *(f"{values[k]:.4f}" if k.startswith("ssim") else f"{values[k]:.2f}" for k in keys))
+    if report.get("task") == "classify":
+        for column in ("class", "images", "top-1"):
+            table.add_column(column, justify="left" if column == "class" else "right")
+        for name, values in report["results"]["per_class"].items():
+            table.add_row(name, str(values["images"]), f"{values['top1']:.2%}")
+        table.add_row("all", str(report["images"]), f"{report['results']['top1']:.2%}")
+    else:
+        keys = ["psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y"]
+        table.add_column("row")
+        for k in keys:
+            table.add_column(k, justify="right")
+        for row, values in report["results"].items():
+            table.add_row(row, *(f"{values[k]:.4f}" if k.startswith("ssim") else f"{values[k]:.2f}" for k in keys))
     Console().print(table)
     if json_out:
         write_report(report, json_out)
+
+
+@app.command()
+def demosaic(
+    inputs: Path = typer.Argument(..., help="An image or a folder of images."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names). PNG keeps the untouched pixels exact."),
+    box: str = typer.Option(None, help="Region X,Y,W,H in pixels."),
+    mask: Path = typer.Option(None, help="Mask image (white = region), or a folder of masks named like the inputs."),
+    detect: bool = typer.Option(False, help="Find the mosaicked areas automatically (block-constant grid)."),
+    model: str = typer.Option("demosaic", help="Shipped model name, weights .safetensors, or run folder."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
+) -> None:
+    """Restore mosaicked regions; every pixel outside the region is returned bit for bit.
+
+    The restored pixels are invented by the model, not recovered: the mosaic destroyed them.
+    """
+    from retouch.restore import demosaic_files, parse_box
+
+    for path, boxes in demosaic_files(inputs, output, parse_box(box) if box else None, mask, detect, model, device, precision):
+        where = ", ".join("x={} y={} w={} h={}".format(*b) for b in boxes) or "nothing to restore"
+        typer.echo(f"{path}  ({where})")
+
+
+@app.command("eval-region")
+def eval_region(
+    models: list[str] = typer.Argument(..., help="Region-restoration models (names, weights files or run folders)."),
+    data: Path = typer.Option(..., help="Folder of clean photos, e.g. ../shared/data/bsds500/val (BSD100)."),
+    blocks: str = typer.Option("8,12,16", help="Mosaic block sizes, comma-separated."),
+    box: int = typer.Option(128, help="Side of the centred square that is hidden and restored."),
+    limit: int = typer.Option(None, help="Only the first N photos."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+    sheet: Path = typer.Option(None, help="Also write a PNG of crops: original | mosaic | bicubic | models."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+) -> None:
+    """Demosaic quality inside a hidden square, next to the mosaic and bicubic baselines."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from retouch.evaluate import write_report
+    from retouch.evaluate_region import evaluate_region
+
+    try:
+        sizes = [int(b) for b in blocks.split(",")]
+    except ValueError:
+        raise RetouchError(f"--blocks {blocks!r} must be comma-separated integers, e.g. 8,12,16.") from None
+    report = evaluate_region(models, data, sizes, box=box, device=device, limit=limit, sheet=sheet)
+    table = Table(title=escape(f"inside a {box}x{box} box of {report['images']} photos in {data}"))
+    for col in ["block", "method", "PSNR RGB", "SSIM RGB", "PSNR Y", "SSIM Y"]:
+        table.add_column(col, justify="right" if col[0] in "PS" else "left")
+    for block, rows in report["results"].items():
+        for name, m in rows.items():
+            table.add_row(block, name, f"{m['psnr_rgb']:.2f}", f"{m['ssim_rgb']:.4f}", f"{m['psnr_y']:.2f}", f"{m['ssim_y']:.4f}")
+    Console().print(table)
+    if json_out:
+        write_report(report, json_out)
+
+
+@app.command()
+def mosaic(
+    inputs: Path = typer.Argument(..., help="An image or a folder of images."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names). PNG keeps the pixels outside the region exact; JPEG does not."),
+    box: str = typer.Option(None, help="Region X,Y,W,H in pixels."),
+    mask: Path = typer.Option(None, help="Mask image of the image's size (white = region), or a folder of masks named like the inputs."),
+    locate: str = typer.Option(None, help="cam or cam:CLASS: the box a classifier's activation map points at."),
+    block: int = typer.Option(16, help="Cell side in pixels; a block as large as the region leaves one flat colour."),
+    align: str = typer.Option("region", help="Grid starts at the region's corner (region) or the image's (image)."),
+) -> None:
+    """Hide a region behind a mosaic (e.g. to anonymise); with none of --box, --mask, --locate, the whole image.
+
+    Only the region changes. Small blocks are weak anonymisation: restoration models, ours included, invent plausible detail from them; use large blocks for faces and plates.
+    """
+    from retouch.hide import mosaic_files
+    from retouch.restore import parse_box
+
+    for path, boxes in mosaic_files(inputs, output, parse_box(box) if box else None, mask, locate, block, align):
+        where = "whole image" if boxes is None else ", ".join("x={} y={} w={} h={}".format(*b) for b in boxes) or "empty mask"
+        typer.echo(f"{path}  ({where})")
+
+
+data_app = typer.Typer(no_args_is_help=True, help="Build training data.")
+app.add_typer(data_app, name="data", help="Build training data: aligned pairs from clean photos.")
+
+
+@data_app.command("pairs")
+def data_pairs(
+    src: Path = typer.Argument(..., help="Folder of clean photos."),
+    dst: Path = typer.Argument(..., help="Output folder: A/ (degraded), B/ (clean), mask/ (where), PNG files."),
+    degrade: str = typer.Option(..., help="Degradation spec, e.g. mosaic:block=8-16 or grey+jpeg:quality=40-70 (docs/guide.md)."),
+    locate: str = typer.Option("random", help="Region: random (a box), full (the whole image) or cam[:CLASS]."),
+    size_range: str = typer.Option("32-128", help="Side range of the random box, in pixels."),
+    seed: int = typer.Option(0, help="Same seed, same files."),
+) -> None:
+    """Write an aligned paired dataset from clean photos, readable by `retouch train --data DST`."""
+    from retouch.degrade import parse_range
+    from retouch.pairs import build_pairs
+
+    written = build_pairs(src, dst, degrade, locate, parse_range(size_range, "--size-range"), seed)
+    typer.echo(f"{len(written)} pairs in {dst}")
+
+
+@app.command()
+def locate(
+    image: Path = typer.Argument(..., help="A photo."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the heat map blended over the photo (PNG, JPEG, ...)."),
+    cls: str = typer.Option(None, "--class", help="Class name or index to locate (default: the class the model predicts)."),
+    model: str = typer.Option("cifar10-classifier", help="Classifier: shipped name, weights file, or run folder."),
+) -> None:
+    """Where a classifier sees a class (class activation map): writes the overlay, prints the box."""
+    from retouch.locate.cam import locate_file
+
+    (x, y, w, h), name = locate_file(image, output, model, cls)
+    typer.echo(f"class: {name}  box: x={x} y={y} w={w} h={h}")
+    typer.echo(f"wrote {output}")
 
 
 @app.command()
