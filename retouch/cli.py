@@ -127,6 +127,7 @@ def demosaic(
     mask: Path = typer.Option(None, help="Mask image (white = region), or a folder of masks named like the inputs."),
     detect: bool = typer.Option(False, help="Find the mosaicked areas automatically (block-constant grid)."),
     model: str = typer.Option("demosaic", help="Shipped model name, weights .safetensors, or run folder."),
+    consistent: bool = typer.Option(True, help="Keep the cell colours the mosaic shows (when its grid can be read off a lossless region)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
 ) -> None:
@@ -136,7 +137,8 @@ def demosaic(
     """
     from retouch.restore import demosaic_files, parse_box
 
-    for path, boxes in demosaic_files(inputs, output, parse_box(box) if box else None, mask, detect, model, device, precision):
+    for path, boxes in demosaic_files(inputs, output, parse_box(box) if box else None, mask, detect, model, device, precision,
+                                      consistent):
         where = ", ".join("x={} y={} w={} h={}".format(*b) for b in boxes) or "nothing to restore"
         typer.echo(f"{path}  ({where})")
 
@@ -150,6 +152,7 @@ def eval_region(
     limit: int = typer.Option(None, help="Only the first N photos."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
     sheet: Path = typer.Option(None, help="Also write a PNG of crops: original | mosaic | bicubic | models."),
+    consistent: bool = typer.Option(True, help="Project model outputs onto the observed cell colours (as `retouch demosaic` does)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """Demosaic quality inside a hidden square, next to the mosaic and bicubic baselines."""
@@ -163,13 +166,14 @@ def eval_region(
         sizes = [int(b) for b in blocks.split(",")]
     except ValueError:
         raise RetouchError(f"--blocks {blocks!r} must be comma-separated integers, e.g. 8,12,16.") from None
-    report = evaluate_region(models, data, sizes, box=box, device=device, limit=limit, sheet=sheet)
+    report = evaluate_region(models, data, sizes, box=box, device=device, limit=limit, sheet=sheet, consistent=consistent)
     table = Table(title=escape(f"inside a {box}x{box} box of {report['images']} photos in {data}"))
-    for col in ["block", "method", "PSNR RGB", "SSIM RGB", "PSNR Y", "SSIM Y"]:
-        table.add_column(col, justify="right" if col[0] in "PS" else "left")
+    for col in ["block", "method", "PSNR RGB", "SSIM RGB", "PSNR Y", "SSIM Y", "detail"]:
+        table.add_column(col, justify="right" if col[0] in "PSd" else "left")
     for block, rows in report["results"].items():
         for name, m in rows.items():
-            table.add_row(block, name, f"{m['psnr_rgb']:.2f}", f"{m['ssim_rgb']:.4f}", f"{m['psnr_y']:.2f}", f"{m['ssim_y']:.4f}")
+            table.add_row(block, name, f"{m['psnr_rgb']:.2f}", f"{m['ssim_rgb']:.4f}", f"{m['psnr_y']:.2f}", f"{m['ssim_y']:.4f}",
+                          f"{m['detail']:.2f}")
     Console().print(table)
     if json_out:
         write_report(report, json_out)
@@ -236,13 +240,14 @@ def locate(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("retouch-demo"), "-o", "--out", help="Folder for index.html, sheet.png, metrics.json."),
-    steps: int = typer.Option(300, help="Training steps (about 8 s per 100 on an idle 2-core CPU)."),
     block: int = typer.Option(8, help="Mosaic block size in pixels."),
+    model: str = typer.Option("demosaic", help="Restoration model: shipped name, weights .safetensors, or run folder."),
 ) -> None:
-    """Hide a region of a photo behind a mosaic, restore it with a model trained on the spot, and measure."""
+    """Locate an object with CAM, hide it behind a mosaic, restore it with the shipped model, and measure."""
     from retouch.demo import run_demo
 
-    report = run_demo(out, steps=steps, block=block)
-    for name, m in report["inside_box"].items():
-        typer.echo(f"{name:>24}: PSNR {m['psnr_rgb']:.2f} dB  SSIM {m['ssim_rgb']:.4f}  (inside the box)")
+    report = run_demo(out, block=block, model=model)
+    for name, photo in report["photos"].items():
+        for label, m in photo["inside_box"].items():
+            typer.echo(f"{name:>8} ({photo['class']}) {label:>8}: PSNR {m['psnr_rgb']:.2f} dB  SSIM {m['ssim_rgb']:.4f}  (inside the square)")
     typer.echo(f"open {out / 'index.html'}")

@@ -119,6 +119,41 @@ class Mosaic(_Op):
         h, w = x.shape[2:]
         return apply_in_mask(x, self.expand(self.cell_means(x), h, w), mask)
 
+    def _cell_sums(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(x, self._pads(*x.shape[2:])), self.block, divisor_override=1)
+
+    def project(self, x: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor, iters: int = 10) -> torch.Tensor:
+        """`x` with its masked pixels shifted, cell by cell, until the mosaic of `x` is `hidden`.
+
+        A restoration whose cells average to other colours than the mosaic shows contradicts what
+        was observed. The true image lies in the set of images with those cell means, and moving
+        onto that (affine) set orthogonally can only bring any estimate closer to every member of
+        it, so this never increases the error; alternating with the clipping to [-1, 1] (`iters`
+        rounds) keeps that true, as both sets hold the truth. `hidden` is the mosaicked image on this grid; only pixels of cells that
+        touch the mask change, and only inside the mask.
+        """
+        ys, xs = torch.nonzero(mask[0, 0] > 0.5, as_tuple=True)
+        if ys.numel() == 0:
+            return x
+        b, (oy, ox) = self.block, self.offset
+        h, w = x.shape[2:]
+        # whole cells around the mask, so no cell is cut by the crop
+        t0 = max(0, int(ys.min()) - (int(ys.min()) - oy) % b)
+        l0 = max(0, int(xs.min()) - (int(xs.min()) - ox) % b)
+        t1, l1 = min(h, int(ys.max()) + b), min(w, int(xs.max()) + b)
+        grid = Mosaic(b, ((oy - t0) % b, (ox - l0) % b))
+        crop = lambda t: t[:, :, t0:t1, l0:l1]  # noqa: E731
+        m, seen = crop((mask > 0.5).to(x.dtype)), crop(hidden)
+        n_all, n_mask = grid._cell_sums(torch.ones_like(m)), grid._cell_sums(m)
+        observed = grid._cell_sums(seen * m) / n_mask.clamp(min=1)  # every masked pixel of a cell shows its mean
+        out = crop(x).clone()
+        for _ in range(iters):
+            delta = (observed - grid._cell_sums(out) / n_all) * n_all / n_mask.clamp(min=1)
+            out = torch.where(m > 0.5, out + grid.expand(delta * (n_mask > 0), *out.shape[2:]), out).clamp(-1, 1)
+        result = x.clone()
+        result[:, :, t0:t1, l0:l1] = out
+        return result
+
 
 def _resize(x: torch.Tensor, h: int, w: int, method: str) -> torch.Tensor:
     """Resample to h x w: bicubic (Pillow's kernel, antialiased), area (box mean), nearest, or

@@ -1,7 +1,8 @@
 """`retouch eval-region`: restoration inside a hidden region of clean photos, beside the baselines.
 
-Each photo gets a centred square mosaicked with a region-aligned grid; PSNR/SSIM are measured
-inside the square only (outside, every method returns the input exactly). The rows are the
+Each photo gets a centred square mosaicked with a region-aligned grid; PSNR/SSIM and the detail
+ratio (edge energy against the original's) are measured inside the square only (outside, every
+method returns the input exactly). The rows are the
 mosaic itself, bicubic interpolation of the block means (the non-learned answer) and each model.
 """
 
@@ -15,20 +16,25 @@ from rich.progress import track
 
 from retouch.degrade import Mosaic
 from retouch.io import list_images, read_image, to_pil
-from retouch.metrics import image_metrics, mean_metrics
+from retouch.metrics import detail_ratio, image_metrics, mean_metrics
 from retouch.restore import box_mask, load_restorer, restore_region
+
+BASELINES = ("mosaic", "bicubic", "consistent bicubic")
 
 
 def evaluate_region(models: list[str], data: Path, blocks: list[int], box: int = 128, device: str = "auto",
                     limit: int | None = None, sheet: Path | None = None, sheet_images: int = 4,
-                    show_progress: bool = True) -> dict:
-    """Mean PSNR/SSIM inside the box per block size and method; optionally a crop sheet per block."""
+                    consistent: bool = True, show_progress: bool = True) -> dict:
+    """Mean PSNR/SSIM/detail inside the box per block size and method; optionally a crop sheet per block.
+
+    `consistent` is passed to `restore_region` for the models; the "consistent bicubic" row is the
+    same projection applied to the bicubic baseline, so the models' share of the gain is visible."""
     paths = list_images(data)[:limit]
     restorers = {m: load_restorer(m, device) for m in models}
     results: dict[str, dict[str, dict[str, float]]] = {}
     crops: dict[int, list[list[torch.Tensor]]] = {}
     for block in blocks:
-        rows: dict[str, list[dict[str, float]]] = {name: [] for name in ["mosaic", "bicubic", *models]}
+        rows: dict[str, list[dict[str, float]]] = {name: [] for name in [*BASELINES, *models]}
         for i, path in enumerate(track(paths, description=f"block {block}", disable=not show_progress)):
             clean = read_image(path)
             h, w = clean.shape[2:]
@@ -36,21 +42,23 @@ def evaluate_region(models: list[str], data: Path, blocks: list[int], box: int =
             mask = box_mask(h, w, (left, top, box, box))
             mosaic = Mosaic.aligned_to(block, top, left)
             hidden = mosaic(clean, mask)
-            outputs = {"mosaic": hidden, "bicubic": torch.where(mask > 0.5, mosaic.bicubic(clean), clean)}
-            outputs.update({m: restore_region(tr, hidden, mask) for m, tr in restorers.items()})
+            bicubic = torch.where(mask > 0.5, mosaic.bicubic(clean), clean)
+            outputs = {"mosaic": hidden, "bicubic": bicubic, "consistent bicubic": mosaic.project(bicubic, hidden, mask)}
+            outputs.update({m: restore_region(tr, hidden, mask, consistent=consistent) for m, tr in restorers.items()})
             inside = lambda t: t[:, :, top : top + box, left : left + box]  # noqa: E731
             for name, out in outputs.items():
-                rows[name].append(image_metrics(inside(out), inside(clean)))
+                rows[name].append({**image_metrics(inside(out), inside(clean)), "detail": detail_ratio(inside(out), inside(clean))})
             if i < sheet_images:
                 crops.setdefault(block, []).append([inside(t) for t in [clean, *outputs.values()]])
         results[f"block {block}"] = {name: mean_metrics(r) for name, r in rows.items()}
     if sheet:
-        _sheet(crops, ["original", "mosaic", "bicubic", *models]).save(sheet)
-    return {"data": str(data), "images": len(paths), "box": box, "align": "region", "results": results}
+        _sheet(crops, ["original", *BASELINES, *models]).save(sheet)
+    return {"data": str(data), "images": len(paths), "box": box, "align": "region", "consistent": consistent,
+            "results": results}
 
 
 def _sheet(crops: dict[int, list[list[torch.Tensor]]], labels: list[str]) -> Image.Image:
-    """One row per (block, image): original | mosaic | bicubic | models, each crop at 2x."""
+    """One row per (block, image): original | baselines | models, each crop at 2x."""
     rows = [(block, row) for block, images in crops.items() for row in images]
     side = rows[0][1][0].shape[-1] * 2
     head = 20

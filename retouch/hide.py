@@ -18,7 +18,7 @@ from rich.progress import track
 from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, read_image, save_image
-from retouch.restore import box_mask, mask_boxes, read_mask
+from retouch.restore import box_mask, mask_boxes, mask_for
 
 log = logging.getLogger(__name__)
 ALIGN = ("region", "image")
@@ -52,14 +52,6 @@ def mosaic_region(x: torch.Tensor, region: torch.Tensor | None, block: int, alig
     return mosaic(x, region)
 
 
-def _mask_for(mask: Path, src: Path, h: int, w: int) -> torch.Tensor:
-    """One mask file for all inputs, or the file named like `src` in a folder of masks."""
-    path = mask / src.name if mask.is_dir() else mask
-    if not path.exists():
-        raise RetouchError(f"No mask for {src.name}: {path} does not exist.")
-    return read_mask(path, h, w)
-
-
 def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | None = None, mask: Path | None = None,
                  locate: str | None = None, block: int = 16, align: str = "region",
                  show_progress: bool = True) -> list[tuple[Path, list | None]]:
@@ -82,7 +74,7 @@ def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | No
         if box is not None:
             region = box_mask(h, w, box)
         elif mask is not None:
-            region = _mask_for(mask, src, h, w)
+            region = mask_for(mask, src, h, w)
         elif locate is not None:
             region = cam_region(x, locate)
         else:

@@ -217,21 +217,23 @@ class Provenance:
 
     def description(self) -> str:
         """One plain-language paragraph for the file's Description / ImageDescription."""
+        hiding = self.task == "mosaic"  # anonymising: nothing was invented, something was removed
         by = f"model '{self.model}'" if self.model else "a retouch model"
-        if self.task:
+        if self.task and not hiding:
             by += f" (task: {self.task})"
+        done = "hidden behind a mosaic" if hiding else f"synthesised by {by}"
         if self.regions is None:
             where = "The whole image was"
         elif not self.regions:
-            return (
-                f"Processed by {self.tool} {self.version}; no region was synthesised by {by}."
-            )
+            return f"Processed by {self.tool} {self.version}; no region was {done}."
         else:
             boxes = "; ".join(f"x={x}, y={y}, w={w}, h={h}" for x, y, w, h in self.regions)
             n = len(self.regions)
             where = f"{n} region{'s' if n > 1 else ''} ({boxes}) {'were' if n > 1 else 'was'}"
+        if hiding:
+            return f"{where} {done} with {self.tool} {self.version}; the rest of the image is unchanged."
         return (
-            f"{where} synthesised by {by} with {self.tool} {self.version}. "
+            f"{where} {done} with {self.tool} {self.version}. "
             "Restoration invents plausible detail: it does not recover what was hidden."
         )
 

@@ -52,6 +52,14 @@ def read_mask(path: Path, h: int, w: int) -> torch.Tensor:
     return torch.from_numpy(m > 127).float()[None, None]
 
 
+def mask_for(mask: Path, src: Path, h: int, w: int) -> torch.Tensor:
+    """One mask file for all inputs, or the file named like `src` in a folder of masks."""
+    path = mask / src.name if mask.is_dir() else mask
+    if not path.exists():
+        raise RetouchError(f"No mask for {src.name}: {path} does not exist.")
+    return read_mask(path, h, w)
+
+
 def mask_boxes(mask: torch.Tensor) -> list[tuple[int, int, int, int]]:
     """The bounding box of the mask (x, y, w, h), or none when it is empty (for provenance)."""
     ys, xs = torch.nonzero(mask[0, 0] > 0.5, as_tuple=True)
@@ -62,8 +70,16 @@ def mask_boxes(mask: torch.Tensor) -> list[tuple[int, int, int, int]]:
 
 
 @torch.inference_mode()
-def restore_region(tr: Translator, x: torch.Tensor, mask: torch.Tensor, context: int = CONTEXT) -> torch.Tensor:
-    """`x` with the masked pixels replaced by the model's; the rest is `x` itself, exactly."""
+def restore_region(tr: Translator, x: torch.Tensor, mask: torch.Tensor, context: int = CONTEXT,
+                   consistent: bool = True) -> torch.Tensor:
+    """`x` with the masked pixels replaced by the model's; the rest is `x` itself, exactly.
+
+    With `consistent`, when the region is a lossless mosaic whose grid can be read off it
+    (`fit_grid`), the result is projected so that mosaicking it again gives `x` back: the model
+    may invent detail, but not contradict the cell colours it was shown.
+    """
+    from retouch.locate.detect import fit_grid
+
     boxes = mask_boxes(mask)
     if not boxes:
         return x.clone()
@@ -75,7 +91,8 @@ def restore_region(tr: Translator, x: torch.Tensor, mask: torch.Tensor, context:
     out = tr(x[:, :, t0:t1, l0:l1], crop_mask)
     result = x.clone()
     result[:, :, t0:t1, l0:l1] = torch.where(crop_mask > 0.5, out, x[:, :, t0:t1, l0:l1])
-    return result
+    grid = fit_grid(x, mask) if consistent else None
+    return grid.project(result, x, mask) if grid else result
 
 
 def load_restorer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto") -> Translator:
@@ -100,18 +117,19 @@ def _region(x: torch.Tensor, box: tuple[int, int, int, int] | None, mask: torch.
 
 
 def demosaic(image: Image.Image | str | Path, box: tuple[int, int, int, int] | None = None, mask: torch.Tensor | None = None,
-             detect: bool = False, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto") -> Image.Image:
+             detect: bool = False, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
+             consistent: bool = True) -> Image.Image:
     """Restore the mosaicked region of one image (PIL image or path); the rest is untouched.
 
     >>> out = retouch.demosaic("photo.png", box=(40, 60, 128, 128))  # doctest: +SKIP
     """
     x = to_tensor(image) if isinstance(image, Image.Image) else read_image(Path(image))
-    return to_pil(restore_region(load_restorer(model, device, precision), x, _region(x, box, mask, detect)))
+    return to_pil(restore_region(load_restorer(model, device, precision), x, _region(x, box, mask, detect), consistent=consistent))
 
 
 def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | None = None, mask: Path | None = None,
                    detect: bool = False, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
-                   show_progress: bool = True) -> list[tuple[Path, list]]:
+                   consistent: bool = True, show_progress: bool = True) -> list[tuple[Path, list]]:
     """Files or folders; `mask` is one mask image for all inputs, or a folder of masks with the inputs' names.
 
     Returns (written file, restored boxes) per input; provenance in each file names the boxes.
@@ -120,14 +138,8 @@ def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | 
     written = []
     for src, dst in track(file_pairs(inputs, output), description="demosaic", disable=not show_progress):
         x = read_image(src)
-        m = None
-        if mask is not None:
-            m_path = mask / src.name if mask.is_dir() else mask
-            if not m_path.exists():
-                raise RetouchError(f"No mask for {src.name}: {m_path} does not exist.")
-            m = read_mask(m_path, *x.shape[2:])
-        region = _region(x, box, m, detect)
+        region = _region(x, box, None if mask is None else mask_for(mask, src, *x.shape[2:]), detect)
         boxes = mask_boxes(region)
         provenance = Provenance(model=str(model), task="demosaic", regions=boxes)
-        written.append((save_image(restore_region(tr, x, region), dst, provenance), boxes))
+        written.append((save_image(restore_region(tr, x, region, consistent=consistent), dst, provenance), boxes))
     return written

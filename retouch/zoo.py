@@ -51,6 +51,20 @@ ZOO: dict[str, ZooEntry] = {
         summary="GAP ResNet (32-64-128) for CIFAR-10, 80.3% test top-1; class activation maps for `retouch locate`",
         card="docs/models/cifar10-classifier.md",
     ),
+    "demosaic": ZooEntry(
+        file="demosaic.safetensors",
+        sha256="GAN_SHA",
+        task="restore",
+        summary="masked pix2pix U-Net (ngf 32, L1 then PatchGAN) that restores mosaics of 6-16 px blocks inside a region",
+        card="docs/models/demosaic.md",
+    ),
+    "demosaic-l1": ZooEntry(
+        file="demosaic-l1.safetensors",
+        sha256="551fc46bce1a1c29381ddb88ed9b30a2cf5913ce0a268cf98ac6dfa12122a3e8",
+        task="restore",
+        summary="the demosaic model's phase 1: the same U-Net trained with L1 only (smoother; the benchmark's L1 row)",
+        card="docs/models/demosaic.md",
+    ),
 }
 
 

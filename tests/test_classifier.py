@@ -17,7 +17,7 @@ from retouch.errors import RetouchError
 from retouch.evaluate import evaluate
 from retouch.io import read_provenance, to_tensor
 from retouch.locate.cam import box, cam, heat_map, locate_box, region
-from retouch.methods.classifier import Classifier, LabelledImages
+from retouch.methods.classifier import Classifier, LabelledImages, background_photos
 from retouch.nets import build_net
 from retouch.train import CHECKPOINT, RunConfig, train
 from retouch.zoo import load_model
@@ -40,10 +40,10 @@ def make_zip(path: Path, size: int = 16, per_class: int = 6, seed: int = 0) -> P
     return path
 
 
-def tiny_config(data: Path, steps: int = 40) -> RunConfig:
+def tiny_config(data: Path, steps: int = 40, **model) -> RunConfig:
     return RunConfig(
         method="classifier",
-        model={"classes": ["blue", "red"], "width": 4, "blocks": [1, 1], "lr": 0.05},
+        model={"classes": ["blue", "red"], "width": 4, "blocks": [1, 1], "lr": 0.05, **model},
         data={"root": str(data), "size": 16, "load_size": 20},
         train={"steps": steps, "batch_size": 8, "decay_start": 0.5, "log_every": 1, "sample_every": 1000,
                "ckpt_every": 10, "device": "cpu", "precision": "fp32"},
@@ -72,14 +72,17 @@ def test_net_is_fully_convolutional_with_stride_of_its_stages():
     assert net(torch.zeros(1, 3, 40, 56)).shape == (1, 5)
 
 
-def test_cam_is_the_fc_weighted_sum_of_features_and_sums_to_the_logit():
+def test_cam_is_the_class_evidence_beyond_the_mean_and_sums_to_the_centred_logit():
     torch.manual_seed(0)
     net = build_net(dict(SPEC)).eval().requires_grad_(False)
     x = torch.randn(1, 3, 24, 40)
     feats, logits = net.features(x), net(x)
+    w = net.fc.weight - net.fc.weight.mean(0)  # softmax sees only logit differences
+    centred = logits - logits.mean(1, keepdim=True)
     for c in range(5):
-        raw = sum(net.fc.weight[c, k] * feats[0, k] for k in range(feats.shape[1]))
-        assert float(raw.mean() + net.fc.bias[c]) == pytest.approx(float(logits[0, c]), abs=1e-5)
+        raw = sum(w[c, k] * feats[0, k] for k in range(feats.shape[1]))
+        bias = net.fc.bias[c] - net.fc.bias.mean()
+        assert float(raw.mean() + bias) == pytest.approx(float(centred[0, c]), abs=1e-5)
         up = F.interpolate(raw[None, None], size=(24, 40), mode="bilinear", align_corners=False)[0, 0]
         heat, cls = cam(net, x, c)
         assert cls == c and heat.shape == (24, 40)
@@ -154,9 +157,10 @@ def test_training_learns_exports_and_evaluates(tiny_run):
     assert (run / "samples" / "step_0000040.png").exists()
 
 
-def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("background", [False, True])
+def test_killed_run_resumes_exactly(tmp_path, monkeypatch, background):
     data = make_zip(tmp_path / "d.zip")
-    cfg = tiny_config(data, steps=20)
+    cfg = tiny_config(data, steps=20, **(background_options(background_folder(tmp_path / "bg")) if background else {}))
     train(cfg, tmp_path / "full", show_progress=False)
 
     real_step, calls = Classifier.step, []
@@ -207,3 +211,45 @@ def test_cli_locate_writes_overlay_with_provenance(tiny_run, tmp_path):
     assert "class: blue" in result.output and "box: x=" in result.output
     assert Image.open(out).size == (48, 32)
     assert "blue" in read_provenance(out)["task"]
+
+
+def background_folder(path: Path) -> Path:
+    path.mkdir()
+    rng = np.random.default_rng(1)
+    for i, (w, h) in enumerate([(60, 40), (30, 50)]):
+        Image.fromarray(rng.integers(0, 255, size=(h, w, 3), dtype=np.uint8)).save(path / f"{i}.png")
+    return path
+
+
+def test_background_photos_are_shrunk_to_each_scale_and_never_below_the_crop(tmp_path):
+    photos = background_photos([str(background_folder(tmp_path / "bg"))], [20, 32], size=16)
+    assert [tuple(p.shape) for p in photos] == [(3, 20, 30), (3, 32, 48), (3, 33, 20), (3, 53, 32)]
+    assert all(p.dtype == torch.uint8 for p in photos)
+
+
+def background_options(folder: Path) -> dict:
+    return {"background": [str(folder)], "background_scales": [24], "paste_batch": 6, "paste_canvas": 20,
+            "paste_sizes": [8, 12]}
+
+
+def test_pasted_batch_puts_each_image_whole_on_a_background_crop(tmp_path):
+    folder = tmp_path / "bg"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), (0, 0, 0)).save(folder / "black.png")  # -1 everywhere
+    cfg = tiny_config(make_zip(tmp_path / "d.zip"), **background_options(folder)).model
+    method = Classifier(cfg, torch.device("cpu"), torch.float32, size=16, steps=30, decay_start=0.5)
+    batch = {"image": torch.linspace(0.1, 0.8, 8)[:, None, None, None].expand(8, 3, 16, 16), "label": torch.arange(8) % 2}
+    canvases, labels = method._pasted_batch(batch)
+    assert canvases.shape == (6, 3, 20, 20) and torch.equal(labels, batch["label"][:6])
+    sides = set()
+    for canvas, value in zip(canvases, batch["image"][:6, 0, 0, 0]):
+        ys, xs = torch.nonzero(canvas[0] > -1, as_tuple=True)
+        side = int(ys.max() - ys.min() + 1)
+        assert int(xs.max() - xs.min() + 1) == side and 8 <= side <= 12 and len(ys) == side * side  # one whole square
+        assert torch.allclose(canvas[:, ys, xs], value, atol=1e-5)  # the image itself, shrunk
+        sides.add(side)
+    assert len(sides) > 1  # sizes vary
+    again, _ = method._pasted_batch(batch)
+    assert torch.equal(again, canvases)  # drawn from the step number: a resumed run pastes the same
+    method.schedulers["net"].last_epoch += 1
+    assert not torch.equal(method._pasted_batch(batch)[0], canvases)

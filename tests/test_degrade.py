@@ -218,3 +218,18 @@ def test_downsample_without_up_returns_the_small_image_from_a_spec():
 def test_bad_specs_are_clear_errors(spec, message):
     with pytest.raises(RetouchError, match=message):
         parse(spec)
+
+
+@pytest.mark.parametrize("op", [Mosaic.aligned_to(8, 10, 14), Mosaic(12, (5, 7)), Mosaic(16)], ids=["aligned", "offset", "image"])
+def test_projection_makes_the_estimate_mosaic_back_to_what_was_seen_and_only_gets_closer(op):
+    x = to_tensor(Image.fromarray(smooth_image(np.random.default_rng(3), 90, 120)))
+    mask = torch.zeros(1, 1, 90, 120)
+    mask[..., 10:70, 14:100] = 1
+    hidden = op(x, mask)
+    for inside in [torch.zeros_like(x), op.bicubic(x), hidden, (x + 0.3 * torch.randn_like(x)).clamp(-1, 1)]:
+        estimate = torch.where(mask > 0.5, inside, x)  # what a restorer returns: the input outside the region
+        projected = op.project(estimate, hidden, mask)
+        assert (op(projected, mask) - hidden).abs().max() < 0.5 / 127.5  # the same cells, to half an 8-bit level
+        assert torch.equal(projected[mask.expand_as(x) < 0.5], estimate[mask.expand_as(x) < 0.5])  # outside untouched
+        assert ((projected - x) ** 2).sum() <= ((estimate - x) ** 2).sum() + 1e-6
+    assert torch.allclose(op.project(x, hidden, mask), x, atol=1e-5)  # the truth is already consistent

@@ -1,8 +1,11 @@
 """Mosaic detection: tight masks and the right block size on synthetic mosaics, silence on clean images."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
@@ -85,3 +88,18 @@ def test_real_photos(shared_data):
         assert d.block == b, path.name
         assert iou(d.mask, truth) >= 0.9, path.name  # measured: 1.0, 1.0, 1.0, 1.0, 0.955
         assert detect_mosaic(x).mask.sum() == 0, path.name
+
+
+@pytest.mark.parametrize("op", [Mosaic.aligned_to(8, 20, 36), Mosaic(11, (3, 7)), Mosaic(6)], ids=["aligned", "offset", "image"])
+def test_fit_grid_reads_block_and_offset_off_a_lossless_mosaic(op):
+    from retouch.locate.detect import fit_grid
+
+    a = smooth_image(np.random.default_rng(0), 120, 160)
+    y, truth = mosaicked(as_tensor(a), (20, 36, 64, 88), op)
+    grid = fit_grid(y, truth)
+    assert grid is not None and grid.block == op.block and grid.offset == (op.offset[0] % op.block, op.offset[1] % op.block)
+    assert fit_grid(as_tensor(a), truth) is None  # not a mosaic
+    jpeg = io.BytesIO()
+    to_pil(y).save(jpeg, "JPEG", quality=90)
+    assert fit_grid(to_tensor(Image.open(jpeg)), truth) is None  # cells no longer flat: no grid is enforced
+    assert fit_grid(y, torch.zeros_like(truth)) is None

@@ -240,6 +240,12 @@ def test_description_says_what_was_synthesised():
     assert PROV.tool == "retouch" and PROV.version == retouch.__version__
 
 
+def test_description_of_a_mosaic_says_hidden_not_synthesised():
+    d = Provenance(task="mosaic", regions=[(5, 6, 7, 8)]).description()
+    assert "hidden behind a mosaic" in d and "x=5, y=6, w=7, h=8" in d
+    assert "synthesised" not in d and "invents" not in d
+
+
 _EXTS = ["png", "jpg", "tif"] + (["webp"] if features.check("webp") else [])
 
 

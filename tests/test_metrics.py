@@ -10,7 +10,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from retouch.errors import RetouchError
 from retouch.io import to_tensor
-from retouch.metrics import PSNR_CAP, image_metrics, mean_metrics, psnr, rgb_to_y, ssim
+from retouch.metrics import PSNR_CAP, detail_ratio, image_metrics, mean_metrics, psnr, rgb_to_y, ssim
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -113,3 +113,17 @@ def test_size_mismatch_and_tiny_images():
         psnr(torch.zeros(3, 16, 16), torch.zeros(3, 16, 16), crop_border=8)
     with pytest.raises(RetouchError, match="SSIM needs"):
         ssim(torch.zeros(3, 8, 8), torch.zeros(3, 8, 8))
+
+
+def test_detail_ratio_is_one_for_the_original_below_for_blur_above_for_noise():
+    import skimage.data
+    from scipy.ndimage import gaussian_filter
+
+    photo = skimage.data.astronaut()[100:228, 150:278]
+    assert detail_ratio(_t(photo), _t(photo)) == pytest.approx(1.0)
+    blurred = gaussian_filter(photo.astype(float), sigma=(2, 2, 0)).round()
+    assert detail_ratio(_t(blurred), _t(photo)) < 0.7
+    noisy = (photo + np.random.default_rng(0).normal(0, 20, photo.shape)).clip(0, 255)
+    assert detail_ratio(_t(noisy), _t(photo)) > 1.3
+    flat = np.full_like(photo, 128)
+    assert detail_ratio(_t(flat), _t(photo)) == 0.0

@@ -9,7 +9,7 @@ from PIL import Image
 
 from retouch.data import DataConfig, DegradedDataset
 from retouch.errors import RetouchError
-from retouch.io import read_provenance
+from retouch.io import read_provenance, to_tensor
 from retouch.restore import box_mask, demosaic_files, load_restorer, restore_region
 from retouch.train import RunConfig, train
 from tests.helpers import smooth_image
@@ -111,3 +111,18 @@ def test_region_must_be_given_exactly_once(masked_run, tmp_path):
     Image.fromarray(np.zeros((10, 40), np.uint8)).save(mask)
     with pytest.raises(RetouchError, match="Mask .* is 40x10"):
         demosaic_files(src, tmp_path / "o.png", mask=mask, model=str(masked_run), show_progress=False)
+
+
+def test_restored_region_keeps_the_cell_colours_the_mosaic_showed(masked_run):
+    from retouch.degrade import Mosaic
+
+    x = to_tensor(Image.fromarray(smooth_image(np.random.default_rng(5), 64, 80)))
+    mask = box_mask(64, 80, (12, 9, 48, 40))
+    op = Mosaic.aligned_to(8, 9, 12)
+    hidden = op(x, mask)
+    tr = load_restorer(masked_run, device="cpu")
+    raw, kept = restore_region(tr, hidden, mask, consistent=False), restore_region(tr, hidden, mask)
+    assert (op(kept, mask) - hidden).abs().max() < 0.5 / 127.5  # mosaicking it again gives what was seen
+    assert (op(raw, mask) - hidden).abs().max() > 4 / 127.5  # a barely trained net contradicts it
+    assert ((kept - x) ** 2).sum() < ((raw - x) ** 2).sum()
+    assert torch.equal(kept[mask.expand_as(x) < 0.5], hidden[mask.expand_as(x) < 0.5])

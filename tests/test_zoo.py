@@ -22,4 +22,5 @@ def test_shipped_model_is_intact_documented_and_loads(name):
     assert meta["task"] == entry.task
     size = meta["size"]
     expected = (1, len(meta["classes"])) if entry.task == "classify" else (1, 3, size, size)
-    assert net(torch.zeros(1, 3, size, size)).shape == expected
+    channels = meta["net"]["in_channels"]  # 4 for region restorers: the image and its mask
+    assert net(torch.zeros(1, channels, size, size)).shape == expected

@@ -28,13 +28,17 @@ alarms on JPEG photos (docs/benchmarks.md has the numbers).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
+from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
+from retouch.io import _quantize
 
 _SCALE = 1000  # luma = 299 R + 587 G + 114 B: integer, so lossless cells are exactly flat
 _MAX_GRIDS = 12  # grids tried per image, strongest run evidence first
@@ -259,3 +263,38 @@ def detect_mosaic(
         boxes.append((xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start))
         sizes.append(int(np.bincount(found[ys, xs][labels[ys, xs] == k]).argmax()))
     return Detection(torch.from_numpy(found > 0).float()[None, None], boxes, sizes)
+
+
+def fit_grid(image: torch.Tensor, mask: torch.Tensor) -> Mosaic | None:
+    """The mosaic grid (block size and offset) of a region known to be mosaicked, or None.
+
+    Inside the mask, colour jumps between neighbouring pixels fall only on grid lines: the
+    common step of their positions is the block, their remainder the offset. The grid is returned
+    only when every cell is exactly flat inside the mask (a lossless mosaic, compared as the 8-bit
+    file holds it); a recompressed or unmosaicked region, or one too small to show two jumps in a
+    direction, gives None, so callers never enforce a grid that is not there.
+    """
+    ys, xs = torch.nonzero(mask[0, 0] > 0.5, as_tuple=True)
+    if ys.numel() == 0:
+        return None
+    t0, t1, l0, l1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    q = _quantize(image[:1, :, t0:t1, l0:l1]).to(torch.int16)
+    m = mask[0, 0, t0:t1, l0:l1] > 0.5
+    rows = torch.nonzero(((q[:, 1:] != q[:, :-1]).any(0) & m[1:] & m[:-1]).any(1)).flatten() + 1
+    cols = torch.nonzero(((q[:, :, 1:] != q[:, :, :-1]).any(0) & m[:, 1:] & m[:, :-1]).any(0)).flatten() + 1
+    steps = torch.cat([rows.diff(), cols.diff()])
+    if steps.numel() == 0:
+        return None
+    block = math.gcd(*steps.tolist())
+    if block < 2:
+        return None
+    oy = int(rows[0]) if rows.numel() else 0
+    ox = int(cols[0]) if cols.numel() else 0
+    local = Mosaic(block, (oy % block, ox % block))  # on the crop
+    pads, qf = local._pads(*q.shape[1:]), q.float()[None]
+    top = F.max_pool2d(F.pad(torch.where(m, qf, -math.inf), pads, value=-math.inf), block)
+    bottom = -F.max_pool2d(F.pad(torch.where(m, -qf, -math.inf), pads, value=-math.inf), block)
+    seen = torch.isfinite(top)
+    if not bool((top[seen] == bottom[seen]).all()):
+        return None
+    return Mosaic(block, ((t0 + oy) % block, (l0 + ox) % block))

@@ -40,7 +40,16 @@ class ClassifierConfig:
     weight_decay: float = 5e-4
     warmup: float = 0.15  # fraction of steps with a linear warm-up from 0
     label_smoothing: float = 0.1
-
+    # Copy-paste localisation: each step also pastes `paste_batch` of the batch's images, shrunk to
+    # `paste_sizes` px, at random places on crops of photos in `background`, and trains them with the
+    # same labels. Photos then stop being evidence for a class (sky for airplane, water for ship), and
+    # class activation maps peak on the object rather than on its usual surroundings.
+    background: list[str] = field(default_factory=list)  # folders of photos without the classes' objects in focus
+    background_scales: list[int] = field(default_factory=lambda: [64, 96, 128])  # photo short sides crops come from
+    paste_batch: int = 64  # pasted canvases per step
+    paste_canvas: int = 64  # side of each canvas (a crop of a background photo)
+    paste_sizes: list[int] = field(default_factory=lambda: [20, 40])  # smallest and largest pasted side
+    paste_weight: float = 1.0
 
 def warmup_then_decay(steps: int, warmup: float, decay_start: float):
     """Linear warm-up over the first `warmup` of training, constant, then linear to zero from `decay_start`."""
@@ -71,6 +80,7 @@ class Classifier(Method):
                               weight_decay=cfg.weight_decay)
         self.optimizers["net"] = opt
         self.schedulers["net"] = torch.optim.lr_scheduler.LambdaLR(opt, warmup_then_decay(steps, cfg.warmup, decay_start))
+        self.backgrounds = background_photos(cfg.background, cfg.background_scales, cfg.paste_canvas) if cfg.background else []
 
     @classmethod
     def dataset(cls, data: DataConfig, train: bool = True) -> "LabelledImages":
@@ -85,11 +95,36 @@ class Classifier(Method):
         with self.autocast():
             logits = net(self._inputs(batch)).float()
         loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
+        if self.backgrounds:
+            canvases, labels = self._pasted_batch(batch)
+            with self.autocast():
+                pasted = net(canvases).float()
+            loss = loss + self.cfg.paste_weight * F.cross_entropy(pasted, labels, label_smoothing=self.cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         self.schedulers["net"].step()
         return {"loss": loss.detach(), "acc": (logits.argmax(1) == y).float().mean().detach()}
+
+    def _pasted_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's first `paste_batch` images, each shrunk and pasted on a background crop.
+
+        Crops, sizes and places are drawn from the step number, so a resumed run pastes the same."""
+        cfg = self.cfg
+        gen = torch.Generator().manual_seed(1_000_003 + self.schedulers["net"].last_epoch)
+        draw = lambda n: int(torch.randint(n, (), generator=gen))  # noqa: E731
+        images, labels = batch["image"][: cfg.paste_batch], batch["label"][: cfg.paste_batch]
+        canvases = []
+        for obj in images:
+            im = self.backgrounds[draw(len(self.backgrounds))]
+            top, left = draw(im.shape[1] - cfg.paste_canvas + 1), draw(im.shape[2] - cfg.paste_canvas + 1)
+            canvas = _to_float(im[:, top : top + cfg.paste_canvas, left : left + cfg.paste_canvas]).clone()
+            side = min(cfg.paste_sizes[0] + draw(cfg.paste_sizes[1] - cfg.paste_sizes[0] + 1), cfg.paste_canvas)
+            small = F.interpolate(obj[None].float(), size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+            y, x = draw(cfg.paste_canvas - side + 1), draw(cfg.paste_canvas - side + 1)
+            canvas[:, y : y + side, x : x + side] = small[0].clamp(-1, 1)
+            canvases.append(canvas)
+        return torch.stack(canvases).to(self.device, memory_format=torch.channels_last), labels.to(self.device)
 
     @torch.no_grad()
     def sample(self, batch: dict) -> torch.Tensor:
@@ -152,6 +187,21 @@ class LabelledImages(Dataset):
             if self.flip and torch.rand((), generator=gen) < 0.5:
                 x = x.flip(-1)
         return {"image": x, "label": self.labels[i], "index": i}
+
+
+def background_photos(folders: list[str], scales: list[int], size: int) -> list[torch.Tensor]:
+    """Every photo in `folders` shrunk (antialiased) to each short side in `scales`, as uint8 3xHxW."""
+    paths = [p for folder in folders for p in list_images(Path(folder))]
+    if not paths:
+        raise RetouchError(f"No images in model.background {folders}.")
+    out = []
+    for path in paths:
+        im = load_image(path)
+        for side in scales:
+            s = max(side, size) / min(im.size)
+            small = im.resize((max(size, round(im.width * s)), max(size, round(im.height * s))), Image.LANCZOS)
+            out.append(torch.from_numpy(np.array(small)).permute(2, 0, 1).contiguous())
+    return out
 
 
 def _zip_files(path: Path, split: str) -> dict[str, list]:
