@@ -1,8 +1,9 @@
 """The issue's acceptance test: the shipped classifier's CAM finds CIFAR-10 objects pasted on photos.
 
-The issue asks for a hit rate of at least 80%. The shipped model reaches 74% (200 samples, the
-table in docs/benchmarks.md) and 77% on the 100 samples here: the guard below holds it there, and
-the 80% bar stays as a strict expected failure until a better model is shipped.
+The issue asks for a hit rate of at least 80%. The shipped model (trained with copy-paste
+localisation on BSDS500 train/test photos; the objects here are pasted on `val` photos it never
+saw) reaches 92.5% on 200 samples (docs/benchmarks.md); a border blended over 32 px, which
+hides any cue from the paste's sharp edge, still gives 85.5%.
 """
 
 import importlib.util
@@ -32,14 +33,13 @@ def report():
     return load_script().hit_rate(data=SHARED_DATA, n=100, size=96)
 
 
-def test_cam_peak_lands_on_pasted_cifar_objects(report):
-    assert report["true class"]["hit"] >= 0.7
-    assert report["true class"]["box_overlap"] >= 0.85
-
-
-@pytest.mark.xfail(strict=True, reason="the issue's 80% bar; the shipped model reaches 74-77%")
-def test_cam_hit_rate_meets_the_issue_bar(report):
+def test_cam_peak_lands_on_pasted_cifar_objects_at_the_issue_bar(report):
     assert report["true class"]["hit"] >= 0.8
+    assert report["true class"]["box_overlap"] >= 0.9
+
+
+def test_cam_still_finds_objects_whose_paste_border_is_blended_away(shared_data):
+    assert load_script().hit_rate(data=shared_data, n=100, size=96, feather=32)["true class"]["hit"] >= 0.75
 
 
 def test_locate_box_on_one_pasted_object(shared_data):

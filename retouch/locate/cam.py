@@ -2,9 +2,7 @@
 
 For a network whose logits are `fc(mean over positions of features(x))`, the map
 `fc.weight[c] . features(x)` at each position is the evidence for class c there; its spatial mean
-plus `fc.bias[c]` is the logit. We subtract the mean over classes of that evidence: softmax
-ignores what all logits share, so only the difference says "c rather than anything else" (and a
-classifier trained with outlier exposure gives every class the same evidence on background). Upsampled to the image and scaled to [0, 1], its high part is the
+plus `fc.bias[c]` is the logit. Upsampled to the image and scaled to [0, 1], its high part is the
 object: the region is the connected part above a fraction of the peak that contains the peak.
 
 A classifier trained on 32x32 CIFAR-10 images sees objects about 20-32 px across, so a photo is
@@ -43,8 +41,7 @@ def cam(net: nn.Module, x: torch.Tensor, cls: int | None = None, size: tuple[int
         feats = net.features(x).float()
         if cls is None:
             cls = int(net.fc(feats.mean(dim=(2, 3))).argmax(1)[0])
-        weight = net.fc.weight.float()
-        raw = torch.einsum("k,nkhw->nhw", weight[cls] - weight.mean(0), feats)[:, None]
+        raw = torch.einsum("k,nkhw->nhw", net.fc.weight[cls].float(), feats)[:, None]
         heat = F.interpolate(raw, size=size or x.shape[2:], mode="bilinear", align_corners=False)[0, 0]
     lo, hi = heat.min(), heat.max()
     return (heat - lo) / (hi - lo).clamp(min=1e-12), cls
