@@ -53,7 +53,7 @@ ZOO: dict[str, ZooEntry] = {
     ),
     "demosaic": ZooEntry(
         file="demosaic.safetensors",
-        sha256="GAN_SHA",
+        sha256="ad6b1fa9e2ad597eef3a959d8e06b3f9b5ead21997fa52fb7f0c6995a4f62db9",
         task="restore",
         summary="masked pix2pix U-Net (ngf 32, L1 then PatchGAN) that restores mosaics of 6-16 px blocks inside a region",
         card="docs/models/demosaic.md",
