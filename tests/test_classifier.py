@@ -250,3 +250,10 @@ def test_pasted_batch_puts_each_image_whole_on_a_background_crop(tmp_path):
     assert torch.equal(again, canvases)  # drawn from the step number: a resumed run pastes the same
     method.schedulers["net"].last_epoch += 1
     assert not torch.equal(method._pasted_batch(batch)[0], canvases)
+
+
+@pytest.mark.parametrize("sizes", [[12, 8], [0, 8], [8, 40]])
+def test_paste_sizes_outside_the_canvas_are_a_clear_error(tmp_path, sizes):
+    cfg = tiny_config(make_zip(tmp_path / "d.zip"), **{**background_options(background_folder(tmp_path / "bg")), "paste_sizes": sizes}).model
+    with pytest.raises(RetouchError, match="paste_sizes"):
+        Classifier(cfg, torch.device("cpu"), torch.float32, size=16, steps=30, decay_start=0.5)

@@ -80,6 +80,9 @@ class Classifier(Method):
                               weight_decay=cfg.weight_decay)
         self.optimizers["net"] = opt
         self.schedulers["net"] = torch.optim.lr_scheduler.LambdaLR(opt, warmup_then_decay(steps, cfg.warmup, decay_start))
+        lo, hi = cfg.paste_sizes
+        if cfg.background and not 1 <= lo <= hi <= cfg.paste_canvas:
+            raise RetouchError(f"model.paste_sizes {cfg.paste_sizes} must be [smallest, largest] within 1 and paste_canvas {cfg.paste_canvas}.")
         self.backgrounds = background_photos(cfg.background, cfg.background_scales, cfg.paste_canvas) if cfg.background else []
 
     @classmethod
@@ -119,7 +122,7 @@ class Classifier(Method):
             im = self.backgrounds[draw(len(self.backgrounds))]
             top, left = draw(im.shape[1] - cfg.paste_canvas + 1), draw(im.shape[2] - cfg.paste_canvas + 1)
             canvas = _to_float(im[:, top : top + cfg.paste_canvas, left : left + cfg.paste_canvas]).clone()
-            side = min(cfg.paste_sizes[0] + draw(cfg.paste_sizes[1] - cfg.paste_sizes[0] + 1), cfg.paste_canvas)
+            side = cfg.paste_sizes[0] + draw(cfg.paste_sizes[1] - cfg.paste_sizes[0] + 1)
             small = F.interpolate(obj[None].float(), size=(side, side), mode="bilinear", antialias=True, align_corners=False)
             y, x = draw(cfg.paste_canvas - side + 1), draw(cfg.paste_canvas - side + 1)
             canvas[:, y : y + side, x : x + side] = small[0].clamp(-1, 1)
