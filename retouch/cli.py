@@ -238,6 +238,35 @@ def locate(
 
 
 @app.command()
+def bench(
+    quick: bool = typer.Option(False, help="CI-sized runs (small images and networks): seconds, not minutes."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    min_ratio: float = typer.Option(0.0, help="Exit 1 when any case's ours/reference ratio is below this (e.g. 1 in CI)."),
+) -> None:
+    """Time the reference configuration and our defaults on the same networks, in one run."""
+    from rich.table import Table
+
+    from retouch.bench import run_bench
+    from retouch.evaluate import write_report
+
+    report = run_bench(quick=quick, device=device)
+    table = Table(title=f"retouch bench on {report['device']}, torch {report['torch']}{' (quick)' if quick else ''}")
+    for col in ["case", "reference", "ours", "ratio", "GFLOP/s ref", "GFLOP/s ours"]:
+        table.add_column(col, justify="left" if col == "case" else "right")
+    for r in report["rows"]:
+        table.add_row(r["case"], f"{r['reference']:.2f} {r['unit']} ({r['reference_setting']})",
+                      f"{r['ours']:.2f} {r['unit']} ({r['ours_setting']})", f"{r['ratio']:.2f}x",
+                      f"{r['reference_gflops']:.1f}", f"{r['ours_gflops']:.1f}")
+    Console().print(table)
+    if json_out:
+        write_report(report, json_out)
+    slow = [r["case"] for r in report["rows"] if r["ratio"] < min_ratio]
+    if slow:
+        raise typer.Exit(err.print(f"slower than {min_ratio}x the reference: {', '.join(slow)}") or 1)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("retouch-demo"), "-o", "--out", help="Folder for index.html, sheet.png, metrics.json."),
     block: int = typer.Option(8, help="Mosaic block size in pixels."),

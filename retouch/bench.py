@@ -1,0 +1,123 @@
+"""`retouch bench`: the reference configuration and our defaults, timed in one process and one run.
+
+Each case runs the same network on the same data twice: (a) as the reference implementation
+would (fp32, batch 1 for training) and (b) with our defaults (bf16 autocast where the hardware
+computes it natively, a batch that fills the machine). Timing both in one run, back to back, keeps
+the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
+`torch.utils.flop_counter`) turn times into achieved GFLOP/s. Cases that need methods not yet in
+the toolkit (CycleGAN, super-resolution, the generative prior) are not here yet.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from retouch.device import pick_device, pick_precision
+from retouch.methods.pix2pix import Pix2Pix, Pix2PixConfig
+
+
+@dataclass
+class Row:
+    """One case: units per second (images/s) for both settings, their ratio and achieved GFLOP/s."""
+
+    case: str
+    unit: str
+    reference: float
+    ours: float
+    ratio: float
+    reference_gflops: float
+    ours_gflops: float
+    reference_setting: str
+    ours_setting: str
+
+
+def _rate(work: Callable[[], None], units: int, repeats: int) -> float:
+    """Units per second of `work` (which does `units` units), best of `repeats` after a warm-up."""
+    work()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - t)
+    return units / best
+
+
+def _flops(work: Callable[[], None]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        work()
+    return counter.get_total_flops()
+
+
+def _pix2pix_step(size: int, ngf: int, batch: int, dtype: torch.dtype, device: torch.device) -> Callable[[], None]:
+    """One pix2pix training step (U-Net + 70x70 PatchGAN, GAN + 100 L1, Adam 2e-4) on fixed random data."""
+    cfg = Pix2PixConfig(ngf=ngf, ndf=ngf, norm="instance", dropout=True)
+    method = Pix2Pix(cfg, device, dtype, size=size, steps=1000, decay_start=0.5)
+    gen = torch.Generator().manual_seed(0)
+    data = {k: (torch.rand(batch, 3, size, size, generator=gen) * 2 - 1).to(device) for k in ("input", "target")}
+
+    def step() -> None:
+        method.step(data)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return step
+
+
+def _demosaic(size: int, dtype: torch.dtype, device: torch.device) -> Callable[[], None]:
+    """The shipped demosaic model restoring a size x size image mosaicked all over."""
+    from retouch.degrade import Mosaic
+    from retouch.restore import box_mask, load_restorer, restore_region
+
+    tr = load_restorer("demosaic", str(device), "bf16" if dtype == torch.bfloat16 else "fp32")
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    mask = box_mask(size, size, (0, 0, size, size))
+    hidden = Mosaic(8)(x, mask)
+    return lambda: restore_region(tr, hidden, mask)
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+def run_bench(quick: bool = False, device: str = "auto") -> dict:
+    """Time every case at the reference setting and at ours; `quick` shrinks sizes for CI."""
+    dev = pick_device(device)
+    ours = pick_precision("auto", dev)
+    name = {torch.float32: "fp32", torch.bfloat16: "bf16 autocast"}[ours]
+    size, ngf, batch, repeats = (64, 16, 4, 2) if quick else (256, 64, 4, 3)
+    demosaic_size = 256 if quick else 1024
+    cases = [
+        ("pix2pix training", "images/s",
+         (lambda: _pix2pix_step(size, ngf, 1, torch.float32, dev), 1, "fp32, batch 1"),
+         (lambda: _pix2pix_step(size, ngf, batch, ours, dev), batch, f"{name}, batch {batch}")),
+        (f"demosaic inference {demosaic_size}x{demosaic_size}", "images/s",
+         (lambda: _demosaic(demosaic_size, torch.float32, dev), 1, "fp32"),
+         (lambda: _demosaic(demosaic_size, ours, dev), 1, name)),
+    ]
+    rows = []
+    for case, unit, ref, mine in cases:
+        measured = []
+        for build, units, _ in (ref, mine):
+            work = build()
+            rate = _rate(work, units, repeats)
+            measured.append((rate, _flops(work) / units * rate / 1e9))
+        (r, rg), (o, og) = measured
+        rows.append(Row(case, unit, r, o, o / r, rg, og, ref[2], mine[2]))
+    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.machine())
+    return {
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({cpu}, {torch.get_num_threads()} threads)",
+        "torch": torch.__version__,
+        "quick": quick,
+        "sizes": {"pix2pix": size, "ngf": ngf, "demosaic": demosaic_size},
+        "rows": [asdict(r) for r in rows],
+    }

@@ -1,0 +1,39 @@
+"""retouch bench: both settings timed in one run, ratios and GFLOP/s that follow from the times."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from retouch import bench
+from retouch.cli import app
+
+
+@pytest.fixture(scope="module")
+def quick():
+    return bench.run_bench(quick=True, device="cpu")
+
+
+def test_quick_bench_times_both_settings_of_every_case(quick):
+    assert [r["case"] for r in quick["rows"]] == ["pix2pix training", "demosaic inference 256x256"]
+    assert quick["device"].startswith("cpu (") and quick["quick"]
+    for r in quick["rows"]:
+        assert r["reference"] > 0 and r["ours"] > 0
+        assert r["ratio"] == pytest.approx(r["ours"] / r["reference"])
+        assert r["reference_gflops"] > 0.1 and r["ours_gflops"] > 0.1  # real work was counted
+        assert r["reference_setting"].startswith("fp32")
+    # GFLOP/s over images/s is the work of one image, which the batch and precision do not change
+    train = quick["rows"][0]
+    assert train["reference_gflops"] / train["reference"] == pytest.approx(train["ours_gflops"] / train["ours"], rel=0.01)
+
+
+def test_cli_prints_writes_json_and_fails_below_the_ratio(tmp_path, monkeypatch, quick):
+    monkeypatch.setattr(bench, "run_bench", lambda quick, device: json.loads(json.dumps(quick_report)))
+    quick_report = quick
+    out = tmp_path / "bench.json"
+    ok = CliRunner().invoke(app, ["bench", "--quick", "--json", str(out)])
+    assert ok.exit_code == 0 and "pix2pix" in ok.output and "demosaic" in ok.output
+    assert json.loads(out.read_text())["rows"] == quick["rows"]
+    worst = min(r["ratio"] for r in quick["rows"])
+    failed = CliRunner().invoke(app, ["bench", "--quick", "--min-ratio", str(worst * 2)])
+    assert failed.exit_code == 1
