@@ -1,8 +1,9 @@
-"""`retouch bench`: the reference configuration and our defaults, timed in one process and one run.
+"""`retouch bench`: the reference configuration and our fast setting, timed in one process and one run.
 
 Each case runs the same network on the same data twice: (a) as the reference implementation
-would (fp32, batch 1 for training) and (b) with our defaults (bf16 autocast where the hardware
-computes it natively, a batch that fills the machine). Timing both in one run, back to back, keeps
+would (fp32, batch 1 for training) and (b) our fast setting: `--precision auto` (the default: bf16
+autocast where the hardware computes it natively) and, for training, a batch of 4 (`--batch-size
+4`; `retouch train` keeps the reference's batch 1 by default, as the batch changes the optimisation). Timing both in one run, back to back, keeps
 the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
 `torch.utils.flop_counter`) turn times into achieved GFLOP/s. Cases that need methods not yet in
 the toolkit (CycleGAN, super-resolution, the generative prior) are not here yet.

@@ -242,9 +242,9 @@ def bench(
     quick: bool = typer.Option(False, help="CI-sized runs (small images and networks): seconds, not minutes."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
-    min_ratio: float = typer.Option(0.0, help="Exit 1 when any case's ours/reference ratio is below this (e.g. 1 in CI)."),
+    min_ratio: float = typer.Option(0.0, help="Exit 1 when any case's ours/reference ratio is below this (e.g. 1)."),
 ) -> None:
-    """Time the reference configuration and our defaults on the same networks, in one run."""
+    """Time the reference configuration and our fast setting on the same networks, in one run."""
     from rich.table import Table
 
     from retouch.bench import run_bench
