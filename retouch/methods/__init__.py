@@ -14,6 +14,8 @@ from torch import nn
 
 from retouch.device import autocast
 
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
 
 def linear_decay(steps: int, decay_start: float):
     """The reference schedule: constant LR, then linear decay to zero over the last part of training."""
@@ -53,7 +55,9 @@ class Method:
         return autocast(self.device, self.dtype)
 
     def add_optimizer(self, name: str, params, lr: float, betas: tuple[float, float], steps: int, decay_start: float) -> None:
-        opt = torch.optim.Adam(params, lr=lr, betas=betas)
+        """Adam with the reference's schedule; fused (one kernel for the whole update) where torch has
+        it: the same update, 1.3x faster steps for a pix2pix U-Net 256 on CPU (docs/benchmarks.md)."""
+        opt = torch.optim.Adam(params, lr=lr, betas=betas, fused=self.device.type in FUSED_ADAM_DEVICES)
         self.optimizers[name] = opt
         self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(steps, decay_start))
 
