@@ -3,8 +3,9 @@
 Each case runs the same network on the same data twice: (a) as the reference implementation
 would (fp32, batch 1 and torch's default Adam for training) and (b) our fast setting:
 `--precision auto` (the default: bf16 autocast where the hardware computes it natively), fused
-Adam (the default) and, for training, a batch of 8 (4 with `quick`; `--batch-size 8`, not the
-default: `retouch train` keeps the reference's batch 1, as the batch changes the optimisation). Timing both in one run, back to back, keeps
+Adam (the default) and, for training, a batch of 8 and compiled networks (`--batch-size 8
+--compile`, not defaults: the batch changes the optimisation and compiling costs a minute; `quick`
+uses batch 4 and no compiling). Timing both in one run, back to back, keeps
 the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
 `torch.utils.flop_counter`) turn times into achieved GFLOP/s. Cases that need methods not yet in
 the toolkit (CycleGAN, super-resolution, the generative prior) are not here yet.
@@ -58,15 +59,19 @@ def _flops(work: Callable[[], None]) -> int:
 
 
 def _pix2pix_step(size: int, ngf: int, batch: int, dtype: torch.dtype, device: torch.device,
-                  reference: bool) -> Callable[[], None]:
+                  reference: bool, compile: bool = False) -> Callable[[], None]:
     """One pix2pix training step (U-Net + 70x70 PatchGAN, GAN + 100 L1, Adam 2e-4) on fixed random data;
-    `reference` uses torch's default Adam, as the reference does, instead of our fused one."""
+    `reference` uses torch's default Adam, as the reference does, instead of our fused one;
+    `compile` compiles the networks as `train.compile` does (the untimed warm-up step compiles)."""
     cfg = Pix2PixConfig(ngf=ngf, ndf=ngf, norm="instance", dropout=True)
     method = Pix2Pix(cfg, device, dtype, size=size, steps=1000, decay_start=0.5)
     if reference:
         for opt in method.optimizers.values():
             for group in opt.param_groups:
                 group["fused"] = False
+    if compile:
+        for net in method.nets.values():
+            net.compile()
     gen = torch.Generator().manual_seed(0)
     data = {k: (torch.rand(batch, 3, size, size, generator=gen) * 2 - 1).to(device) for k in ("input", "target")}
 
@@ -103,24 +108,24 @@ def run_bench(quick: bool = False, device: str = "auto") -> dict:
     ours = pick_precision("auto", dev)
     name = {torch.float32: "fp32", torch.bfloat16: "bf16 autocast"}[ours]
     size, ngf, batch, repeats = (64, 16, 4, 2) if quick else (256, 64, 8, 3)
+    compiled = not quick  # compiling takes about a minute: worth it for a real run, not for CI
     demosaic_size = 256 if quick else 1024
     cases = [
         ("pix2pix training", "images/s",
          (lambda: _pix2pix_step(size, ngf, 1, torch.float32, dev, reference=True), 1, "fp32, batch 1"),
-         (lambda: _pix2pix_step(size, ngf, batch, ours, dev, reference=False), batch, f"{name}, batch {batch}, fused Adam")),
+         (lambda: _pix2pix_step(size, ngf, batch, ours, dev, reference=False, compile=compiled), batch,
+          f"{name}, batch {batch}, fused Adam" + (", compiled" if compiled else ""))),
         (f"demosaic inference {demosaic_size}x{demosaic_size}", "images/s",
          (lambda: _demosaic(demosaic_size, torch.float32, dev), 1, "fp32"),
          (lambda: _demosaic(demosaic_size, ours, dev), 1, name)),
     ]
     rows = []
     for case, unit, ref, mine in cases:
-        measured = []
-        for build, units, _ in (ref, mine):
-            work = build()
-            rate = _rate(work, units, repeats)
-            measured.append((rate, _flops(work) / units * rate / 1e9))
-        (r, rg), (o, og) = measured
-        rows.append(Row(case, unit, r, o, o / r, rg, og, ref[2], mine[2]))
+        reference_work = ref[0]()
+        per_unit = _flops(reference_work) / ref[1]  # the same network: the same work per image
+        r = _rate(reference_work, ref[1], repeats)
+        o = _rate(mine[0](), mine[1], repeats)
+        rows.append(Row(case, unit, r, o, o / r, per_unit * r / 1e9, per_unit * o / 1e9, ref[2], mine[2]))
     cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.machine())
     return {
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({cpu}, {torch.get_num_threads()} threads)",

@@ -43,6 +43,7 @@ def train(
     seed: int = typer.Option(None, help="Seed for initialisation and the data stream."),
     device: str = typer.Option(None, help="auto | cpu | cuda | mps."),
     precision: str = typer.Option(None, help="auto | fp32 | bf16."),
+    compile_nets: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks (about a minute first; faster steps after)."),
     resume: bool = typer.Option(False, help="Continue the run in --out exactly where its last checkpoint left it."),
 ) -> None:
     """Train a model; Ctrl-C or a kill loses at most the steps since the last checkpoint."""
@@ -50,7 +51,8 @@ def train(
 
     overrides = [("data", "root", data), ("data", "size", size), ("data", "direction", direction),
                  ("data", "preprocess", preprocess), ("train", "steps", steps), ("train", "batch_size", batch_size),
-                 ("train", "seed", seed), ("train", "device", device), ("train", "precision", precision)]
+                 ("train", "seed", seed), ("train", "device", device), ("train", "precision", precision),
+                 ("train", "compile", compile_nets)]
     given = [key for _, key, value in overrides if value is not None] + (["config"] if config else [])
     if resume and given:
         raise RetouchError(f"--resume continues {out} exactly as it was configured; drop --{', --'.join(given).replace('_', '-')}.")

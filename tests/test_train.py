@@ -126,3 +126,36 @@ def test_cli_flags_override_the_config_file(tmp_path):
     resumed = CliRunner().invoke(app, ["train", "pix2pix", "--out", str(tmp_path / "run"), "--resume", "--steps", "9"])
     assert isinstance(resumed.exception, RetouchError) and "drop --steps" in str(resumed.exception)
     assert CliRunner().invoke(app, ["train", "cyclegan", "--config", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "r2")]).exit_code != 0
+
+
+@pytest.mark.slow
+def test_compiled_run_trains_like_eager_keeps_names_and_resumes_exactly(tmp_path, monkeypatch):
+    """train.compile: eager's losses to float tolerance, the same exported keys, an exact resume."""
+    from retouch.methods.pix2pix import Pix2Pix
+
+    data = make_ab_folder(tmp_path / "data")
+    eager, compiled = tiny_config(data, steps=10), tiny_config(data, steps=10)
+    compiled.train.compile = True
+    train(eager, tmp_path / "eager", show_progress=False)
+    train(compiled, tmp_path / "compiled", show_progress=False)
+    for a, b in zip(losses_only(read_log(tmp_path / "eager")), losses_only(read_log(tmp_path / "compiled")), strict=True):
+        assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-3, abs=1e-5) for k in a)
+    net_e, _ = load_model(tmp_path / "eager" / "model.safetensors")
+    net_c, _ = load_model(tmp_path / "compiled" / "model.safetensors")
+    assert net_e.state_dict().keys() == net_c.state_dict().keys()  # no "_orig_mod." prefixes
+
+    real_step, calls = Pix2Pix.step, []
+
+    def dies_at_step_9(self, batch):
+        calls.append(1)
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(Pix2Pix, "step", dies_at_step_9)
+    with pytest.raises(KeyboardInterrupt):
+        train(compiled, tmp_path / "killed", show_progress=False)
+    monkeypatch.setattr(Pix2Pix, "step", real_step)
+    assert torch.load(tmp_path / "killed" / CHECKPOINT, weights_only=True)["step"] == 7
+    train(compiled, tmp_path / "killed", resume=True, show_progress=False)
+    assert losses_only(read_log(tmp_path / "killed")) == losses_only(read_log(tmp_path / "compiled"))
