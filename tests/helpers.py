@@ -1,4 +1,4 @@
-"""Small images and datasets made by the tests themselves (no shared data needed)."""
+"""Small images and datasets made by the tests themselves (no shared data needed), and a simulated kill."""
 
 from __future__ import annotations
 
@@ -23,3 +23,22 @@ def make_ab_folder(root: Path, n: int = 6, size: int = 48, seed: int = 0) -> Pat
         a = smooth_image(rng, size, size)
         Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(folder / f"{i:03d}.png")
     return root
+
+
+def killed_run(monkeypatch, method_cls: type, at_call: int, run) -> None:
+    """Run `run()` with `method_cls.step` raising KeyboardInterrupt on its `at_call`-th call (a kill
+    between checkpoints), then restore the real step."""
+    import pytest
+
+    real_step, calls = method_cls.step, []
+
+    def dies(self, batch):
+        calls.append(1)
+        if len(calls) == at_call:
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(method_cls, "step", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.setattr(method_cls, "step", real_step)

@@ -21,6 +21,7 @@ from retouch.methods.classifier import Classifier, LabelledImages, background_ph
 from retouch.nets import build_net
 from retouch.train import CHECKPOINT, RunConfig, train
 from retouch.zoo import load_model
+from tests.helpers import killed_run
 
 SPEC = {"name": "resnet_gap", "num_classes": 5, "width": 4, "blocks": [1, 2], "init": "kaiming"}
 
@@ -160,18 +161,7 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch, background):
     cfg = tiny_config(data, steps=20, **(background_options(background_folder(tmp_path / "bg")) if background else {}))
     train(cfg, tmp_path / "full", show_progress=False)
 
-    real_step, calls = Classifier.step, []
-
-    def dies_at_step_15(self, batch):
-        calls.append(1)
-        if len(calls) == 15:
-            raise KeyboardInterrupt
-        return real_step(self, batch)
-
-    monkeypatch.setattr(Classifier, "step", dies_at_step_15)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "killed", show_progress=False)
-    monkeypatch.setattr(Classifier, "step", real_step)
+    killed_run(monkeypatch, Classifier, 15, lambda: train(cfg, tmp_path / "killed", show_progress=False))
     assert torch.load(tmp_path / "killed" / CHECKPOINT, weights_only=True)["step"] == 10
     train(cfg, tmp_path / "killed", resume=True, show_progress=False)
 

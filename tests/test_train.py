@@ -15,7 +15,7 @@ import yaml
 from retouch.errors import RetouchError
 from retouch.train import CHECKPOINT, RunConfig, train
 from retouch.zoo import load_model
-from tests.helpers import make_ab_folder
+from tests.helpers import killed_run, make_ab_folder
 
 STEPS = 80
 
@@ -144,18 +144,7 @@ def test_compiled_run_trains_like_eager_keeps_names_and_resumes_exactly(tmp_path
     net_c, _ = load_model(tmp_path / "compiled" / "model.safetensors")
     assert net_e.state_dict().keys() == net_c.state_dict().keys()  # no "_orig_mod." prefixes
 
-    real_step, calls = Pix2Pix.step, []
-
-    def dies_at_step_9(self, batch):
-        calls.append(1)
-        if len(calls) == 9:
-            raise KeyboardInterrupt
-        return real_step(self, batch)
-
-    monkeypatch.setattr(Pix2Pix, "step", dies_at_step_9)
-    with pytest.raises(KeyboardInterrupt):
-        train(compiled, tmp_path / "killed", show_progress=False)
-    monkeypatch.setattr(Pix2Pix, "step", real_step)
+    killed_run(monkeypatch, Pix2Pix, 9, lambda: train(compiled, tmp_path / "killed", show_progress=False))
     assert torch.load(tmp_path / "killed" / CHECKPOINT, weights_only=True)["step"] == 7
     train(compiled, tmp_path / "killed", resume=True, show_progress=False)
     assert losses_only(read_log(tmp_path / "killed")) == losses_only(read_log(tmp_path / "compiled"))
