@@ -70,8 +70,7 @@ def _pix2pix_step(size: int, ngf: int, batch: int, dtype: torch.dtype, device: t
             for group in opt.param_groups:
                 group["fused"] = False
     if compile:
-        for net in method.nets.values():
-            net.compile()
+        method.compile()
     gen = torch.Generator().manual_seed(0)
     data = {k: (torch.rand(batch, 3, size, size, generator=gen) * 2 - 1).to(device) for k in ("input", "target")}
 

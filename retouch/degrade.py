@@ -95,10 +95,7 @@ class Mosaic(_Op):
 
     def cell_means(self, x: torch.Tensor) -> torch.Tensor:
         """One pixel per cell (the grid padded to whole cells): the colour the mosaic shows there."""
-        pads = self._pads(*x.shape[2:])
-        total = F.avg_pool2d(F.pad(x, pads), self.block)
-        count = F.avg_pool2d(F.pad(torch.ones_like(x[:, :1]), pads), self.block)
-        return total / count
+        return self._cell_sums(x) / self._cell_sums(torch.ones_like(x[:, :1]))
 
     def expand(self, cells: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Cell values back to an h x w image on this grid (each cell a flat block)."""
@@ -106,14 +103,15 @@ class Mosaic(_Op):
         big = cells.repeat_interleave(self.block, 2).repeat_interleave(self.block, 3)
         return big[:, :, top : top + h, left : left + w]
 
-    def bicubic(self, x: torch.Tensor) -> torch.Tensor:
+    def bicubic(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """The classic non-learned inverse: bicubic interpolation of the block means, each mean
-        placed at its cell's centre (the baseline every demosaic model must beat)."""
+        placed at its cell's centre (the baseline every demosaic model must beat); inside the
+        mask only, as `__call__`."""
         h, w = x.shape[2:]
         left, _, top, _ = self._pads(h, w)
         cells = self.cell_means(x)
         big = F.interpolate(cells, scale_factor=self.block, mode="bicubic", align_corners=False)
-        return big[:, :, top : top + h, left : left + w].clamp(-1, 1)
+        return apply_in_mask(x, big[:, :, top : top + h, left : left + w].clamp(-1, 1), mask)
 
     def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h, w = x.shape[2:]

@@ -62,7 +62,7 @@ def run_demo(out: Path, block: int = 8, model: str = DEFAULT_MODEL) -> dict:
         mosaic = Mosaic.aligned_to(block, y, x)
         hidden = mosaic(clean, mask)
         restored = restore_region(restorer, hidden, mask)
-        bicubic = torch.where(mask > 0.5, mosaic.bicubic(clean), hidden)
+        bicubic = mosaic.bicubic(clean, mask)
 
         def crop(t: torch.Tensor) -> torch.Tensor:
             return t[:, :, y : y + bh, x : x + bw]

@@ -131,8 +131,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     elif t.init_from:
         _init_from(method, Path(t.init_from), device)
     if t.compile:
-        for net in method.nets.values():
-            net.compile()  # in place: parameter names, checkpoints and exports stay as they are
+        method.compile()
     _truncate_log(out / "log.jsonl", start)
 
     sampler = StreamSampler(len(dataset), t.seed, start=start * t.batch_size)

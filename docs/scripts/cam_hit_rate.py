@@ -47,6 +47,7 @@ def pasted(cifar: LabelledImages, photos: list[torch.Tensor], size: int, n: int,
     `feather` blends the square into the photo over that many pixels, so a localiser that keys on
     the paste's sharp border rather than the object loses its cue."""
     gen = torch.Generator().manual_seed(seed)
+    alpha = feather_alpha(size, feather)
     for _ in range(n):
         photo = photos[int(torch.randint(len(photos), (), generator=gen))].clone()
         i = int(torch.randint(len(cifar), (), generator=gen))
@@ -54,7 +55,6 @@ def pasted(cifar: LabelledImages, photos: list[torch.Tensor], size: int, n: int,
         h, w = photo.shape[2:]
         y = int(torch.randint(h - size + 1, (), generator=gen))
         x = int(torch.randint(w - size + 1, (), generator=gen))
-        alpha = feather_alpha(size, feather)
         photo[:, :, y : y + size, x : x + size] = alpha * obj + (1 - alpha) * photo[:, :, y : y + size, x : x + size]
         yield photo, int(cifar.labels[i]), (x, y, size, size)
 

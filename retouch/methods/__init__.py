@@ -61,6 +61,11 @@ class Method:
         self.optimizers[name] = opt
         self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(steps, decay_start))
 
+    def compile(self) -> None:
+        """torch.compile every network in place: parameter names, checkpoints and exports stay as they are."""
+        for net in self.nets.values():
+            net.compile()
+
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One optimisation step; returns detached scalar losses (no host sync here)."""
         raise NotImplementedError

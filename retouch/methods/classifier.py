@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from retouch.data import DataConfig, _to_float, split_dir
+from retouch.data import DataConfig, _random_crop, _to_float, split_dir
 from retouch.errors import RetouchError
 from retouch.io import IMAGE_EXTENSIONS, list_images, load_image
 from retouch.methods import Method, linear_decay, register
@@ -50,6 +50,7 @@ class ClassifierConfig:
     paste_canvas: int = 64  # side of each canvas (a crop of a background photo)
     paste_sizes: list[int] = field(default_factory=lambda: [20, 40])  # smallest and largest pasted side
     paste_weight: float = 1.0
+
 
 def warmup_then_decay(steps: int, warmup: float, decay_start: float):
     """Linear warm-up over the first `warmup` of training, constant, then linear to zero from `decay_start`."""
@@ -120,8 +121,7 @@ class Classifier(Method):
         canvases = []
         for obj in images:
             im = self.backgrounds[draw(len(self.backgrounds))]
-            top, left = draw(im.shape[1] - cfg.paste_canvas + 1), draw(im.shape[2] - cfg.paste_canvas + 1)
-            canvas = _to_float(im[:, top : top + cfg.paste_canvas, left : left + cfg.paste_canvas]).clone()
+            canvas = _to_float(_random_crop(im, cfg.paste_canvas, gen))
             side = cfg.paste_sizes[0] + draw(cfg.paste_sizes[1] - cfg.paste_sizes[0] + 1)
             small = F.interpolate(obj[None].float(), size=(side, side), mode="bilinear", antialias=True, align_corners=False)
             y, x = draw(cfg.paste_canvas - side + 1), draw(cfg.paste_canvas - side + 1)
