@@ -123,31 +123,40 @@ def _ramp(tile: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.
 
 @functools.lru_cache(maxsize=4)
 def load_translator(model: str, device: str = "auto", precision: str = "auto", tile: int | None = None, overlap: int = 32,
-                    task: str = "translate") -> Translator:
-    """Load once per (model, device, precision, tiling): the Python API calls this on every image."""
+                    task: str = "translate", direction: str = "AtoB") -> Translator:
+    """Load once per (model, device, precision, tiling, direction): the Python API calls this on every image.
+
+    An unpaired model holds both generators; `direction` picks one. A paired model translates the
+    one way it was trained, so only its default direction is accepted.
+    """
     dev = pick_device(device)
     net, meta = load_model(model, dev)
     if meta.get("task") != task:
         raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {task!r}.")
+    if meta["net"]["name"] == "twoway":
+        net, meta = net.direction(direction), {**meta, "net": meta["net"]["generator"], "direction": direction}
+    elif direction != "AtoB":
+        raise RetouchError(f"Model {model} translates one way only; --direction {direction} needs an unpaired (two-way) model.")
     if tile is None:  # normalised nets need training-size tiles; without norms, tiles only bound memory
         tile = meta.get("size", 256) if meta["net"].get("norm") != "none" else max(meta.get("size", 256), FREE_TILE)
     return Translator(net, meta, model, dev, pick_precision(precision, dev), tile, overlap)
 
 
-def translate(image: Image.Image | str | Path, model: str | Path, device: str = "auto", precision: str = "auto") -> Image.Image:
+def translate(image: Image.Image | str | Path, model: str | Path, device: str = "auto", precision: str = "auto",
+              direction: str = "AtoB") -> Image.Image:
     """Translate one image (PIL image or path) with a model name, weights file or run folder.
 
-    >>> out = retouch.translate("aerial.jpg", model="runs/maps")  # doctest: +SKIP
+    >>> out = retouch.translate("horse.jpg", model="horse2zebra", direction="AtoB")  # doctest: +SKIP
     """
-    tr = load_translator(str(model), device, precision)
+    tr = load_translator(str(model), device, precision, direction=direction)
     x = to_tensor(image.convert("RGB")) if isinstance(image, Image.Image) else read_image(Path(image))
     return to_pil(tr(x))
 
 
 def translate_files(inputs: Path, output: Path, model: str | Path, device: str = "auto", precision: str = "auto",
-                    show_progress: bool = True) -> list[Path]:
+                    show_progress: bool = True, direction: str = "AtoB") -> list[Path]:
     """A file to a file, or a folder to a folder with the same file names; provenance in each."""
-    tr = load_translator(str(model), device, precision)
+    tr = load_translator(str(model), device, precision, direction=direction)
     pairs = file_pairs(inputs, output)
     provenance = Provenance(model=tr.name, task="translate", regions=None)
     written = []

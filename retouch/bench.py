@@ -8,7 +8,7 @@ Adam (the default) and, for training, a batch of 8 and compiled networks (`--bat
 uses batch 4 and no compiling). Timing both in one run, back to back, keeps
 the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
 `torch.utils.flop_counter`) turn times into achieved GFLOP/s. Cases that need methods not yet in
-the toolkit (CycleGAN, super-resolution, the generative prior) are not here yet.
+the toolkit (super-resolution, the generative prior) are not here yet.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from retouch.device import pick_device, pick_precision
+from retouch.methods.cyclegan import CycleGAN, CycleGANConfig
 from retouch.methods.pix2pix import Pix2Pix, Pix2PixConfig
 
 
@@ -58,24 +59,29 @@ def _flops(work: Callable[[], None]) -> int:
     return counter.get_total_flops()
 
 
-def _pix2pix_step(size: int, ngf: int, batch: int, dtype: torch.dtype, device: torch.device,
-                  reference: bool, compile: bool = False) -> Callable[[], None]:
-    """One pix2pix training step (U-Net + 70x70 PatchGAN, GAN + 100 L1, Adam 2e-4) on fixed random data;
-    `reference` uses torch's default Adam, as the reference does, instead of our fused one;
-    `compile` compiles the networks as `train.compile` does (the untimed warm-up step compiles)."""
-    cfg = Pix2PixConfig(ngf=ngf, ndf=ngf, norm="instance", dropout=True)
-    method = Pix2Pix(cfg, device, dtype, size=size, steps=1000, decay_start=0.5)
+def _training_step(method: str, size: int, ngf: int, batch: int, dtype: torch.dtype, device: torch.device,
+                   reference: bool, compile: bool = False) -> Callable[[], None]:
+    """One training step of `method` on fixed random data: pix2pix (U-Net + 70x70 PatchGAN, GAN +
+    100 L1) or CycleGAN (two ResNet-9 generators, two PatchGANs, LSGAN + cycle + identity, pool 50),
+    Adam 2e-4. `reference` uses torch's default Adam, as the reference does, instead of our fused
+    one; `compile` compiles the networks as `train.compile` does (the untimed warm-up step compiles)."""
+    if method == "pix2pix":
+        m = Pix2Pix(Pix2PixConfig(ngf=ngf, ndf=ngf, norm="instance", dropout=True), device, dtype, size=size, steps=1000, decay_start=0.5)
+        keys = ("input", "target")
+    else:
+        m = CycleGAN(CycleGANConfig(ngf=ngf, ndf=ngf, n_blocks=9), device, dtype, size=size, steps=1000, decay_start=0.5)
+        keys = ("A", "B")
     if reference:
-        for opt in method.optimizers.values():
+        for opt in m.optimizers.values():
             for group in opt.param_groups:
                 group["fused"] = False
     if compile:
-        method.compile()
+        m.compile()
     gen = torch.Generator().manual_seed(0)
-    data = {k: (torch.rand(batch, 3, size, size, generator=gen) * 2 - 1).to(device) for k in ("input", "target")}
+    data = {k: (torch.rand(batch, 3, size, size, generator=gen) * 2 - 1).to(device) for k in keys}
 
     def step() -> None:
-        method.step(data)
+        m.step(data)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -109,11 +115,13 @@ def run_bench(quick: bool = False, device: str = "auto") -> dict:
     size, ngf, batch, repeats = (64, 16, 4, 2) if quick else (256, 64, 8, 3)
     compiled = not quick  # compiling takes about a minute: worth it for a real run, not for CI
     demosaic_size = 256 if quick else 1024
+    fast = f"{name}, batch {batch}, fused Adam" + (", compiled" if compiled else "")
     cases = [
-        ("pix2pix training", "images/s",
-         (lambda: _pix2pix_step(size, ngf, 1, torch.float32, dev, reference=True), 1, "fp32, batch 1"),
-         (lambda: _pix2pix_step(size, ngf, batch, ours, dev, reference=False, compile=compiled), batch,
-          f"{name}, batch {batch}, fused Adam" + (", compiled" if compiled else ""))),
+        (f"{method} training", "images/s",
+         (lambda method=method: _training_step(method, size, ngf, 1, torch.float32, dev, reference=True), 1, "fp32, batch 1"),
+         (lambda method=method: _training_step(method, size, ngf, batch, ours, dev, reference=False, compile=compiled), batch, fast))
+        for method in ("pix2pix", "cyclegan")
+    ] + [
         (f"demosaic inference {demosaic_size}x{demosaic_size}", "images/s",
          (lambda: _demosaic(demosaic_size, torch.float32, dev), 1, "fp32"),
          (lambda: _demosaic(demosaic_size, ours, dev), 1, name)),
@@ -130,6 +138,6 @@ def run_bench(quick: bool = False, device: str = "auto") -> dict:
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({cpu}, {torch.get_num_threads()} threads)",
         "torch": torch.__version__,
         "quick": quick,
-        "sizes": {"pix2pix": size, "ngf": ngf, "demosaic": demosaic_size},
+        "sizes": {"training": size, "ngf": ngf, "demosaic": demosaic_size},
         "rows": [asdict(r) for r in rows],
     }

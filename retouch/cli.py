@@ -73,13 +73,14 @@ def translate(
     inputs: Path = typer.Argument(..., help="An image or a folder of images."),
     output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names)."),
     model: str = typer.Option(..., help="Shipped model name, weights .safetensors, or run folder."),
+    direction: str = typer.Option("AtoB", help="AtoB or BtoA: which generator of an unpaired model (horse2zebra: AtoB = horse to zebra)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
 ) -> None:
     """Translate images of any size with an image-to-image model."""
     from retouch.apply import translate_files
 
-    for path in translate_files(inputs, output, model, device, precision):
+    for path in translate_files(inputs, output, model, device, precision, direction=direction):
         typer.echo(path)
 
 
@@ -119,6 +120,29 @@ def evaluate_cmd(
     Console().print(table)
     if json_out:
         write_report(report, json_out)
+
+
+@app.command("eval-translation")
+def eval_translation(
+    model: str = typer.Argument(..., help="Unpaired (two-way) model: shipped name, weights file, or run folder."),
+    data: Path = typer.Option(..., help="Folder of test images of the source domain (e.g. horse2zebra/testA)."),
+    classifier: str = typer.Option(..., help="Domain classifier trained on both domains' training images."),
+    direction: str = typer.Option("AtoB", help="AtoB or BtoA."),
+    target: str = typer.Option(None, help="The classifier's class for the output domain (default: its 2nd for AtoB, 1st for BtoA)."),
+    limit: int = typer.Option(None, help="Only the first N images."),
+    sheet: Path = typer.Option(None, help="Also write a PNG of input | output | reconstruction rows (first 16)."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+) -> None:
+    """Share of translations a domain classifier calls the target domain (and of untouched inputs), and cycle PSNR."""
+    from retouch.evaluate import write_report
+    from retouch.evaluate_translation import evaluate_translation
+
+    r = evaluate_translation(model, data, classifier, direction, target, device, limit=limit, sheet=sheet)
+    typer.echo(f"{r['images']} images, {direction}: called {r['target']}: inputs {r['target_share_inputs']:.1%}, "
+               f"outputs {r['target_share_outputs']:.1%}; cycle PSNR {r['cycle_psnr']:.2f} dB, SSIM {r['cycle_ssim']:.4f}")
+    if json_out:
+        write_report(r, json_out)
 
 
 @app.command()

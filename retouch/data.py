@@ -8,6 +8,7 @@ uninterrupted one would, whatever the number of loader workers.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ class DataConfig:
     size: int = 256  # the crop fed to the network
     load_size: int | None = None  # resize target before cropping; None = size * 286 / 256
     flip: bool = True
-    workers: int = 0
+    workers: int = 0  # loader processes; -1 = one per core but one (at most 8), for augmentation that costs CPU
     holdout: int = 0  # the last N pairs (natural name order) never train; `retouch eval --holdout` scores them
     # On-the-fly pairs from clean photos (no files written): a degradation spec such as
     # "mosaic:block=6-16" makes `root` (one folder or a list) a set of clean images.
@@ -48,6 +49,9 @@ class DataConfig:
 
     def resolved_load_size(self) -> int:
         return self.load_size or round(self.size * 286 / 256)
+
+    def resolved_workers(self) -> int:
+        return self.workers if self.workers >= 0 else min(8, max(0, (os.cpu_count() or 1) - 1))
 
 
 def make_dataset(cfg: DataConfig, train: bool = True) -> Dataset:
@@ -154,29 +158,72 @@ class PairedDataset(Dataset):
         a, b, *m = self._cache[i] if self._cache is not None else self._read(i)
         gen = torch.Generator().manual_seed(seed)
         ab = _to_float(torch.cat([a, b, *m], 0))
-        ab = self._transform(ab, gen)
+        ab = augment(ab, self.cfg, gen if self.train else None)
         item = {"input": ab[:3], "target": ab[3:6], "index": i}
         if m:
             item["mask"] = (ab[6:] > 0).float()  # a resized mask is thresholded back to {0, 1}
         return item
 
-    def _transform(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Resize / crop / flip the stacked pair identically, as the pix2pix reference does."""
-        cfg, mode = self.cfg, self.cfg.preprocess
-        load = cfg.resolved_load_size()
-        if mode == "resize_and_crop":
-            x = _resize(x, load, load)
-        elif mode.startswith("scale_width"):
-            h, w = x.shape[1:]
-            x = _resize(x, max(cfg.size, round(h * load / w)), load)
-        if mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
-            x = _random_crop(x, cfg.size, gen if self.train else None)
-        if mode == "none":
-            h, w = x.shape[1:]
-            x = _resize(x, max(4, h // 4 * 4), max(4, w // 4 * 4)) if (h % 4 or w % 4) else x
-        if self.train and cfg.flip and torch.rand((), generator=gen) < 0.5:
-            x = x.flip(-1)
-        return x
+
+class UnalignedDataset(Dataset):
+    """Two unpaired domains, `<split>A/` and `<split>B/` (the CycleGAN layout), decoded once.
+
+    Item i is A image i (mod |A|) and a B image drawn at random by the item's seed, so A and B are
+    shuffled independently (the reference without `--serial_batches`) and a resumed run sees the
+    same pairs. Each side gets its own crop and flip. Items hold "A", "B" and "index".
+    """
+
+    def __init__(self, cfg: DataConfig, train: bool = True):
+        if cfg.preprocess not in PREPROCESS:
+            raise RetouchError(f"Unknown preprocess {cfg.preprocess!r}; use one of {', '.join(PREPROCESS)}.")
+        self.cfg, self.train = cfg, train
+        root = roots(cfg)[0]
+        if not root.is_dir():
+            raise RetouchError(f"Data folder {root} does not exist; pass a folder holding {cfg.split}A/ and {cfg.split}B/.")
+        self.paths = {}
+        for side in "AB":
+            folder = root / f"{cfg.split}{side}"
+            if not folder.is_dir():
+                raise RetouchError(f"{root} has no {cfg.split}{side}/ folder; unpaired data needs {cfg.split}A/ and {cfg.split}B/.")
+            self.paths[side] = list_images(folder)
+            if not self.paths[side]:
+                raise RetouchError(f"{folder} holds no images.")
+        self.images = {side: [_uint8(p) for p in paths] for side, paths in self.paths.items()}
+
+    def __len__(self) -> int:
+        return max(len(self.paths["A"]), len(self.paths["B"]))
+
+    def name(self, i: int) -> str:
+        return self.paths["A"][i % len(self.paths["A"])].name
+
+    def __getitem__(self, item: tuple[int, int] | int) -> dict:
+        i, seed = item if isinstance(item, tuple) else (item, item)
+        gen = torch.Generator().manual_seed(seed)
+        j = int(torch.randint(len(self.paths["B"]), (), generator=gen)) if self.train else i % len(self.paths["B"])
+        draw = gen if self.train else None
+        a = augment(_to_float(self.images["A"][i % len(self.paths["A"])]), self.cfg, draw)
+        b = augment(_to_float(self.images["B"][j]), self.cfg, draw)
+        return {"A": a, "B": b, "index": i}
+
+
+def augment(x: torch.Tensor, cfg: DataConfig, gen: torch.Generator | None) -> torch.Tensor:
+    """Resize / crop / flip as the pix2pix reference does; with `gen` None (evaluation) the crop is
+    centred and nothing flips. Paired data stacks input and target so both get the same draw."""
+    mode = cfg.preprocess
+    load = cfg.resolved_load_size()
+    if mode == "resize_and_crop":
+        x = _resize(x, load, load)
+    elif mode.startswith("scale_width"):
+        h, w = x.shape[1:]
+        x = _resize(x, max(cfg.size, round(h * load / w)), load)
+    if mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
+        x = _random_crop(x, cfg.size, gen)
+    if mode == "none":
+        h, w = x.shape[1:]
+        x = _resize(x, max(4, h // 4 * 4), max(4, w // 4 * 4)) if (h % 4 or w % 4) else x
+    if gen is not None and cfg.flip and torch.rand((), generator=gen) < 0.5:
+        x = x.flip(-1)
+    return x
 
 
 def _natural_key(name: str) -> list:

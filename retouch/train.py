@@ -135,8 +135,9 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     _truncate_log(out / "log.jsonl", start)
 
     sampler = StreamSampler(len(dataset), t.seed, start=start * t.batch_size)
-    loader = DataLoader(dataset, batch_size=t.batch_size, sampler=sampler, num_workers=cfg.data.workers,
-                        pin_memory=device.type == "cuda", persistent_workers=cfg.data.workers > 0)
+    workers = cfg.data.resolved_workers()
+    loader = DataLoader(dataset, batch_size=t.batch_size, sampler=sampler, num_workers=workers,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
     preview = _preview_batch(dataset, t.seed)
 
     from torch.utils.tensorboard import SummaryWriter  # heavy import, only when training

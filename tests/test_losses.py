@@ -52,6 +52,13 @@ def test_wgangp_values_on_identity():
     assert gan.g_loss(IDENTITY, FAKE).item() == pytest.approx(1.25)
 
 
+def test_wgan_is_the_plain_wasserstein_estimate():
+    gan = GANObjective("wgan")
+    # mean fake - mean real = -1.25 - 0.5; no penalty (clipping bounds the critic instead)
+    assert gan.d_loss(IDENTITY, REAL, FAKE).item() == pytest.approx(-1.75)
+    assert gan.g_loss(IDENTITY, FAKE).item() == pytest.approx(1.25)
+
+
 def test_wgangp_is_wasserstein_plus_exactly_the_penalty():
     torch.manual_seed(0)
     d = NLayerDiscriminator(3, ndf=4, n_layers=1, norm="none")
@@ -113,5 +120,5 @@ def test_modes_under_bf16_autocast(mode):
 
 
 def test_unknown_mode():
-    with pytest.raises(ValueError, match="vanilla, lsgan, hinge, wgangp"):
-        GANObjective("wgan")
+    with pytest.raises(ValueError, match="vanilla, lsgan, hinge, wgan, wgangp"):
+        GANObjective("wgan-clip")

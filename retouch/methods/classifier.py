@@ -152,7 +152,8 @@ class LabelledImages(Dataset):
     """Labelled images decoded once to a uint8 N x 3 x size x size tensor (CIFAR-10 train: 150 MB).
 
     `data.root` is a `.zip` holding `<split>/<class>/<image>`, or a folder holding `<class>/<image>`
-    (or `<split>/<class>/<image>`). Labels index the sorted class names. Images not of the training
+    (or `<split>/<class>/<image>`), labels indexing the sorted class names; or a list of folders,
+    folder i holding class i (name them in `model.classes`). Images not of the training
     size are resized (short side) and centre-cropped to it. Training items are random crops of the
     image padded by reflection to `data.load_size` (e.g. 40 for 32: 4 px each side) and random
     flips, drawn from a generator seeded by the item's seed, so a resumed run sees the same batches.
@@ -163,9 +164,12 @@ class LabelledImages(Dataset):
             raise RetouchError("Say where the labelled images are with --data (a .zip or a folder of class folders).")
         self.size, self.train, self.flip = data.size, train, data.flip
         self.pad = max(0, (data.resolved_load_size() - data.size) // 2)
-        root = Path(data.root)
-        files = _zip_files(root, data.split) if root.suffix == ".zip" else _folder_files(root, data.split)
-        self.classes = sorted(files)
+        if isinstance(data.root, (list, tuple)):
+            files = _listed_files([Path(r) for r in data.root])
+        else:
+            root = Path(data.root)
+            files = _zip_files(root, data.split) if root.suffix == ".zip" else _folder_files(root, data.split)
+        self.classes = list(files)
         decoded = [(self._decode(read()), label) for label, c in enumerate(self.classes) for read in files[c]]
         self.images = torch.stack([im for im, _ in decoded])
         self.labels = torch.tensor([label for _, label in decoded])
@@ -220,6 +224,16 @@ def _zip_files(path: Path, split: str) -> dict[str, list]:
     if len(raw) < 2:
         raise RetouchError(f"{path} has no '{split}/<class>/<image>' entries for two or more classes; check --split.")
     return {c: [lambda b=b: Image.open(io.BytesIO(b)).convert("RGB") for b in blobs] for c, blobs in raw.items()}
+
+
+def _listed_files(folders: list[Path]) -> dict[str, list]:
+    """One class per folder, in the order given (e.g. the two domains trainA, trainB of unpaired data)."""
+    if len(folders) < 2:
+        raise RetouchError("A list of class folders needs two or more folders.")
+    for folder in folders:
+        if not folder.is_dir():
+            raise RetouchError(f"Class folder {folder} does not exist.")
+    return {str(f): [lambda p=p: load_image(p) for p in list_images(f)] for f in folders}
 
 
 def _folder_files(root: Path, split: str) -> dict[str, list]:

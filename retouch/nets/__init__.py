@@ -49,5 +49,27 @@ def build_net(spec: dict[str, Any]) -> nn.Module:
         raise RetouchError(f"Cannot build network {name!r} from {spec}: {e}") from None
 
 
+class TwoWay(nn.Module):
+    """Both generators of an unpaired model in one weights file: G_A maps A to B, G_B maps B to A.
+
+    ``generator`` is the spec both are built from; inference picks one (``retouch translate
+    --direction``), and the keys (``G_A.*``, ``G_B.*``) are the reference CycleGAN's net names.
+    """
+
+    def __init__(self, generator: dict[str, Any]) -> None:
+        super().__init__()
+        self.G_A, self.G_B = build_net(dict(generator)), build_net(dict(generator))
+
+    def direction(self, name: str) -> nn.Module:
+        if name not in ("AtoB", "BtoA"):
+            raise RetouchError(f"Unknown direction {name!r}; use AtoB or BtoA.")
+        return self.G_A if name == "AtoB" else self.G_B
+
+    def forward(self, x):
+        return self.G_A(x)
+
+
+NETS["twoway"] = TwoWay
+
 __all__ = ["NETS", "build_net", "init_weights", "NLayerDiscriminator", "PixelDiscriminator",
-           "ResnetGenerator", "UnetGenerator"]
+           "ResnetGenerator", "TwoWay", "UnetGenerator"]

@@ -38,19 +38,21 @@ class UnetSkipBlock(nn.Module):
         outermost: bool = False,
         norm: str = "batch",
         dropout: bool = False,
+        skips: bool = True,
     ) -> None:
         super().__init__()
-        self.outermost = outermost
+        self.outermost, self.skips = outermost, skips
         bias = conv_bias(norm)
         down = nn.Conv2d(in_channels or outer, inner, 4, stride=2, padding=1, bias=bias)
+        below = inner * 2 if skips else inner  # channels the inner level hands up
         if outermost:
-            up = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1)
+            up = nn.ConvTranspose2d(below, outer, 4, stride=2, padding=1)
             layers = [down, submodule, nn.ReLU(True), up, nn.Tanh()]
         elif submodule is None:
             up = nn.ConvTranspose2d(inner, outer, 4, stride=2, padding=1, bias=bias)
             layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), up, norm_layer(norm, outer)]
         else:
-            up = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1, bias=bias)
+            up = nn.ConvTranspose2d(below, outer, 4, stride=2, padding=1, bias=bias)
             layers = [
                 nn.LeakyReLU(0.2, True), down, norm_layer(norm, inner),
                 submodule,
@@ -61,7 +63,7 @@ class UnetSkipBlock(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.outermost:
+        if self.outermost or not self.skips:
             return self.model(x)
         return torch.cat([x, self.model(x)], 1)
 
@@ -70,7 +72,9 @@ class UnetGenerator(nn.Module):
     """U-Net with ``num_downs`` stride-2 levels (pix2pix's ``unet_256`` is ``num_downs=8``).
 
     Channels grow ngf, 2ngf, 4ngf, 8ngf and stay at 8ngf below; the ``num_downs - 5`` levels just
-    above the bottleneck use dropout 0.5, pix2pix's only source of noise.
+    above the bottleneck use dropout 0.5, pix2pix's only source of noise. ``skips=False`` drops the
+    skip connections: the plain encoder-decoder of DiscoGAN, which must pass everything through
+    the bottleneck.
     """
 
     def __init__(
@@ -81,18 +85,19 @@ class UnetGenerator(nn.Module):
         ngf: int = 64,
         norm: str = "batch",
         dropout: bool = True,
+        skips: bool = True,
     ) -> None:
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"A U-Net needs num_downs >= 5, got {num_downs}.")
         self.num_downs = num_downs
-        block = UnetSkipBlock(ngf * 8, ngf * 8, norm=norm)
+        block = UnetSkipBlock(ngf * 8, ngf * 8, norm=norm, skips=skips)
         for _ in range(num_downs - 5):
-            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)
+            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout, skips=skips)
         for mult in (4, 2, 1):
-            block = UnetSkipBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm)
+            block = UnetSkipBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm, skips=skips)
         self.model = UnetSkipBlock(
-            out_channels, ngf, in_channels=in_channels, submodule=block, outermost=True, norm=norm
+            out_channels, ngf, in_channels=in_channels, submodule=block, outermost=True, norm=norm, skips=skips
         )
 
     def forward(self, x: Tensor) -> Tensor:
