@@ -15,6 +15,7 @@ from retouch.nets.classifier import ResNetGAP
 from retouch.nets.layers import init_weights
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
 from retouch.nets.resnet import ResnetGenerator
+from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.unet import UnetGenerator
 
 NETS: dict[str, type[nn.Module]] = {
@@ -23,6 +24,8 @@ NETS: dict[str, type[nn.Module]] = {
     "patchgan": NLayerDiscriminator,
     "pixel": PixelDiscriminator,
     "resnet_gap": ResNetGAP,
+    "srresnet": SRResNet,
+    "srgan_d": SRGANDiscriminator,
 }
 
 
@@ -50,4 +53,4 @@ def build_net(spec: dict[str, Any]) -> nn.Module:
 
 
 __all__ = ["NETS", "build_net", "init_weights", "NLayerDiscriminator", "PixelDiscriminator",
-           "ResnetGenerator", "UnetGenerator"]
+           "ResnetGenerator", "SRGANDiscriminator", "SRResNet", "UnetGenerator"]
