@@ -9,9 +9,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+source"
 
-__all__ = ["RetouchError", "__version__", "demosaic", "translate"]
+__all__ = ["RetouchError", "__version__", "demosaic", "translate", "upscale"]
 
-_API = {"translate": "retouch.apply", "demosaic": "retouch.restore"}
+_API = {"translate": "retouch.apply", "demosaic": "retouch.restore", "upscale": "retouch.upscale"}
 
 
 def __getattr__(name: str):

@@ -2,7 +2,9 @@
 
 Images no larger than the training crop run whole (padded to what the network divides by);
 larger ones are cut into training-size tiles that overlap and are blended with linear ramps, so
-memory stays bounded and normalisation layers see the statistics they were trained on.
+memory stays bounded and normalisation layers see the statistics they were trained on. A
+super-resolution network's output is `scale` times its input: tiles are cut from the input and
+placed and blended at `scale` times their offsets.
 """
 
 from __future__ import annotations
@@ -43,11 +45,16 @@ class Translator:
     def multiple(self) -> int:
         """What the input's sides must divide by (2**downsamplings)."""
         spec = self.meta["net"]
-        return 2 ** spec["num_downs"] if spec["name"] == "unet" else 4
+        return 2 ** spec["num_downs"] if spec["name"] == "unet" else 1 if spec["name"] == "srresnet" else 4
+
+    @property
+    def scale(self) -> int:
+        """Output side over input side: 1, or a super-resolution network's factor."""
+        return self.meta["net"].get("scale", 1)
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """1x3xHxW in [-1, 1] to the translated 1x3xHxW, on the CPU whichever path runs.
+        """1x3xHxW in [-1, 1] to the translated 1x3x(sH)x(sW) (s = `scale`), on the CPU whichever path runs.
 
         A model trained with `masked: true` also takes the region mask (1x1xHxW), tiled with the image.
         """
@@ -56,26 +63,28 @@ class Translator:
                 raise RetouchError(f"Model {self.name} restores a region: give it a mask.")
             x = torch.cat([x, mask.to(x)], 1)
         _, _, h, w = x.shape
+        s = self.scale
         tile = max(self.tile, self.multiple) // self.multiple * self.multiple
         if h <= tile and w <= tile:
-            return self._run(_pad_to(x, _ceil(h, self.multiple), _ceil(w, self.multiple)))[:, :, :h, :w].cpu()
+            return self._run(_pad_to(x, _ceil(h, self.multiple), _ceil(w, self.multiple)))[:, :, : h * s, : w * s].cpu()
         x = _pad_to(x, max(h, tile), max(w, tile))
         H, W = x.shape[2:]
         overlap = min(self.overlap, tile // 4)  # a larger overlap than a quarter tile only multiplies tiles
         tops, lefts = _starts(H, tile, overlap), _starts(W, tile, overlap)
-        acc = torch.zeros(1, 3, H, W, device=self.device)
-        norm = torch.zeros(1, 1, H, W, device=self.device)
+        acc = torch.zeros(1, 3, H * s, W * s, device=self.device)
+        norm = torch.zeros(1, 1, H * s, W * s, device=self.device)
         boxes = [(t, l) for t in tops for l in lefts]
+        T = tile * s  # a tile's side in the output
         for i in range(0, len(boxes), self.batch_size):
             chunk = boxes[i : i + self.batch_size]
             out = self._run(torch.cat([x[:, :, t : t + tile, l : l + tile] for t, l in chunk]))
             for (t, l), o in zip(chunk, out):
-                wy = _ramp(tile, overlap, t > 0, t + tile < H)
-                wx = _ramp(tile, overlap, l > 0, l + tile < W)
+                wy = _ramp(T, overlap * s, t > 0, t + tile < H)
+                wx = _ramp(T, overlap * s, l > 0, l + tile < W)
                 weight = (wy[:, None] * wx[None, :]).to(self.device)
-                acc[0, :, t : t + tile, l : l + tile] += o * weight
-                norm[0, :, t : t + tile, l : l + tile] += weight
-        return (acc / norm)[:, :, :h, :w].cpu()
+                acc[0, :, t * s : t * s + T, l * s : l * s + T] += o * weight
+                norm[0, :, t * s : t * s + T, l * s : l * s + T] += weight
+        return (acc / norm)[:, :, : h * s, : w * s].cpu()
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         with autocast(self.device, self.dtype):
@@ -127,7 +136,9 @@ def load_translator(model: str, device: str = "auto", precision: str = "auto", t
     """Load once per (model, device, precision, tiling, direction): the Python API calls this on every image.
 
     An unpaired model holds both generators; `direction` picks one. A paired model translates the
-    one way it was trained, so only its default direction is accepted.
+    one way it was trained, so only its default direction is accepted. Tiles are in input pixels;
+    a super-resolution model's training size is its output crop, so its tiles are that (or
+    FREE_TILE) over its scale, which keeps output tiles the same size.
     """
     dev = pick_device(device)
     net, meta = load_model(model, dev)
@@ -139,6 +150,7 @@ def load_translator(model: str, device: str = "auto", precision: str = "auto", t
         raise RetouchError(f"Model {model} translates one way only; --direction {direction} needs an unpaired (two-way) model.")
     if tile is None:  # normalised nets need training-size tiles; without norms, tiles only bound memory
         tile = meta.get("size", 256) if meta["net"].get("norm") != "none" else max(meta.get("size", 256), FREE_TILE)
+        tile //= meta["net"].get("scale", 1)
     return Translator(net, meta, model, dev, pick_precision(precision, dev), tile, overlap)
 
 
@@ -157,9 +169,13 @@ def translate_files(inputs: Path, output: Path, model: str | Path, device: str =
                     show_progress: bool = True, direction: str = "AtoB") -> list[Path]:
     """A file to a file, or a folder to a folder with the same file names; provenance in each."""
     tr = load_translator(str(model), device, precision, direction=direction)
+    return map_files(tr, inputs, output, Provenance(model=tr.name, task="translate", regions=None), show_progress)
+
+
+def map_files(fn, inputs: Path, output: Path, provenance: Provenance, show_progress: bool = True) -> list[Path]:
+    """`fn` (1x3xHxW to an image tensor) over a file or a folder's files, each saved with `provenance`."""
     pairs = file_pairs(inputs, output)
-    provenance = Provenance(model=tr.name, task="translate", regions=None)
     written = []
-    for src, dst in track(pairs, description="translate", disable=not show_progress or len(pairs) < 2):
-        written.append(save_image(tr(read_image(src)), dst, provenance))
+    for src, dst in track(pairs, description=provenance.task or "images", disable=not show_progress or len(pairs) < 2):
+        written.append(save_image(fn(read_image(src)), dst, provenance))
     return written

@@ -44,6 +44,7 @@ def train(
     device: str = typer.Option(None, help="auto | cpu | cuda | mps."),
     precision: str = typer.Option(None, help="auto | fp32 | bf16."),
     compile_nets: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks (about a minute first; faster steps after)."),
+    loss: str = typer.Option(None, help="The method's reconstruction/content loss (model.loss): pix2pix l1 | pan | l1+pan; srgan mse | pan | vgg."),
     resume: bool = typer.Option(False, help="Continue the run in --out exactly where its last checkpoint left it."),
 ) -> None:
     """Train a model; Ctrl-C or a kill loses at most the steps since the last checkpoint."""
@@ -52,13 +53,15 @@ def train(
     overrides = [("data", "root", data), ("data", "size", size), ("data", "direction", direction),
                  ("data", "preprocess", preprocess), ("train", "steps", steps), ("train", "batch_size", batch_size),
                  ("train", "seed", seed), ("train", "device", device), ("train", "precision", precision),
-                 ("train", "compile", compile_nets)]
+                 ("train", "compile", compile_nets), ("model", "loss", loss)]
     given = [key for _, key, value in overrides if value is not None] + (["config"] if config else [])
     if resume and given:
         raise RetouchError(f"--resume continues {out} exactly as it was configured; drop --{', --'.join(given).replace('_', '-')}.")
     cfg = RunConfig.from_yaml(config) if config else RunConfig(method=method)
     if cfg.method != method:
         raise RetouchError(f"{config} is a {cfg.method} recipe, not {method}.")
+    if loss is not None and not hasattr(cfg.model, "loss"):
+        raise RetouchError(f"{method} has no choice of loss; drop --loss.")
     for section, key, value in overrides:
         if value is not None:
             setattr(getattr(cfg, section), key, str(value) if isinstance(value, Path) else value)
@@ -143,6 +146,55 @@ def eval_translation(
                f"outputs {r['target_share_outputs']:.1%}; cycle PSNR {r['cycle_psnr']:.2f} dB, SSIM {r['cycle_ssim']:.4f}")
     if json_out:
         write_report(r, json_out)
+
+
+@app.command()
+def upscale(
+    inputs: Path = typer.Argument(..., help="An image or a folder of images."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names)."),
+    model: str = typer.Option(..., help="Super-resolution model (shipped name, weights .safetensors, run folder), or bicubic."),
+    scale: int = typer.Option(None, help="Upscaling factor: the model's own (checked when given); bicubic's, default 4."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
+) -> None:
+    """Super-resolve images of any size (tiled): each output is scale times its input's width and height.
+
+    The added detail is the model's invention, not a recovery of what the camera missed.
+    """
+    from retouch.upscale import upscale_files
+
+    for path in upscale_files(inputs, output, model, scale, device, precision):
+        typer.echo(path)
+
+
+@app.command("eval-sr")
+def eval_sr(
+    models: list[str] = typer.Argument(None, help="Super-resolution models (names, weights files, run folders); bicubic is always a row."),
+    sets: str = typer.Option("Set5,Set14,BSD100,Kodak24", help="Comma-separated benchmarks (Set5, Set14, BSD100, Kodak24) or folders of HR images."),
+    data: Path = typer.Option(Path("../shared/data"), help="Where the benchmarks are (sr-bench/, bsds500/val for BSD100)."),
+    scale: int = typer.Option(None, help="Upscaling factor: the models' own (checked when given); 4 with bicubic alone."),
+    limit: int = typer.Option(None, help="Only the first N images of each set."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+) -> None:
+    """PSNR/SSIM on the Y channel (BT.601, border of `scale` px cut, HR modcropped), as SR papers report them."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from retouch.evaluate import write_report
+    from retouch.evaluate_sr import evaluate_sr
+
+    report = evaluate_sr(models or [], [x.strip() for x in sets.split(",") if x.strip()], data, scale, device)
+    table = Table(title=escape(f"x{report['scale']} super-resolution, PSNR (dB) / SSIM on Y"))
+    table.add_column("method")
+    for name, r in report["results"].items():
+        table.add_column(f"{name} ({r['images']})", justify="right")
+    first = next(iter(report["results"].values()))
+    for row in (k for k in first if k != "images"):
+        table.add_row(row, *(f"{r[row]['psnr_y']:.2f} / {r[row]['ssim_y']:.4f}" for r in report["results"].values()))
+    Console().print(table)
+    if json_out:
+        write_report(report, json_out)
 
 
 @app.command()

@@ -44,7 +44,7 @@ class DataConfig:
     # On-the-fly pairs from clean photos (no files written): a degradation spec such as
     # "mosaic:block=6-16" makes `root` (one folder or a list) a set of clean images.
     degrade: str = ""
-    region: str = "box"  # where the degradation acts: "box" (random rectangle) or "full" (whole crop)
+    region: str = "box"  # where the degradation acts: "box" (random rectangle) or "full" (whole crop; SR pairs)
     region_size: list[int] = field(default_factory=lambda: [32, 112])  # box side range (pixels) inside the crop
 
     def resolved_load_size(self) -> int:
@@ -268,7 +268,7 @@ class DegradedDataset(Dataset):
         if cfg.region not in ("box", "full"):
             raise RetouchError(f"Unknown region {cfg.region!r}; use box or full.")
         lo, hi = cfg.region_size
-        if not 1 <= lo <= hi <= cfg.size:
+        if cfg.region == "box" and not 1 <= lo <= hi <= cfg.size:
             raise RetouchError(f"region_size {lo}-{hi} must lie within 1 and the crop size {cfg.size}.")
         self.cfg, self.train, self.family = cfg, train, parse(cfg.degrade)
         self.paths = [p for r in roots(cfg) for p in list_images(split_dir(r, cfg.split))]
@@ -305,7 +305,9 @@ class DegradedDataset(Dataset):
             left = int(torch.randint(0, size - bw + 1, (), generator=gen))
             mask[:, top : top + bh, left : left + bw] = 1
         op = self.family.sample(gen)
-        degraded = op(clean[None], mask[None])[0]
+        # a full region acts on the whole crop: the same pixels, and size-changing operators
+        # (downsample, for super-resolution pairs) work too
+        degraded = op(clean[None], None if self.cfg.region == "full" else mask[None])[0]
         return {"input": degraded, "mask": mask, "target": clean, "index": i}
 
 

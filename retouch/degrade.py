@@ -12,6 +12,7 @@ A *spec* string names an operator family with ranges, drawn uniformly per sample
     downsample:scale=2-4,method=bicubic   Downsample by an integer factor (bicubic | lanczos | area), antialiased;
                                           returns the small image; up=1 resizes back (keeps size, works in a mask)
     grey                                  Greyscale: BT.601 luma in all three channels
+    blur:sigma=0.5-2                      GaussianBlur: isotropic Gaussian, sigma in pixels (camera/lens softness)
     holes:count=1-3,size=0.2-0.5          RectHoles: rectangles, sides a fraction of the region's, filled with `fill`
     freeform:count=1-4,width=0.05-0.15    FreeFormHoles: random brush strokes (DeepFill v2 style masks)
     noise:sigma=5-25                      GaussianNoise: sigma in 0-255 units, clipped to the valid range
@@ -19,7 +20,9 @@ A *spec* string names an operator family with ranges, drawn uniformly per sample
 
 Holes take `fill=0-255` (default 127.5, mid-grey: 0 in the network's [-1, 1], i.e. a zero-filled
 input as inpainting models expect; the footprint says where the holes are). Parts joined by `+`
-apply left to right inside the same mask: ``mosaic:block=8-16+jpeg:quality=40-70``.
+apply left to right inside the same mask: ``mosaic:block=8-16+jpeg:quality=40-70``. For
+super-resolution of real photos, ``blur:sigma=0.5-1.5+downsample:scale=4+noise:sigma=0-8+jpeg:quality=60-95``
+blurs the sharp photo, shrinks it, then adds sensor noise and compression to the small image.
 
 `parse(spec)` gives a family whose `sample(gen)` draws every parameter from `gen`, part by part in
 spec order (hole shapes and noise from a seed drawn there, since they depend on the image size).
@@ -194,6 +197,26 @@ class Downsample(_Op):
         if h % s or w % s:
             raise RetouchError(f"Downsampling by {s} needs sides divisible by {s}, not {w}x{h}; crop the image to a multiple of {s} first.")
         return _resize(x, h // s, w // s, self.method)
+
+
+@dataclass(frozen=True)
+class GaussianBlur(_Op):
+    """Softness: a separable Gaussian of standard deviation `sigma` pixels (kernel out to 3 sigma),
+    reflect-padded so borders do not darken; sigma 0 is the identity. Differentiable."""
+
+    sigma: float = 1.0
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if self.sigma <= 0:
+            return x
+        r = min(max(1, math.ceil(3 * self.sigma)), min(x.shape[2:]) - 1)
+        k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / self.sigma) ** 2).to(x)
+        k = k / k.sum()
+        c = x.shape[1]
+        y = F.pad(x, (r, r, r, r), mode="reflect")
+        y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        y = F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+        return apply_in_mask(x, y, mask)
 
 
 @dataclass(frozen=True)
@@ -400,6 +423,15 @@ class HolesFamily:
 
 
 @dataclass(frozen=True)
+class BlurFamily:
+    lo: float = 0.5
+    hi: float = 2.0
+
+    def sample(self, gen: torch.Generator) -> GaussianBlur:
+        return GaussianBlur(_uniform(gen, self.lo, self.hi))
+
+
+@dataclass(frozen=True)
 class NoiseFamily:
     lo: float = 5.0
     hi: float = 25.0
@@ -478,6 +510,7 @@ _PARTS: dict[str, tuple[set[str], Callable[[dict[str, str]], object]]] = {
     "mosaic": ({"block", "jitter"}, lambda p: MosaicFamily(*parse_range(p.get("block", "8"), "block"), _flag(p, "jitter", True))),
     "downsample": ({"scale", "method", "up"}, _downsample),
     "grey": (set(), lambda p: Greyscale()),
+    "blur": ({"sigma"}, lambda p: BlurFamily(*parse_range(p.get("sigma", "0.5-2"), "sigma", float, 0))),
     "holes": ({"count", "size", "fill"}, _rect_holes),
     "freeform": ({"count", "width", "fill"}, _freeform_holes),
     "noise": ({"sigma"}, lambda p: NoiseFamily(*parse_range(p.get("sigma", "5-25"), "sigma", float, 0, 255))),

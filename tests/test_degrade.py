@@ -12,6 +12,7 @@ from retouch.degrade import (
     Compose,
     Downsample,
     FreeFormHoles,
+    GaussianBlur,
     GaussianNoise,
     Greyscale,
     Jpeg,
@@ -31,6 +32,7 @@ RANDOM_SPECS = [
     "freeform:count=2-5",
     "noise:sigma=5-30",
     "jpeg:quality=10-90",
+    "blur:sigma=0.5-2",
     "grey+holes:fill=0+noise:sigma=8",
 ]
 
@@ -196,10 +198,26 @@ def test_downsample_without_up_returns_the_small_image_from_a_spec():
     assert op == Downsample(4, "area") and op(_photo()).shape == (1, 3, 12, 16)
 
 
+def test_blur_keeps_flat_colour_and_mean_and_softens_detail():
+    flat = torch.full((1, 3, 20, 24), 0.3)
+    assert torch.allclose(GaussianBlur(1.5)(flat), flat)
+    assert torch.equal(GaussianBlur(0.0)(_photo()), _photo())
+    noise = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    blurred = GaussianBlur(1.0)(noise)
+    assert blurred.mean().item() == pytest.approx(noise.mean().item(), abs=5e-3)  # reflect padding keeps the mass
+    assert blurred.std() < 0.5 * noise.std()  # white noise loses most of its energy
+
+
+def test_blur_then_downsample_then_noise_and_jpeg_makes_a_real_world_sr_input():
+    op = _sample("blur:sigma=0.5-1.5+downsample:scale=4+noise:sigma=2-8+jpeg:quality=60-95", 0)
+    assert op(_photo()).shape == (1, 3, 12, 16)
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("blur:radius=2", "Unknown degradation 'blur'"),
+        ("blur:radius=2", "Unknown blur option"),
+        ("sharpen", "Unknown degradation 'sharpen'"),
         ("", "empty degradation"),
         ("mosaic+", "empty degradation"),
         ("mosaic:size=4", "Unknown mosaic option"),

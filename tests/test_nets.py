@@ -8,11 +8,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from retouch.errors import RetouchError
-from retouch.nets import NETS, build_net
+from retouch.nets import NETS, TwoWay, build_net
 from retouch.nets.classifier import ResNetGAP
 from retouch.nets.layers import init_weights, norm_layer
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator, receptive_field
 from retouch.nets.resnet import ResnetGenerator
+from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.unet import UnetGenerator, UnetSkipBlock, unet_depth
 
 NORMS = ["batch", "instance", "none"]
@@ -259,6 +260,7 @@ def test_registry():
     assert NETS == {
         "unet": UnetGenerator, "resnet": ResnetGenerator,
         "patchgan": NLayerDiscriminator, "pixel": PixelDiscriminator, "resnet_gap": ResNetGAP,
+        "srresnet": SRResNet, "srgan_d": SRGANDiscriminator, "twoway": TwoWay,
     }
 
 

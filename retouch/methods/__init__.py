@@ -113,6 +113,7 @@ def get_method(name: str) -> type[Method]:
     from retouch.methods import pix2pix  # noqa: F401  (fills METHODS)
     from retouch.methods import classifier  # noqa: F401
     from retouch.methods import cyclegan  # noqa: F401
+    from retouch.methods import srgan  # noqa: F401
 
     if name not in METHODS:
         raise RetouchError(f"Unknown method {name!r}; known: {', '.join(sorted(METHODS))}.")

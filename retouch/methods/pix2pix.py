@@ -6,6 +6,10 @@ is how the model cards compare "what the adversarial term buys" at the same budg
 With `masked: true` it restores a region (demosaicking, inpainting): the generator and the
 discriminator also see the region mask as a channel, the output keeps the input outside the
 region, and L1 is averaged over the region's pixels only, so small regions still drive learning.
+
+With `loss: pan` (or `l1+pan`) the generator's reconstruction term is PAN's perceptual
+adversarial loss on the discriminator's hidden features instead of (or beside) L1; the
+discriminator then also keeps those features a margin apart (`losses.PerceptualAdversarial`).
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from retouch.losses import GANObjective
+from retouch.errors import RetouchError
+from retouch.losses import GANObjective, PANOptions
 from retouch.methods import Method, register, set_requires_grad
 from retouch.nets import build_net
 from retouch.nets.unet import unet_depth
 
 
+LOSSES = ("l1", "pan", "l1+pan")
+
+
 @dataclass
-class Pix2PixConfig:
+class Pix2PixConfig(PANOptions):
     """Networks and loss weights; defaults are the reference's (U-Net 256, 70x70 PatchGAN, lambda 100)."""
 
     netG: str = "unet"  # unet | resnet
@@ -36,6 +44,7 @@ class Pix2PixConfig:
     gan_mode: str = "vanilla"  # vanilla | lsgan | hinge | wgangp
     gan_weight: float = 1.0  # 0 = L1-only baseline
     lambda_l1: float = 100.0
+    loss: str = "l1"  # the reconstruction term beside the GAN loss: l1 | pan | l1+pan (pan_* keys: losses.PANOptions)
     lr: float = 2e-4
     beta1: float = 0.5
     in_channels: int = 3
@@ -52,6 +61,11 @@ class Pix2Pix(Method):
 
     def __init__(self, cfg: Pix2PixConfig, device: torch.device, dtype: torch.dtype, size: int, steps: int, decay_start: float):
         super().__init__(cfg, device, dtype)
+        if cfg.loss not in LOSSES:
+            raise RetouchError(f"Unknown pix2pix loss {cfg.loss!r}; use one of {', '.join(LOSSES)}.")
+        if "pan" in cfg.loss and cfg.gan_weight <= 0:
+            raise RetouchError("loss: pan compares discriminator features, so it needs a discriminator: set gan_weight > 0.")
+        self.pan = cfg.pan() if "pan" in cfg.loss else None
         if cfg.masked:
             self.task = "restore"
         if cfg.netG == "unet":
@@ -105,7 +119,12 @@ class Pix2Pix(Method):
             set_requires_grad(D, True)
             self.optimizers["D"].zero_grad(set_to_none=True)
             with self.autocast():
-                loss_d = self.objective.d_loss(D, torch.cat([cond, y], 1), torch.cat([cond, fake.detach()], 1))
+                real_d, fake_d = torch.cat([cond, y], 1), torch.cat([cond, fake.detach()], 1)
+                loss_d = self.objective.d_loss(D, real_d, fake_d)
+                if self.pan is not None:
+                    loss_pan_d = self.pan.d_loss(D, real_d, fake_d)
+                    loss_d = loss_d + loss_pan_d
+                    losses["D_pan"] = loss_pan_d.detach()
             loss_d.backward()
             self.optimizers["D"].step()
             set_requires_grad(D, False)
@@ -113,11 +132,15 @@ class Pix2Pix(Method):
         self.optimizers["G"].zero_grad(set_to_none=True)
         with self.autocast():
             loss_l1 = self._l1(fake, y, mask)
-            loss_g = cfg.lambda_l1 * loss_l1
+            loss_g = cfg.lambda_l1 * loss_l1 if "l1" in cfg.loss else 0.0
             if "D" in self.nets:
                 loss_gan = self.objective.g_loss(self.nets["D"], torch.cat([cond, fake], 1))
                 loss_g = loss_g + cfg.gan_weight * loss_gan
                 losses["G_gan"] = loss_gan.detach()
+            if self.pan is not None:
+                loss_pan = self.pan.g_loss(self.nets["D"], torch.cat([cond, y], 1), torch.cat([cond, fake], 1))
+                loss_g = loss_g + loss_pan
+                losses["G_pan"] = loss_pan.detach()
         loss_g.backward()
         self.optimizers["G"].step()
         for s in self.schedulers.values():

@@ -15,6 +15,7 @@ from retouch.nets.classifier import ResNetGAP
 from retouch.nets.layers import init_weights
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
 from retouch.nets.resnet import ResnetGenerator
+from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.unet import UnetGenerator
 
 NETS: dict[str, type[nn.Module]] = {
@@ -23,6 +24,8 @@ NETS: dict[str, type[nn.Module]] = {
     "patchgan": NLayerDiscriminator,
     "pixel": PixelDiscriminator,
     "resnet_gap": ResNetGAP,
+    "srresnet": SRResNet,
+    "srgan_d": SRGANDiscriminator,
 }
 
 
@@ -72,4 +75,4 @@ class TwoWay(nn.Module):
 NETS["twoway"] = TwoWay
 
 __all__ = ["NETS", "build_net", "init_weights", "NLayerDiscriminator", "PixelDiscriminator",
-           "ResnetGenerator", "TwoWay", "UnetGenerator"]
+           "ResnetGenerator", "SRGANDiscriminator", "SRResNet", "TwoWay", "UnetGenerator"]

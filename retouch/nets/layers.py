@@ -1,6 +1,7 @@
-"""Building blocks shared by the networks: normalisation choice and the pix2pix weight init."""
+"""Building blocks shared by the networks: normalisation choice, the pix2pix weight init, and the
+hidden features a discriminator exposes to feature-matching losses."""
 
-from torch import nn
+from torch import Tensor, nn
 
 NORMS = ("batch", "instance", "none")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
@@ -54,3 +55,18 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
 
     net.apply(init_module)
     return net
+
+
+def block_outputs(seq: nn.Sequential, x: Tensor) -> list[Tensor]:
+    """The output of every LeakyReLU in ``seq``, where each block of our discriminators ends.
+
+    Runs ``seq`` only as far as its last LeakyReLU (the final logits conv is not needed). This is
+    what perceptual adversarial losses compare; the module layout, so the state dict, is untouched.
+    """
+    ends = [i for i, m in enumerate(seq) if isinstance(m, nn.LeakyReLU)]
+    out = []
+    for i, m in enumerate(seq[: ends[-1] + 1] if ends else []):
+        x = m(x)
+        if i in ends:
+            out.append(x)
+    return out

@@ -2,11 +2,12 @@
 
 Both return raw logits (no sigmoid) so the GAN objective can pick BCE-with-logits, least squares,
 hinge or Wasserstein. Keys match the reference (``model.*`` for NLayer, ``net.*`` for Pixel).
+`features(x)` returns the hidden block outputs, which the perceptual adversarial loss (PAN) compares.
 """
 
 from torch import Tensor, nn
 
-from retouch.nets.layers import conv_bias, norm_layer
+from retouch.nets.layers import block_outputs, conv_bias, norm_layer
 
 KERNEL = 4
 
@@ -56,6 +57,10 @@ class NLayerDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The ``n_layers + 1`` hidden block outputs (conv, norm, LeakyReLU), shallow to deep."""
+        return block_outputs(self.model, x)
+
 
 class PixelDiscriminator(nn.Module):
     """The 1x1 PatchGAN: judges each pixel alone, so it only pushes colour statistics.
@@ -77,3 +82,7 @@ class PixelDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The two hidden 1x1 block outputs."""
+        return block_outputs(self.net, x)
