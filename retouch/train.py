@@ -116,6 +116,8 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
 
     t = cfg.train
     device = pick_device(t.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels once
     dtype = pick_precision(t.precision, device)
     torch.manual_seed(t.seed)
     dataset = get_method(cfg.method).dataset(cfg.data, train=True)
@@ -186,20 +188,25 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
 
 
 def _init_from(method, source: Path, device: torch.device) -> None:
-    """Load the inference network's weights from a run folder's checkpoint or a weights file."""
+    """Load the generator(s) from a run folder's checkpoint or a weights file: the inference network,
+    or both generators of an unpaired (two-way) model; discriminators and optimisers start fresh."""
     from retouch.zoo import load_model, read_meta, resolve
 
-    name = method.inference_net
     ckpt = source / CHECKPOINT
+    meta = read_meta(resolve(source))
+    two_way = meta["net"]["name"] == "twoway"
+    names = ["G_A", "G_B"] if two_way else [method.inference_net]
+    spec = meta["net"]["generator"] if two_way else meta["net"]
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)["method"]["nets"][name]
-        spec = read_meta(resolve(source))["net"]
+        nets = torch.load(ckpt, map_location=device, weights_only=True)["method"]["nets"]
+        states = {n: nets[n] for n in names}
     else:
-        net, meta = load_model(source, device)
-        state, spec = net.state_dict(), meta["net"]
-    if spec != method.specs[name]:
-        raise RetouchError(f"init_from {source}: its network {spec} differs from this run's {method.specs[name]}.")
-    method.nets[name].load_state_dict(state)
+        net, _ = load_model(source, device)
+        states = {n: (getattr(net, n) if two_way else net).state_dict() for n in names}
+    for name, state in states.items():
+        if name not in method.nets or spec != method.specs[name]:
+            raise RetouchError(f"init_from {source}: its network {name} {spec} differs from this run's {method.specs.get(name)}.")
+        method.nets[name].load_state_dict(state)
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -185,3 +185,24 @@ def test_eval_translation_counts_the_classifiers_calls(tmp_path):
     assert Image.open(tmp_path / "sheet.png").size == (3 * 256, 4 * 256)
     with pytest.raises(RetouchError, match="not a classifier"):
         evaluate_translation(str(tmp_path / "run"), data / "trainA", str(tmp_path / "run"), device="cpu")
+
+
+def test_init_from_loads_both_generators_from_a_run_or_its_weights(tmp_path):
+    from retouch.train import _init_from, build_method
+
+    data = tiny_domains(tmp_path / "data")
+    cfg = tiny_cyclegan(data, steps=2)
+    train(cfg, tmp_path / "run", show_progress=False)
+    trained = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["method"]["nets"]
+    for source in (tmp_path / "run", tmp_path / "run" / "model.safetensors"):
+        method = build_method(cfg, torch.device("cpu"), torch.float32)
+        _init_from(method, source, torch.device("cpu"))
+        for name in ("G_A", "G_B"):
+            exact = source.is_dir()  # the checkpoint is fp32, the exported weights fp16
+            for k, v in method.nets[name].state_dict().items():
+                want = trained[name][k] if exact else trained[name][k].half().float()
+                assert torch.equal(v, want), (source, name, k)
+        assert not torch.equal(method.nets["D_A"].state_dict()["model.0.weight"], trained["D_A"]["model.0.weight"])
+    wider = tiny_cyclegan(data, steps=2, ngf=16)
+    with pytest.raises(RetouchError, match="differs"):
+        _init_from(build_method(wider, torch.device("cpu"), torch.float32), tmp_path / "run", torch.device("cpu"))

@@ -11,8 +11,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 nproc
 mkdir -p runs
-sed 's#\.\./shared/data/#.gpudata/#' configs/cyclegan_horse2zebra.yaml > runs/h2z.yaml
-sed 's#\.\./shared/data/#.gpudata/#' configs/classifier_horse2zebra.yaml > runs/domain.yaml
+sed 's#\.\./shared/data/#.gpudata/#g' configs/cyclegan_horse2zebra.yaml > runs/h2z.yaml
+sed 's#\.\./shared/data/#.gpudata/#g' configs/classifier_horse2zebra.yaml > runs/domain.yaml
 python3 -m retouch train cyclegan --config runs/h2z.yaml --steps 150 --out runs/calibrate 2>&1 | tail -2
 rate=$(tail -1 runs/calibrate/log.jsonl | python3 -c "import json,sys; print(json.load(sys.stdin)['img_per_s'])")
 steps=$(python3 -c "print(int($rate * $BUDGET / 4 / 100) * 100)")
