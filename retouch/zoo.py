@@ -65,6 +65,20 @@ ZOO: dict[str, ZooEntry] = {
         summary="the demosaic model's L1 phase (1b): the same U-Net trained with L1 only (smoother; the benchmark's L1 row)",
         card="docs/models/demosaic.md",
     ),
+    "horse2zebra": ZooEntry(
+        file="horse2zebra.safetensors",
+        sha256="9dfaaa8768d154145e8883d57aab6e254401fc1ed2d189f39874a22eba6c1de8",
+        task="translate",
+        summary="CycleGAN, both directions (ResNet-9, ngf 32): horse -> zebra (AtoB) and zebra -> horse (BtoA); 63% of translated test horses called zebra",
+        card="docs/models/horse2zebra.md",
+    ),
+    "horse2zebra-domain": ZooEntry(
+        file="horse2zebra-domain.safetensors",
+        sha256="cb067180bff8cdc836d68e42834cd7ac6feb64f7ae89c78074e0a531dec60844",
+        task="classify",
+        summary="horse vs zebra domain classifier (GAP ResNet, 96 px) that scores `retouch eval-translation`",
+        card="docs/models/horse2zebra.md",
+    ),
 }
 
 

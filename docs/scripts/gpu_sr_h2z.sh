@@ -26,7 +26,7 @@ steps() { python3 -c "print(max(100, int($1 * $2 / $3 / 100) * 100))"; }  # rate
 python3 -m retouch train cyclegan --config runs/h2z2.yaml --steps 150 --out runs/cal-h2z > runs/cal-h2z.out 2>&1 &
 python3 -m retouch train srgan --config runs/sr1.yaml --steps 300 --out runs/cal-sr1 > runs/cal-sr1.out 2>&1
 wait
-tail -2 runs/cal-h2z.out runs/cal-sr1.out
+tail -n 2 runs/cal-h2z.out runs/cal-sr1.out
 H=$(steps "$(rate runs/cal-h2z)" $(( 480 - $(now) )) 4); S1=$(steps "$(rate runs/cal-sr1)" 220 16)
 echo "$(now) s: h2z phase 2 $H steps, srresnet $S1 steps"
 (timeout $(( 540 - $(now) )) python3 -m retouch train cyclegan --config runs/h2z2.yaml --steps "$H" --out runs/horse2zebra-2 > runs/h2z2.out 2>&1; echo "h2z phase 2 exit $? at $(now) s") &
