@@ -152,7 +152,7 @@ def eval_translation(
 def upscale(
     inputs: Path = typer.Argument(..., help="An image or a folder of images."),
     output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names)."),
-    model: str = typer.Option(..., help="Super-resolution model (shipped name, weights .safetensors, run folder), or bicubic."),
+    model: str = typer.Option("srresnet-x4", help="Super-resolution model (shipped name: srresnet-x4 for PSNR, srgan-x4 for sharpness; weights .safetensors, run folder), or bicubic."),
     scale: int = typer.Option(None, help="Upscaling factor: the model's own (checked when given); bicubic's, default 4."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),

@@ -17,7 +17,7 @@ from rich.progress import track
 from retouch.degrade import Downsample
 from retouch.errors import RetouchError
 from retouch.io import list_images, read_image, to_pil, to_tensor
-from retouch.metrics import mean_metrics, psnr, ssim
+from retouch.metrics import detail_ratio, mean_metrics, psnr, ssim
 from retouch.upscale import BICUBIC, Bicubic, load_upscaler
 
 # benchmark name -> folder under the shared data root (BSD100 is BSDS500's validation split)
@@ -36,8 +36,10 @@ def low_res(hr: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 def sr_scores(out: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, float]:
-    """PSNR and SSIM on Y with a `scale`-pixel border cut, as SR papers report them."""
-    return {"psnr_y": psnr(out, hr, y_channel=True, crop_border=scale), "ssim_y": ssim(out, hr, y_channel=True, crop_border=scale)}
+    """PSNR and SSIM on Y with a `scale`-pixel border cut, as SR papers report them, and the detail
+    ratio (edge energy against the original's), which PSNR's preference for blur hides."""
+    return {"psnr_y": psnr(out, hr, y_channel=True, crop_border=scale), "ssim_y": ssim(out, hr, y_channel=True, crop_border=scale),
+            "detail": detail_ratio(out, hr)}
 
 
 def set_folder(name: str, data: Path) -> Path:

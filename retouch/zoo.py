@@ -79,6 +79,20 @@ ZOO: dict[str, ZooEntry] = {
         summary="horse vs zebra domain classifier (GAP ResNet, 96 px) that scores `retouch eval-translation`",
         card="docs/models/horse2zebra.md",
     ),
+    "srresnet-x4": ZooEntry(
+        file="srresnet-x4.safetensors",
+        sha256="62ee4e334fab9363be17adb7765ac6fadc58b5898c39eb767c4b2d351465955d",
+        task="upscale",
+        summary="x4 super-resolution, SRResNet (64 channels, 16 blocks) trained with MSE: the best PSNR (Set14 27.55 dB, bicubic 26.09)",
+        card="docs/models/sr-x4.md",
+    ),
+    "srgan-x4": ZooEntry(
+        file="srgan-x4.safetensors",
+        sha256="b306f96afc5a5ab06e7058d3fa7ca4a9b325eedd309b64e81a0af8ed1cd1403d",
+        task="upscale",
+        summary="x4 super-resolution, the same SRResNet fine-tuned with PAN + adversarial + MSE losses: sharper, invented texture, lower PSNR",
+        card="docs/models/sr-x4.md",
+    ),
 }
 
 

@@ -23,6 +23,10 @@ def main() -> None:
     print("|---|" + "---:|" * len(SETS))
     for row in ["bicubic", *args.models]:
         print(f"| {row} | " + " | ".join(f"{results[s][row]['psnr_y']:.2f} / {results[s][row]['ssim_y']:.4f}" for s in SETS) + " |")
+    print(f"\n| x{report['scale']}, detail ratio (edge energy / original's) | " + " | ".join(SETS) + " |")
+    print("|---|" + "---:|" * len(SETS))
+    for row in ["bicubic", *args.models]:
+        print(f"| {row} | " + " | ".join(f"{results[s][row]['detail']:.2f}" for s in SETS) + " |")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 

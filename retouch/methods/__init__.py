@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from retouch.device import autocast
+from retouch.nets import build_net
 
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
@@ -53,6 +54,12 @@ class Method:
 
     def autocast(self):
         return autocast(self.device, self.dtype)
+
+    def add_net(self, name: str, spec: dict, channels_last: bool = False) -> None:
+        """Build the network `spec` describes on the device; the spec goes into exported weights."""
+        self.specs[name] = spec
+        fmt = torch.channels_last if channels_last else torch.preserve_format
+        self.nets[name] = build_net(dict(spec)).to(self.device, memory_format=fmt)
 
     def add_optimizer(self, name: str, params, lr: float, betas: tuple[float, float], steps: int, decay_start: float) -> None:
         """Adam with the reference's schedule; fused (one kernel for the whole update) where torch has

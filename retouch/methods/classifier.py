@@ -23,7 +23,6 @@ from retouch.data import DataConfig, _random_crop, _to_float, split_dir
 from retouch.errors import RetouchError
 from retouch.io import IMAGE_EXTENSIONS, list_images, load_image
 from retouch.methods import Method, linear_decay, register
-from retouch.nets import build_net
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -74,9 +73,8 @@ class Classifier(Method):
             raise RetouchError("A classifier needs at least two classes in model.classes.")
         spec = {"name": "resnet_gap", "num_classes": len(cfg.classes), "width": cfg.width, "blocks": list(cfg.blocks),
                 "in_channels": 3, "init": "kaiming"}
-        self.specs["net"] = spec
         # channels_last: 1.5x faster convolutions on CPU (oneDNN), measured in docs/benchmarks.md
-        self.nets["net"] = build_net(dict(spec)).to(device, memory_format=torch.channels_last)
+        self.add_net("net", spec, channels_last=True)
         opt = torch.optim.SGD(self.nets["net"].parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                               weight_decay=cfg.weight_decay)
         self.optimizers["net"] = opt

@@ -121,8 +121,7 @@ class CycleGAN(Method):
         n_layers = cfg.n_layers_D or next(n for n in range(1, 9) if receptive_field(n) >= size)
         d = {"name": "patchgan", "in_channels": 3, "ndf": cfg.ndf, "n_layers": n_layers, "norm": cfg.norm}
         for name, spec in (("G_A", g), ("G_B", g), ("D_A", d), ("D_B", d)):
-            self.specs[name] = spec
-            self.nets[name] = build_net(dict(spec)).to(device, memory_format=torch.channels_last)
+            self.add_net(name, spec, channels_last=True)
         betas = (cfg.beta1, 0.999)
         for group in ("G", "D"):  # one optimiser per pair, as the reference
             params = [*self.nets[f"{group}_A"].parameters(), *self.nets[f"{group}_B"].parameters()]

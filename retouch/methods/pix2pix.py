@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from retouch.errors import RetouchError
 from retouch.losses import GANObjective, PANOptions
 from retouch.methods import Method, register, set_requires_grad
-from retouch.nets import build_net
 from retouch.nets.unet import unet_depth
 
 
@@ -73,20 +72,16 @@ class Pix2Pix(Method):
         else:
             g = {"name": "resnet", "n_blocks": cfg.n_blocks, "dropout": cfg.dropout}
         cond = cfg.in_channels + int(cfg.masked)  # what G and D are conditioned on
-        self._add("G", {**g, "in_channels": cond, "out_channels": cfg.out_channels, "ngf": cfg.ngf, "norm": cfg.norm})
+        self.add_net("G", {**g, "in_channels": cond, "out_channels": cfg.out_channels, "ngf": cfg.ngf, "norm": cfg.norm})
         betas = (cfg.beta1, 0.999)
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
         if cfg.gan_weight > 0:
             d = {"name": cfg.netD, "in_channels": cond + cfg.out_channels, "ndf": cfg.ndf, "norm": cfg.norm}
             if cfg.netD == "patchgan":
                 d["n_layers"] = cfg.n_layers_D
-            self._add("D", d)
+            self.add_net("D", d)
             self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, steps, decay_start)
             self.objective = GANObjective(cfg.gan_mode)
-
-    def _add(self, name: str, spec: dict) -> None:
-        self.specs[name] = spec
-        self.nets[name] = build_net(dict(spec)).to(self.device)
 
     def _generate(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """G's output; with a mask, G's pixels inside it and the input's outside."""

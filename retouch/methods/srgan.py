@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from retouch.errors import RetouchError
 from retouch.losses import GANObjective, PANOptions, VGGContent
 from retouch.methods import Method, register, set_requires_grad
-from retouch.nets import build_net
 
 LOSSES = ("mse", "pan", "vgg")
 
@@ -64,11 +63,11 @@ class SRGAN(Method):
         if size % cfg.scale:
             raise RetouchError(f"The HR crop data.size {size} must be a multiple of model.scale {cfg.scale}.")
         betas = (cfg.beta1, 0.999)
-        self._add("G", {"name": "srresnet", "scale": cfg.scale, "channels": cfg.channels, "n_blocks": cfg.n_blocks, "norm": cfg.norm})
+        self.add_net("G", {"name": "srresnet", "scale": cfg.scale, "channels": cfg.channels, "n_blocks": cfg.n_blocks, "norm": cfg.norm})
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
         self.pan = cfg.pan() if cfg.loss == "pan" else None
         if cfg.adv_weight > 0 or self.pan is not None:
-            self._add("D", {"name": "srgan_d", "ndf": cfg.ndf, "n_stages": cfg.n_stages_D, "norm": cfg.norm_D})
+            self.add_net("D", {"name": "srgan_d", "ndf": cfg.ndf, "n_stages": cfg.n_stages_D, "norm": cfg.norm_D})
             self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, steps, decay_start)
             self.objective = GANObjective(cfg.gan_mode)
         self.vgg = VGGContent(cfg.vgg_path, cfg.vgg_layer).to(device) if cfg.loss == "vgg" else None
@@ -82,10 +81,6 @@ class SRGAN(Method):
             raise RetouchError("srgan makes its pairs from clean photos: set data.degrade (e.g. downsample:scale=4) and "
                                "data.region: full, as configs/srresnet_x4.yaml does.")
         return DegradedDataset(data, train)
-
-    def _add(self, name: str, spec: dict) -> None:
-        self.specs[name] = spec
-        self.nets[name] = build_net(dict(spec)).to(self.device)
 
     def _pair(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(LR, HR) on the device; a degradation of another scale is a clear error, not a shape crash."""
