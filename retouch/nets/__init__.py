@@ -11,6 +11,7 @@ from typing import Any
 from torch import nn
 
 from retouch.errors import RetouchError
+from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator
 from retouch.nets.classifier import ResNetGAP
 from retouch.nets.layers import init_weights
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
@@ -19,6 +20,8 @@ from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.unet import UnetGenerator
 
 NETS: dict[str, type[nn.Module]] = {
+    "biggan_g": BigGANGenerator,
+    "biggan_d": BigGANDiscriminator,
     "unet": UnetGenerator,
     "resnet": ResnetGenerator,
     "patchgan": NLayerDiscriminator,
@@ -74,5 +77,5 @@ class TwoWay(nn.Module):
 
 NETS["twoway"] = TwoWay
 
-__all__ = ["NETS", "build_net", "init_weights", "NLayerDiscriminator", "PixelDiscriminator",
-           "ResnetGenerator", "SRGANDiscriminator", "SRResNet", "TwoWay", "UnetGenerator"]
+__all__ = ["NETS", "build_net", "init_weights", "BigGANDiscriminator", "BigGANGenerator",
+           "NLayerDiscriminator", "PixelDiscriminator", "ResnetGenerator", "SRGANDiscriminator", "SRResNet", "TwoWay", "UnetGenerator"]
