@@ -9,6 +9,7 @@ from torch import nn
 
 from retouch.errors import RetouchError
 from retouch.nets import NETS, TwoWay, build_net
+from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator
 from retouch.nets.classifier import ResNetGAP
 from retouch.nets.layers import init_weights, norm_layer
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator, receptive_field
@@ -261,6 +262,7 @@ def test_registry():
         "unet": UnetGenerator, "resnet": ResnetGenerator,
         "patchgan": NLayerDiscriminator, "pixel": PixelDiscriminator, "resnet_gap": ResNetGAP,
         "srresnet": SRResNet, "srgan_d": SRGANDiscriminator, "twoway": TwoWay,
+        "biggan_g": BigGANGenerator, "biggan_d": BigGANDiscriminator,
     }
 
 

@@ -20,8 +20,6 @@ from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.unet import UnetGenerator
 
 NETS: dict[str, type[nn.Module]] = {
-    "biggan_g": BigGANGenerator,
-    "biggan_d": BigGANDiscriminator,
     "unet": UnetGenerator,
     "resnet": ResnetGenerator,
     "patchgan": NLayerDiscriminator,
@@ -29,6 +27,8 @@ NETS: dict[str, type[nn.Module]] = {
     "resnet_gap": ResNetGAP,
     "srresnet": SRResNet,
     "srgan_d": SRGANDiscriminator,
+    "biggan_g": BigGANGenerator,
+    "biggan_d": BigGANDiscriminator,
 }
 
 
