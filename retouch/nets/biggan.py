@@ -48,8 +48,9 @@ D_WIDTHS = {
 }
 
 
-def _resolutions(value: int) -> str:
-    return f"got {value}; use one of {', '.join(map(str, G_WIDTHS))}"
+def _check_resolution(value: int) -> None:
+    if value not in G_WIDTHS:
+        raise ValueError(f"BigGAN resolution must be one of {', '.join(map(str, G_WIDTHS))} px, got {value}.")
 
 
 def _attention_set(attention: int | Sequence[int], at: Sequence[int], net: str) -> set[int]:
@@ -251,8 +252,7 @@ class BigGANGenerator(nn.Module):
                  n_classes: int = 1000, attention: int | Sequence[int] = 64, hier: bool = True,
                  shared: bool = True) -> None:
         super().__init__()
-        if resolution not in G_WIDTHS:
-            raise ValueError(f"BigGAN resolution {_resolutions(resolution)}.")
+        _check_resolution(resolution)
         if min(ch, dim_z, shared_dim, n_classes) < 1:
             raise ValueError("ch, dim_z, shared_dim and n_classes must all be >= 1.")
         if hier and not shared:
@@ -305,8 +305,7 @@ class BigGANDiscriminator(nn.Module):
     def __init__(self, resolution: int = 128, ch: int = 96, n_classes: int = 1000,
                  attention: int | Sequence[int] = 64) -> None:
         super().__init__()
-        if resolution not in D_WIDTHS:
-            raise ValueError(f"BigGAN resolution {_resolutions(resolution)}.")
+        _check_resolution(resolution)
         if min(ch, n_classes) < 1:
             raise ValueError("ch and n_classes must be >= 1.")
         widths = [ch * m for m in D_WIDTHS[resolution]]
