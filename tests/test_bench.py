@@ -32,6 +32,19 @@ def test_cli_prints_writes_json_and_fails_below_the_ratio(tmp_path, monkeypatch,
     ok = CliRunner().invoke(app, ["bench", "--quick", "--json", str(out)])
     assert ok.exit_code == 0 and "pix2pix" in ok.output and "demosaic" in ok.output
     assert json.loads(out.read_text())["rows"] == quick["rows"]
-    worst = min(r["ratio"] for r in quick["rows"])
+    judged = [r for r in quick["rows"] if r["ours_setting"] != r["reference_setting"]]
+    worst = min(r["ratio"] for r in judged)
     failed = CliRunner().invoke(app, ["bench", "--quick", "--min-ratio", str(worst * 2)])
     assert failed.exit_code == 1
+
+
+def test_min_ratio_skips_cases_whose_two_settings_are_the_same(monkeypatch, quick):
+    report = json.loads(json.dumps(quick))
+    for r in report["rows"]:
+        r["ratio"] = 2.0
+    same = report["rows"][-1]
+    same["ratio"], same["ours_setting"] = 0.9, same["reference_setting"]  # e.g. fp32 inference on a CPU without bf16
+    monkeypatch.setattr(bench, "run_bench", lambda quick, device: report)
+    assert CliRunner().invoke(app, ["bench", "--quick", "--min-ratio", "1"]).exit_code == 0
+    report["rows"][0]["ratio"] = 0.9
+    assert CliRunner().invoke(app, ["bench", "--quick", "--min-ratio", "1"]).exit_code == 1
