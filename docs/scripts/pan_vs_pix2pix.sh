@@ -14,4 +14,5 @@ for loss in l1 pan l1+pan; do
   [ -e "runs/$name/model.safetensors" ] || retouch train pix2pix --config "runs/$name.yaml" --loss "$loss" --out "runs/$name"
 done
 retouch eval-region demosaic-l1 runs/cmp-l1 runs/cmp-pan runs/cmp-l1-pan --data ../shared/data/bsds500/val --blocks 8 \
-    --json docs/results/pan-vs-pix2pix.json --sheet docs/img/pan-vs-pix2pix.png
+    --json docs/results/pan-vs-pix2pix.json --sheet runs/pan-vs-pix2pix.png
+# docs/img/pan-vs-pix2pix.jpg is that sheet saved as JPEG q88 (size)
