@@ -8,7 +8,7 @@ Adam (the default) and, for training, a batch of 8 and compiled networks (`--bat
 uses batch 4 and no compiling). Timing both in one run, back to back, keeps
 the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
 `torch.utils.flop_counter`) turn times into achieved GFLOP/s. Cases that need methods not yet in
-the toolkit (super-resolution, the generative prior) are not here yet.
+the toolkit (the generative prior) are not here yet.
 """
 
 from __future__ import annotations
@@ -100,6 +100,15 @@ def _demosaic(size: int, dtype: torch.dtype, device: torch.device) -> Callable[[
     return lambda: restore_region(tr, hidden, mask)
 
 
+def _upscale(size: int, dtype: torch.dtype, device: torch.device) -> Callable[[], None]:
+    """The shipped srresnet-x4 making a size x size image from a quarter-size one."""
+    from retouch.upscale import load_upscaler
+
+    tr = load_upscaler("srresnet-x4", 4, str(device), "bf16" if dtype == torch.bfloat16 else "fp32")
+    x = torch.rand(1, 3, size // 4, size // 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return lambda: tr(x)
+
+
 def _cpuinfo() -> list[str]:
     try:
         return Path("/proc/cpuinfo").read_text().splitlines()
@@ -125,6 +134,9 @@ def run_bench(quick: bool = False, device: str = "auto") -> dict:
         (f"demosaic inference {demosaic_size}x{demosaic_size}", "images/s",
          (lambda: _demosaic(demosaic_size, torch.float32, dev), 1, "fp32"),
          (lambda: _demosaic(demosaic_size, ours, dev), 1, name)),
+        (f"x4 upscale inference to {demosaic_size}x{demosaic_size}", "images/s",
+         (lambda: _upscale(demosaic_size, torch.float32, dev), 1, "fp32"),
+         (lambda: _upscale(demosaic_size, ours, dev), 1, name)),
     ]
     rows = []
     for case, unit, ref, mine in cases:
