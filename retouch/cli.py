@@ -197,6 +197,25 @@ def eval_sr(
         write_report(report, json_out)
 
 
+@app.command("eval-prior")
+def eval_prior(
+    model: str = typer.Argument(..., help="Generative prior: shipped name, weights file, or run folder."),
+    classifier: str = typer.Option("cifar10-classifier", help="Classifier of the same classes, trained on real images."),
+    per_class: int = typer.Option(100, help="Samples per class (fixed latents, seed 0)."),
+    sheet: Path = typer.Option(None, help="Also write a PNG: one row of 10 samples per class."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+    device: str = typer.Option("cpu", help="cpu | cuda | mps."),
+) -> None:
+    """Share of a class-conditional prior's samples that a classifier assigns to the class asked for."""
+    from retouch.evaluate import write_report
+    from retouch.evaluate_prior import evaluate_prior
+
+    r = evaluate_prior(model, classifier, per_class, device, sheet=sheet)
+    typer.echo("  ".join(f"{k} {v:.0%}" for k, v in r["per_class_share"].items()) + f"\nall classes: {r['share']:.1%}")
+    if json_out:
+        write_report(r, json_out)
+
+
 @app.command()
 def demosaic(
     inputs: Path = typer.Argument(..., help="An image or a folder of images."),

@@ -138,8 +138,11 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
 
     sampler = StreamSampler(len(dataset), t.seed, start=start * t.batch_size)
     workers = cfg.data.resolved_workers()
+    # The loader draws its workers' base seed when an iterator is made; from its own generator, that
+    # draw leaves the global RNG (dropout, latents) exactly where the checkpoint saved it.
     loader = DataLoader(dataset, batch_size=t.batch_size, sampler=sampler, num_workers=workers,
-                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                        generator=torch.Generator().manual_seed(t.seed))
     preview = _preview_batch(dataset, t.seed)
 
     from torch.utils.tensorboard import SummaryWriter  # heavy import, only when training

@@ -120,6 +120,7 @@ def get_method(name: str) -> type[Method]:
     from retouch.methods import pix2pix  # noqa: F401  (fills METHODS)
     from retouch.methods import classifier  # noqa: F401
     from retouch.methods import cyclegan  # noqa: F401
+    from retouch.methods import gan_prior  # noqa: F401
     from retouch.methods import srgan  # noqa: F401
 
     if name not in METHODS:
