@@ -93,6 +93,13 @@ ZOO: dict[str, ZooEntry] = {
         summary="x4 super-resolution, the same SRResNet fine-tuned with PAN + adversarial + MSE losses: sharper, invented texture, lower PSNR",
         card="docs/models/sr-x4.md",
     ),
+    "cifar10-prior": ZooEntry(
+        file="cifar10-prior.safetensors",
+        sha256="38e8cbca750f210ac65a2ef8ae019b34dfe8965c4278d156dc429dc381cfaad5",
+        task="generate",
+        summary="class-conditional BigGAN-style G (EMA) for CIFAR-10's ten classes, 32x32; an early prior (2,500 steps): 48% of its samples called their class",
+        card="docs/models/cifar10-prior.md",
+    ),
 }
 
 

@@ -5,6 +5,7 @@
 #   bash docs/scripts/gpu_data.sh h2z        -> docs/scripts/gpu_horse2zebra.sh
 #   bash docs/scripts/gpu_data.sh sr-h2z     -> docs/scripts/gpu_sr_h2z.sh    (also needs runs/horse2zebra from the first)
 #   bash docs/scripts/gpu_data.sh srgan      -> docs/scripts/gpu_srgan_bench.sh (also needs runs/srresnet-x4)
+#   bash docs/scripts/gpu_data.sh prior      -> docs/scripts/gpu_prior.sh (move all shipped weights out for the call)
 set -euo pipefail
 D=../shared/data
 rm -rf .gpudata && mkdir -p .gpudata
@@ -22,6 +23,7 @@ for side in ('trainA', 'trainB'):
     mkdir -p .gpudata/h2z-phase1 && cp runs/horse2zebra/model.safetensors .gpudata/h2z-phase1/
     bsds_first_100 ;;
   srgan) mkdir -p .gpudata/srresnet-x4 && cp runs/srresnet-x4/model.safetensors .gpudata/srresnet-x4/; bsds_first_100 ;;
-  *) echo "usage: $0 h2z|sr-h2z|srgan" >&2; exit 2 ;;
+  prior) cp "$D/cifar10.zip" .gpudata/ ;;
+  *) echo "usage: $0 h2z|sr-h2z|srgan|prior" >&2; exit 2 ;;
 esac
 du -sh .gpudata
