@@ -158,6 +158,8 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
         if cfg.data.degrade:
             info["degrade"] = cfg.data.degrade  # what the model learned to invert
         save_weights(net, {**meta, **info}, weights)
+        for name, (extra, extra_meta) in method.export_extra().items():
+            save_weights(extra, {**extra_meta, **info}, out / f"{name}.safetensors")
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} img/s"),
                TextColumn("{task.fields[losses]}"), TimeRemainingColumn()]

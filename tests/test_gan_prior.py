@@ -50,6 +50,10 @@ def test_killed_prior_run_resumes_exactly_and_the_ema_lags_g(tmp_path, monkeypat
     assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
     g, ema = a["G"]["linear.weight"], a["G_ema"]["linear.weight"]
     assert not torch.equal(g, ema)  # after ema_start the average trails G
+    from retouch.zoo import load_model
+
+    D, meta = load_model(tmp_path / "full" / "discriminator.safetensors")  # written beside the prior, for DGP
+    assert meta["task"] == "discriminate" and torch.allclose(D.state_dict()["linear.weight"], a["D"]["linear.weight"].half().float())
 
 
 def test_diff_augment_is_seeded_differentiable_and_cuts_a_hole():

@@ -101,6 +101,11 @@ class Method:
         """The inference network and the metadata that rebuilds it without the training code."""
         return self.nets[self.inference_net], {"net": self.specs[self.inference_net], "task": self.task, "method_config": asdict(self.cfg)}
 
+    def export_extra(self) -> dict[str, tuple[nn.Module, dict]]:
+        """Other networks a later tool needs beside the inference one, written as `<name>.safetensors`
+        in the run folder at every checkpoint (a prior's discriminator, for DGP's feature loss)."""
+        return {}
+
 
 def set_requires_grad(net: nn.Module, flag: bool) -> None:
     for p in net.parameters():

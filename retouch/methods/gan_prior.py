@@ -135,3 +135,8 @@ class GANPrior(Method):
     def export(self) -> tuple[torch.nn.Module, dict]:
         return self.nets["G_ema"], {"net": self.specs["G_ema"], "task": self.task, "method_config": asdict(self.cfg),
                                     "classes": list(self.cfg.classes)}
+
+    def export_extra(self) -> dict[str, tuple[torch.nn.Module, dict]]:
+        """The discriminator, for the deep generative prior's discriminator-feature distance."""
+        return {"discriminator": (self.nets["D"], {"net": self.specs["D"], "task": "discriminate", "classes": list(self.cfg.classes)})}
+
