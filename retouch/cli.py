@@ -31,8 +31,8 @@ def main() -> None:
 
 @app.command()
 def train(
-    method: str = typer.Argument(..., help="Training recipe, e.g. pix2pix."),
-    data: Path = typer.Option(None, help="Paired data folder (AB files, or A/ and B/; a train/ subfolder is used when present)."),
+    method: str = typer.Argument(..., help="Training recipe: pix2pix, cyclegan, srgan, classifier or gan_prior."),
+    data: Path = typer.Option(None, help="Training data: paired (AB files, or A/ and B/; a train/ subfolder is used when present); unpaired for cyclegan (trainA/, trainB/)."),
     out: Path = typer.Option(..., help="Run folder: config, checkpoints, logs, samples, model.safetensors."),
     config: Path = typer.Option(None, help="YAML recipe (see configs/); flags below override it."),
     steps: int = typer.Option(None, help="Optimisation steps."),
