@@ -79,6 +79,15 @@ def evaluate_classifier(model: str, data: Path, split: str = "test", device: str
             "results": {"top1": correct.sum().item() / len(order), "per_class": per_class}}
 
 
+@torch.inference_mode()
+def predict_classes(net: torch.nn.Module, x: torch.Tensor, size: int) -> torch.Tensor:
+    """A classifier's classes (N,) for N x 3 x H x W images in [-1, 1], shown at its training size
+    (antialiased bicubic when the images are another size), on the classifier's device."""
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+    return net(x.to(next(net.parameters()).device)).argmax(1)
+
+
 def write_report(report: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")

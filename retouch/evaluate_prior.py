@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from retouch.errors import RetouchError
+from retouch.evaluate import predict_classes
 from retouch.io import Provenance, save_image
 from retouch.zoo import load_model
 
@@ -34,8 +34,7 @@ def evaluate_prior(model: str, classifier: str, per_class: int = 100, device: st
     for c, name in enumerate(classes):
         z = torch.randn(per_class, G.dim_z, generator=gen).to(device)
         images = G(z, torch.full((per_class,), c, device=device))
-        small = F.interpolate(images, size=(judge_meta["size"],) * 2, mode="bilinear", antialias=True) if images.shape[-1] != judge_meta["size"] else images
-        shares[name] = float((judge(small).argmax(1) == c).float().mean())
+        shares[name] = float((predict_classes(judge, images, judge_meta["size"]) == c).float().mean())
         rows.append(torch.cat(list(images[:sheet_columns].cpu()), dim=2))
     if sheet is not None:
         save_image(torch.cat(rows, dim=1)[None], sheet, Provenance(model=str(model), task="prior samples: one row per class"))

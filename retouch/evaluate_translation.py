@@ -18,6 +18,7 @@ from rich.progress import track
 
 from retouch.apply import load_translator
 from retouch.errors import RetouchError
+from retouch.evaluate import predict_classes
 from retouch.io import Provenance, list_images, read_image, save_image
 from retouch.metrics import image_metrics, mean_metrics
 from retouch.zoo import load_model
@@ -55,8 +56,8 @@ def evaluate_translation(model: str, data: Path, classifier: str, direction: str
         x = read_image(path)
         y = forward(x)
         back = backward(y)
-        calls_in.append(_predict(judge, x, size, forward.device))
-        calls_out.append(_predict(judge, y, size, forward.device))
+        calls_in.append(int(predict_classes(judge, x, size)))
+        calls_out.append(int(predict_classes(judge, y, size)))
         cycle.append(image_metrics(back, x))
         if sheet is not None and len(rows) < sheet_rows:
             rows.append(torch.cat([F.interpolate(t, size=(256, 256), mode="bilinear", antialias=True) for t in (x, y, back)], dim=3))
@@ -69,9 +70,3 @@ def evaluate_translation(model: str, data: Path, classifier: str, direction: str
             "target_share_outputs": sum(c == k for c in calls_out) / len(paths),
             "cycle_psnr": cyc["psnr_rgb"], "cycle_ssim": cyc["ssim_rgb"]}
 
-
-@torch.inference_mode()
-def _predict(net: torch.nn.Module, x: torch.Tensor, size: int, device: torch.device) -> int:
-    """The classifier's class for a 1x3xHxW image in [-1, 1], shown at its training size."""
-    small = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
-    return int(net(small.to(device)).argmax(1))

@@ -163,7 +163,8 @@ def test_translate_picks_the_generator_of_each_direction(tmp_path):
 
 
 def test_eval_translation_counts_the_classifiers_calls(tmp_path):
-    from retouch.evaluate_translation import _predict, evaluate_translation
+    from retouch.evaluate import predict_classes
+    from retouch.evaluate_translation import evaluate_translation
     from retouch.zoo import load_model
 
     data = tiny_domains(tmp_path / "data")
@@ -179,8 +180,8 @@ def test_eval_translation_counts_the_classifiers_calls(tmp_path):
 
     images = [read_image(p) for p in list_images(data / "trainA")]
     assert report["target"] == "b" and report["images"] == 4
-    assert report["target_share_inputs"] == sum(_predict(judge, x, 32, tr.device) == 1 for x in images) / 4
-    assert report["target_share_outputs"] == sum(_predict(judge, tr(x), 32, tr.device) == 1 for x in images) / 4
+    assert report["target_share_inputs"] == sum(int(predict_classes(judge, x, 32)) == 1 for x in images) / 4
+    assert report["target_share_outputs"] == sum(int(predict_classes(judge, tr(x), 32)) == 1 for x in images) / 4
     assert 0 < report["cycle_psnr"] < 40
     assert Image.open(tmp_path / "sheet.png").size == (3 * 256, 4 * 256)
     with pytest.raises(RetouchError, match="not a classifier"):
