@@ -217,6 +217,65 @@ def eval_prior(
 
 
 @app.command()
+def prior(
+    task: str = typer.Argument(..., help="reconstruct | colorize | inpaint | upscale | defend | jitter | morph | transfer."),
+    inputs: Path = typer.Argument(..., help="An image or a folder of images (morph: the first image)."),
+    second: Path = typer.Argument(None, help="morph only: the image to morph into."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names); a sheet for jitter, morph, transfer."),
+    mask: Path = typer.Option(None, help="Mask image, white = known, black = to fill (inpaint; composes with any task)."),
+    class_name: str = typer.Option(None, "--class", help="The class to draw (name or index); by default the latent search picks it."),
+    model: str = typer.Option("cifar10-prior", help="Generative prior: shipped name, weights file or run folder (its discriminator beside it)."),
+    grey: bool = typer.Option(False, help="The input is also greyscale (compose colourisation with another task)."),
+    scale: int = typer.Option(4, help="upscale: the factor (input side = prior side / scale)."),
+    fit: bool = typer.Option(False, "--fit", help="Centre-crop and resize inputs of another size to the prior's."),
+    steps_gif: bool = typer.Option(False, "--steps-gif", help="Also write OUTPUT.gif: the reconstruction, every 2 steps."),
+    seed: int = typer.Option(0, help="Seed of the latent search."),
+    batch: int = typer.Option(8, help="Images fitted at once (each with its own copy of G)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
+) -> None:
+    """Restore or edit images with a deep generative prior (DGP): fit a GAN's latent and weights to each image.
+
+    Whatever the degradation removed is the prior's invention, drawn from its training classes.
+    """
+    from retouch.prior.run import run_prior
+
+    for path in run_prior(task, inputs, output, second, mask, class_name, model, grey, scale, fit, steps_gif, seed, batch,
+                          device, precision):
+        typer.echo(path)
+
+
+@app.command("eval-dgp")
+def eval_dgp(
+    model: str = typer.Argument("cifar10-prior", help="Generative prior with its discriminator."),
+    classifier: str = typer.Option("cifar10-classifier", help="Classifier for the colourisation and defence rows."),
+    data: Path = typer.Option(Path("../shared/data/cifar10.zip"), help="The CIFAR-10 zip (its test split is used)."),
+    per_class: int = typer.Option(20, help="Test images per class."),
+    ablation_per_class: int = typer.Option(4, help="Images per class for the ablation rows."),
+    batch: int = typer.Option(8, help="Images fitted at once."),
+    precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
+    sheet: Path = typer.Option(None, help="Also write a PNG: one test image per class through every row."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+) -> None:
+    """DGP against its baselines on CIFAR-10 test images (the table in docs/benchmarks.md); CPU."""
+    import json
+
+    import torch
+
+    from retouch.device import pick_precision
+    from retouch.evaluate import write_report
+    from retouch.evaluate_dgp import evaluate_dgp
+
+    dtype = pick_precision(precision, torch.device("cpu"))
+    report = evaluate_dgp(model, classifier, data, per_class, batch, ablation_per_class=ablation_per_class, dtype=dtype,
+                          sheet=sheet, log=typer.echo)
+    report["precision"] = str(dtype).removeprefix("torch.")
+    typer.echo(json.dumps(report["rows"], indent=2))
+    if json_out:
+        write_report(report, json_out)
+
+
+@app.command()
 def demosaic(
     inputs: Path = typer.Argument(..., help="An image or a folder of images."),
     output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names). PNG keeps the untouched pixels exact."),

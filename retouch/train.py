@@ -131,7 +131,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
         if device.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     elif t.init_from:
-        _init_from(method, Path(t.init_from), device)
+        _init_from(method, t.init_from, device)
     if t.compile:
         method.compile()
     _truncate_log(out / "log.jsonl", start)
@@ -192,12 +192,13 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     return weights
 
 
-def _init_from(method, source: Path, device: torch.device) -> None:
-    """Load the generator(s) from a run folder's checkpoint or a weights file: the inference network,
-    or both generators of an unpaired (two-way) model; discriminators and optimisers start fresh."""
+def _init_from(method, source: str | Path, device: torch.device) -> None:
+    """Load the generator(s) from a run folder's checkpoint, a weights file or a shipped name: the
+    inference network (and the nets in `method.init_copies`), or both generators of an unpaired
+    (two-way) model; discriminators and optimisers start fresh."""
     from retouch.zoo import load_model, read_meta, resolve
 
-    ckpt = source / CHECKPOINT
+    ckpt = Path(source) / CHECKPOINT
     meta = read_meta(resolve(source))
     two_way = meta["net"]["name"] == "twoway"
     names = ["G_A", "G_B"] if two_way else [method.inference_net]
@@ -211,7 +212,8 @@ def _init_from(method, source: Path, device: torch.device) -> None:
     for name, state in states.items():
         if name not in method.nets or spec != method.specs[name]:
             raise RetouchError(f"init_from {source}: its network {name} {spec} differs from this run's {method.specs.get(name)}.")
-        method.nets[name].load_state_dict(state)
+        for target in [name, *([] if two_way else method.init_copies)]:
+            method.nets[target].load_state_dict(state)
 
 
 def _truncate_log(path: Path, step: int) -> None:

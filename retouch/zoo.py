@@ -95,9 +95,16 @@ ZOO: dict[str, ZooEntry] = {
     ),
     "cifar10-prior": ZooEntry(
         file="cifar10-prior.safetensors",
-        sha256="38e8cbca750f210ac65a2ef8ae019b34dfe8965c4278d156dc429dc381cfaad5",
+        sha256="029f6949b44f96a7b33d3af25e78719a84f2bb0c57581023be3d64c5c8c86cbf",
         task="generate",
-        summary="class-conditional BigGAN-style G (EMA) for CIFAR-10's ten classes, 32x32; an early prior (2,500 steps): 48% of its samples called their class",
+        summary="class-conditional BigGAN-style G (EMA) for CIFAR-10's ten classes, 32x32, that `retouch prior` fits to images; an early prior (2,500 GPU steps + 900 CPU steps)",
+        card="docs/models/cifar10-prior.md",
+    ),
+    "cifar10-prior-discriminator": ZooEntry(
+        file="cifar10-prior-discriminator.safetensors",
+        sha256="923f5aa0b5d5b93a40d25a487978b0df3765fb2538a021d8d75eed7de43e69f3",
+        task="discriminate",
+        summary="the projection discriminator trained with cifar10-prior: DGP's feature distance (loaded beside the prior, not alone)",
         card="docs/models/cifar10-prior.md",
     ),
 }

@@ -37,6 +37,8 @@ class Method:
     #: the network that inference uses, and the task it performs
     inference_net: ClassVar[str]
     task: ClassVar[str]
+    #: nets that `train.init_from` also fills with the inference weights (a GAN prior's G beside G_ema)
+    init_copies: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: Any, device: torch.device, dtype: torch.dtype):
         self.cfg, self.device, self.dtype = cfg, device, dtype

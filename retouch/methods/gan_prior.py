@@ -57,6 +57,7 @@ class GANPrior(Method):
     Config = GANPriorConfig
     inference_net = "G_ema"
     task = "generate"
+    init_copies = ("G",)  # a run that continues a prior trains G from where G_ema ended
 
     def __init__(self, cfg: GANPriorConfig, device: torch.device, dtype: torch.dtype, size: int, steps: int, decay_start: float):
         super().__init__(cfg, device, dtype)

@@ -1,0 +1,107 @@
+"""`retouch prior`: DGP tasks on image files, in batches, with a progress bar over the fit's steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from retouch.device import pick_device, pick_precision
+from retouch.errors import RetouchError
+from retouch.io import Provenance, file_pairs, load_image, save_image, to_tensor
+from retouch.prior.engine import DGP, Fit, load_prior
+from retouch.prior.tasks import MANIPULATE, SETTINGS, TASKS, jitter, morph, restore, transfer
+
+
+def _read(path: Path, side: int, fit: bool, mode: str = "RGB") -> torch.Tensor:
+    """One image as a 1xCxHxW tensor of `side` px; with `fit`, any image is centre-cropped square
+    and resized (antialiased), otherwise another size is an error."""
+    im = load_image(path) if mode == "RGB" else ImageOps.exif_transpose(Image.open(path)).convert(mode)
+    if im.size != (side, side):
+        if not fit:
+            raise RetouchError(f"{path} is {im.size[0]}x{im.size[1]}, but this prior needs {side}x{side} here; "
+                               "pass --fit to centre-crop and resize it.")
+        im = ImageOps.fit(im, (side, side), Image.BICUBIC if mode == "RGB" else Image.NEAREST)
+    return to_tensor(im) if mode == "RGB" else torch.from_numpy(np.array(im)).float()[None, None] / 255
+
+
+def class_index(name: str | None, classes: list[str]) -> int | None:
+    """A class given by name or index; None lets the latent search choose."""
+    if name is None:
+        return None
+    if name in classes:
+        return classes.index(name)
+    if name.isdigit() and int(name) < len(classes):
+        return int(name)
+    raise RetouchError(f"Unknown class {name!r}; this prior knows {', '.join(classes)} (or their indices).")
+
+
+def save_gif(frames: list[torch.Tensor], path: Path, scale: int = 4) -> Path:
+    """The fit's frames as an animated GIF, enlarged `scale` times (nearest) so 32 px stays visible."""
+    if not frames:
+        raise RetouchError("No frames to write: the fit ran fewer steps than one frame's interval.")
+    images = [Image.fromarray(((f.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()) for f in frames]
+    images = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in images]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
+    return path
+
+
+def run_prior(task: str, inputs: Path, output: Path, second: Path | None = None, mask: Path | None = None,
+              class_name: str | None = None, model: str = "cifar10-prior", grey: bool = False, scale: int = 4,
+              fit_size: bool = False, steps_gif: bool = False, seed: int = 0, batch: int = 8, device: str = "auto",
+              precision: str = "auto", show_progress: bool = True) -> list[Path]:
+    """Run a DGP task on a file or folder; returns the written paths."""
+    if task not in TASKS:
+        raise RetouchError(f"Unknown task {task!r}; use one of {', '.join(TASKS)}.")
+    if task == "morph" and second is None:
+        raise RetouchError("morph needs two images: retouch prior morph A.png B.png -o OUT.png")
+    if task != "morph" and second is not None:
+        raise RetouchError(f"{task} takes one input (a file or folder); only morph takes two.")
+    dev = pick_device(device)
+    G, D, meta = load_prior(model, dev)
+    dgp = DGP(G, D, dev, pick_precision(precision, dev))
+    classes = meta["classes"]
+    cls = class_index(class_name, classes)
+    side = dgp.size // scale if task == "upscale" else dgp.size
+    pairs = [(inputs, output)] if task == "morph" else file_pairs(inputs, output)
+    mask_t = None if mask is None else (_read(mask, dgp.size, True, "L") > 0.5).float()
+    restore_task = "reconstruct" if task in MANIPULATE else task
+    steps = SETTINGS[restore_task].steps
+    written: list[Path] = []
+    columns = [TextColumn(f"[bold]{task}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"), TimeRemainingColumn()]
+    with Progress(*columns, disable=not show_progress) as progress:
+        for start in range(0, len(pairs), batch):
+            chunk = pairs[start:start + batch]
+            paths = [chunk[0][0], second] if task == "morph" else [src for src, _ in chunk]
+            images = torch.cat([_read(p, side, fit_size) for p in paths])
+            y = None if cls is None else torch.full((len(paths),), cls, dtype=torch.long)
+            bar = progress.add_task(task, total=steps)
+            out, fit = restore(dgp, restore_task, images, mask=mask_t, y=y, scale=scale, grey=grey, seed=seed,
+                               frame_every=2 if steps_gif else 0, on_step=lambda k, s: progress.update(bar, completed=s))
+            progress.remove_task(bar)
+            results = _manipulate(task, dgp, fit, out, classes)
+            for i, (_, dst) in enumerate(chunk):
+                prov = Provenance(model=str(model), task=f"deep generative prior: {task}", regions=None)
+                written.append(save_image(results[i], dst, prov))
+                if steps_gif:
+                    written.append(save_gif([f[i] for f in fit.frames], dst.with_suffix(".gif")))
+    return written
+
+
+def _manipulate(task: str, dgp: DGP, fit: Fit, restored: torch.Tensor, classes: list[str]) -> torch.Tensor:
+    """Per input, the image to save: the restoration, or a sheet of the manipulation (columns)."""
+    def row(images: torch.Tensor) -> torch.Tensor:  # (k, 3, H, W) -> (3, H, k*W)
+        return torch.cat(list(images), dim=2)
+
+    if task == "jitter":  # reconstruction, then its variations
+        return torch.stack([row(torch.cat([fit.image[i:i + 1], v])) for i, v in enumerate(jitter(dgp, fit))])
+    if task == "morph":
+        return row(morph(dgp, fit))[None]
+    if task == "transfer":  # reconstruction, then one column per class
+        return torch.stack([row(torch.cat([fit.image[i:i + 1], v])) for i, v in enumerate(transfer(dgp, fit))])
+    return restored
+
