@@ -16,7 +16,7 @@ def quick():
 
 def test_quick_bench_times_both_settings_of_every_case(quick):
     assert [r["case"] for r in quick["rows"]] == ["pix2pix training", "cyclegan training", "demosaic inference 256x256",
-                                                  "x4 upscale inference to 256x256"]
+                                                  "x4 upscale inference to 256x256", "DGP fit, 32x32 (cifar10-prior)"]
     assert quick["device"].startswith("cpu (") and quick["quick"]
     for r in quick["rows"]:
         assert r["reference"] > 0 and r["ours"] > 0

@@ -83,3 +83,17 @@ def test_eval_prior_counts_the_classifiers_calls(tmp_path):
             calls = judge(G(torch.randn(5, G.dim_z, generator=gen), torch.full((5,), c))).argmax(1)
         assert r["per_class_share"][name] == pytest.approx(float((calls == c).float().mean()))
     assert Image.open(tmp_path / "s.png").size == (5 * 32, 2 * 32)
+
+
+def test_a_prior_continued_from_weights_starts_g_and_g_ema_there(tmp_path):
+    from retouch.train import _init_from, build_method
+    from retouch.zoo import load_model
+
+    data = class_folders(tmp_path / "data")
+    train(tiny_prior(data, steps=4), tmp_path / "prior", show_progress=False)
+    source, _ = load_model(tmp_path / "prior" / "model.safetensors")
+    method = build_method(tiny_prior(data, steps=4), torch.device("cpu"), torch.float32)
+    _init_from(method, tmp_path / "prior" / "model.safetensors", torch.device("cpu"))
+    for name in ("G", "G_ema"):  # the weights file holds G_ema (fp16): both nets start from it
+        for k, v in method.nets[name].state_dict().items():
+            assert torch.equal(v, source.state_dict()[k]), (name, k)
