@@ -72,7 +72,13 @@ def test_search_finds_the_candidate_that_made_the_image(dgp):
     obs = T.Observation()
     z, y = dgp.search(target, obs, settings, None, torch.Generator().manual_seed(7))
     assert torch.equal(z, zs[k]) and torch.equal(y, ys[k])
-    z_fixed, y_fixed = dgp.search(target, obs, settings, torch.tensor([1, 0]), torch.Generator().manual_seed(7))
+    z_given, y_given = dgp.search(target, obs, settings, ys[k], torch.Generator().manual_seed(7))
+    assert torch.equal(z_given, zs[k]) and torch.equal(y_given, ys[k])  # each class's draws made once, still exact
+    own_masks = T.Observation(mask=torch.stack([centre_hole(32, 8)[0], centre_hole(32, 16)[0]]))
+    assert own_masks.per_image
+    z_masked, _ = dgp.search(target * own_masks.mask, own_masks, settings, None, torch.Generator().manual_seed(7))
+    assert torch.equal(z_masked, zs[k])
+    _, y_fixed = dgp.search(target, obs, settings, torch.tensor([1, 0]), torch.Generator().manual_seed(7))
     assert y_fixed.tolist() == [1, 0]  # a given class is kept
 
 

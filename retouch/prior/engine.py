@@ -171,35 +171,33 @@ class DGP:
     def search(self, target: Tensor, observe: Observe, settings: Settings, y: Tensor | None, gen: torch.Generator,
                chunk: int = 100) -> tuple[Tensor, Tensor]:
         """Each image's best start among `settings.candidates` draws of (z, class), by the first
-        stage's loss with G fixed; with `y` given, every draw takes the image's own class. The
-        draws are shared by the batch, so their images are made once when the class is free."""
+        stage's loss with G fixed; with `y` given, every draw takes the image's own class. Draws
+        are shared: their images are made once per class given (once in all when the class is
+        free), and their features once too unless φ differs per image."""
         n = target.size(0)
         zs = torch.randn(settings.candidates, self.G.dim_z, generator=gen).to(self.device)
-        classes = torch.arange(settings.candidates, device=self.device) % self.n_classes
+        free = torch.arange(settings.candidates, device=self.device) % self.n_classes
         best = torch.full((n,), float("inf"), device=self.device)
         best_z = torch.zeros(n, self.G.dim_z, device=self.device)
-        best_y = classes[:n].clone() if y is None else y.clone()
+        best_y = free[:n].clone() if y is None else y.clone()
         target_feats = self._features(target)
         first = settings.stages[0]
-        for start in range(0, settings.candidates, chunk):
-            z = zs[start:start + chunk]
-            prior = settings.w_nll * (z ** 2).mean(1)
-            if y is None and not getattr(observe, "per_image", True):  # one φ for all: one pass per chunk
-                obs = observe(self.generate(z, classes[start:start + chunk]), torch.zeros(z.size(0), dtype=torch.long))
-                d = self._pairwise(obs, target, target_feats, first) + prior  # (n, chunk)
-            else:
-                rows, shared = [], self.generate(z, classes[start:start + chunk]) if y is None else None
-                for i in range(n):
-                    which = torch.full((z.size(0),), i, device=self.device)
-                    images = shared if shared is not None else self.generate(z, y[i].expand(z.size(0)))
-                    rows.append(self.distance(observe(images, which), target[i:i + 1], [f[i:i + 1] for f in target_feats], first) + prior)
-                d = torch.stack(rows)
-            value, k = d.min(1)
-            better = value < best
-            best = torch.where(better, value, best)
-            best_z[better] = z[k[better]]
-            if y is None:
-                best_y[better] = classes[start + k[better]]
+        groups = [torch.arange(n, device=self.device)] if y is None else [(y == c).nonzero()[:, 0] for c in y.unique()]
+        for members in groups:
+            for start in range(0, settings.candidates, chunk):
+                z = zs[start:start + chunk]
+                classes = free[start:start + chunk] if y is None else y[members[0]].expand(z.size(0))
+                images = self.generate(z, classes)
+                if getattr(observe, "per_image", True):
+                    d = torch.stack([self.distance(observe(images, torch.full((z.size(0),), int(i), device=self.device)),
+                                                   target[i:i + 1], [f[i:i + 1] for f in target_feats], first) for i in members])
+                else:  # one φ for all: one pass for the chunk, compared with every member
+                    obs = observe(images, torch.zeros(z.size(0), dtype=torch.long, device=self.device))
+                    d = self._pairwise(obs, target[members], [f[members] for f in target_feats], first)
+                value, k = (d + settings.w_nll * (z ** 2).mean(1)).min(1)
+                better = value < best[members]
+                idx = members[better]
+                best[idx], best_z[idx], best_y[idx] = value[better], z[k[better]], classes[k[better]]
         return best_z, best_y
 
     def fit(self, target: Tensor, observe: Observe, settings: Settings, y: Tensor | None = None, seed: int = 0,
