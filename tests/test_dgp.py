@@ -191,3 +191,24 @@ def test_prior_command_restores_files_and_writes_sheets(prior_run, tmp_path):
     assert result.exit_code != 0 and "--fit" in str(result.exception)
     result = run(app, ["prior", "reconstruct", str(tmp_path / "big.png"), "-o", str(tmp_path / "r.png"), "--fit", "--class", "zebra", *common])
     assert "Unknown class 'zebra'" in str(result.exception)
+
+
+def test_a_released_style_biggan_runs_through_the_same_engine():
+    """Shared class embedding, hierarchical z and self-attention (the ImageNet releases' layout),
+    small and random: fits stay per image, and morphs end where they should."""
+    from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator
+
+    torch.manual_seed(0)
+    G = BigGANGenerator(resolution=64, ch=8, dim_z=20, n_classes=3, attention=32).eval()
+    D = BigGANDiscriminator(resolution=64, ch=8, n_classes=3, attention=32).eval()
+    for p in [*G.parameters(), *D.parameters()]:
+        p.requires_grad_(False)
+    big = DGP(G, D)
+    assert big.size == 64 and big.n_classes == 3 and "shared.weight" in big.class_tables
+    x = torch.nn.functional.interpolate(images(2), size=64, mode="bilinear")
+    settings = replace(SMALL, candidates=6)
+    together = big.fit(x, T.Observation(), settings, y=torch.tensor([0, 2]))
+    alone = big.fit(x[1:], T.Observation(), settings, y=torch.tensor([2]))
+    assert torch.allclose(together.image[1:], alone.image, atol=1e-4)
+    frames = T.morph(big, together, 0, 1, frames=3)
+    assert torch.allclose(frames[0], together.image[0], atol=1e-5) and torch.allclose(frames[-1], together.image[1], atol=1e-5)

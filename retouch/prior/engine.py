@@ -129,8 +129,9 @@ class PerImageG:
 
 
 class DGP:
-    """The fit itself, for a loaded prior. `dtype` bf16 runs G and D under autocast (2x on CPUs with
-    native bf16); the latent, weights and optimiser stay fp32."""
+    """The fit itself, for a loaded prior. `dtype` bf16 runs G and D under autocast; the latent, weights
+    and optimiser stay fp32. On our bf16 CPU that made the search 2.2x faster and the vmapped fit
+    1.2x slower (docs/benchmarks.md)."""
 
     def __init__(self, G: nn.Module, D: nn.Module, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
         self.G, self.D = G.eval(), D.eval()
@@ -139,6 +140,8 @@ class DGP:
         self.size = 4 * 2 ** len(G.blocks)  # G doubles a 4x4 grid once per block
         self.per_image = PerImageG(G)
         self.parts = generator_parts(G)
+        #: weights indexed by class (per-class batch-norm tables, the shared embedding): rows, not layers
+        self.class_tables = {f"{name}.weight" for name, m in G.named_modules() if isinstance(m, nn.Embedding)}
 
     def _features(self, x: Tensor) -> list[Tensor]:
         """D's block outputs; the pooled vector (a spatial sum) would swamp them."""

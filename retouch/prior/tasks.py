@@ -136,13 +136,13 @@ def jitter(dgp: DGP, fit: Fit, count: int = 7, sigma: float = 0.3, seed: int = 0
     return torch.stack(rows, 1).view(n, count, 3, dgp.size, dgp.size)
 
 
-def _mix_params(fit: Fit, a: int, b: int, t: float) -> dict[str, Tensor]:
-    """Image a's weights moved a fraction t towards image b's; per-class tables mix a's class row
-    with b's class row (in a's slot), so the class moves with everything else."""
+def _mix_params(dgp: DGP, fit: Fit, a: int, b: int, t: float) -> dict[str, Tensor]:
+    """Image a's weights moved a fraction t towards image b's; class tables mix a's class row with
+    b's class row (in a's slot), so the class moves with everything else."""
     out = {}
     for name, p in fit.params.items():
         mixed = torch.lerp(p[a], p[b], t)
-        if name.endswith(("gain.weight", "bias.weight", "shared.weight")) and p.dim() == 3 and p.size(1) > int(fit.y.max()):
+        if name in dgp.class_tables:
             mixed = mixed.clone()
             mixed[fit.y[a]] = torch.lerp(p[a, fit.y[a]], p[b, fit.y[b]], t)
         out[name] = mixed.unsqueeze(0)
@@ -155,7 +155,7 @@ def morph(dgp: DGP, fit: Fit, a: int = 0, b: int = 1, frames: int = 8) -> Tensor
     out = []
     for t in torch.linspace(0, 1, frames).tolist():
         z = torch.lerp(fit.z[a], fit.z[b], t)[None]
-        out.append(dgp.generate(z, fit.y[a:a + 1], _mix_params(fit, a, b, t))[0])
+        out.append(dgp.generate(z, fit.y[a:a + 1], _mix_params(dgp, fit, a, b, t))[0])
     return torch.stack(out)
 
 
