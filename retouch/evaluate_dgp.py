@@ -8,8 +8,8 @@ given to any row). Rows, each beside its baseline:
   inversion with G fixed (the latent alone, same stages), and DGP;
 - upscale x4 (8 px in): PSNR of bicubic and of DGP;
 - colorize: the classifier's accuracy on the originals, the grey images and DGP's colourisations;
-- defend: the classifier's accuracy on clean images, under PGD (L∞ 8/255, 10 steps of 2/255), and
-  on DGP's reconstructions of the attacked images;
+- defend: the classifier's accuracy on clean images, under PGD (L∞ 8/255, 10 steps of 2/255), on
+  DGP's reconstructions of the attacked images, and on its reconstructions of the clean ones;
 - ablation (inpainting, the first `ablation_per_class` images of each class): the default (D features
   + MSE, progressive), MSE only, D features only, and all of G at once for the same steps.
 Seconds per image are wall time at the given batch on the machine that runs it.
@@ -159,8 +159,10 @@ def evaluate_dgp(model: str, classifier: str, data: Path, per_class: int = 20, b
 
     attacked = torch.cat([pgd(judge, x[i:i + batch], labels[i:i + batch], seed=seed + i) for i in range(0, n, batch)])
     defended, def_secs = dgp_rows("defend", attacked)
+    clean_fit, _ = dgp_rows("defend", x, timed=False)  # what the defence costs an image that was not attacked
     rows["defend"] = {"clean": {"accuracy": accuracy(x)}, "pgd": {"accuracy": accuracy(attacked)},
-                      "pgd_then_dgp": {"accuracy": accuracy(defended), "s_per_image": def_secs}}
+                      "pgd_then_dgp": {"accuracy": accuracy(defended), "s_per_image": def_secs},
+                      "clean_then_dgp": {"accuracy": accuracy(clean_fit)}}
 
     keep = torch.cat([torch.arange(c * per_class, c * per_class + ablation_per_class) for c in range(n // per_class)])
     base = SETTINGS["inpaint"]
