@@ -33,7 +33,7 @@ from retouch.evaluate import predict_classes
 from retouch.io import Provenance, save_image
 from retouch.metrics import psnr, ssim
 from retouch.prior.engine import DGP, Settings, load_prior
-from retouch.prior.tasks import SETTINGS, finish, observation_for, observe_input, restore
+from retouch.prior.tasks import SETTINGS, observation_for, observe_input, restore
 from retouch.zoo import load_model
 
 
@@ -123,8 +123,8 @@ def evaluate_dgp(model: str, classifier: str, data: Path, per_class: int = 20, b
         obs = observation_for(task, mask=mask)
         observed = observe_input(inputs, obs, size)
         start = dgp.search(observed, obs, settings, None, torch.Generator().manual_seed(seed))
-        out, _ = _batched(lambda sl: finish(task, dgp.fit(observed[sl], obs, settings, start=(start[0][sl], start[1][sl])),
-                                            observed[sl], obs), inputs.size(0), batch)
+        out, _ = _batched(lambda sl: restore(dgp, task, inputs[sl], mask=mask, settings=settings, start=(start[0][sl], start[1][sl]))[0],
+                          inputs.size(0), batch)
         if timed:
             log(f"{task}: {secs:.2f} s/image at batch {batch}")
         return out, secs

@@ -28,7 +28,7 @@ def main(per_class: int = 20, batch: int = 8) -> None:
     searched = dgp.search(observed, obs, settings, None, torch.Generator().manual_seed(0))
     report = {"search_picks_true_class": float((searched[1] == labels).float().mean())}
     start = dgp.search(observed, obs, settings, labels, torch.Generator().manual_seed(0))
-    out = torch.cat([finish("inpaint", dgp.fit(observed[i:i + batch], obs, settings, start=(start[0][i:i + batch], start[1][i:i + batch])),
+    out = torch.cat([finish(dgp.fit(observed[i:i + batch], obs, settings, start=(start[0][i:i + batch], start[1][i:i + batch])),
                             observed[i:i + batch], obs) for i in range(0, x.size(0), batch)])
     report["true_class_hole_psnr"] = float(torch.tensor(psnr_inside(out, x, 1 - mask)).mean())
     print(json.dumps(report))

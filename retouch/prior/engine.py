@@ -154,21 +154,22 @@ class DGP:
             out = self.G(z, y) if params is None else self.per_image(params, z, y)
         return out.float()
 
+    @staticmethod
+    def _loss(observed: Tensor, feats: list[Tensor], target: Tensor, target_feats: list[Tensor], stage: Stage) -> Tensor:
+        """The stage's loss, a mean over each image's last three dims, so operands that broadcast
+        (one observation per target, or every observation against every target) both work."""
+        d = sum((f - t).abs().mean((-3, -2, -1)) for f, t in zip(feats, target_feats))
+        return stage.w_D * d + stage.w_mse * ((observed - target) ** 2).mean((-3, -2, -1))
+
     def distance(self, observed: Tensor, target: Tensor, target_feats: list[Tensor], stage: Stage) -> Tensor:
         """Per-image loss between observations of G's output and the degraded images (B, 3, H, W)."""
-        feats = self._features(observed)
-        d = sum((f - t).abs().flatten(1).mean(1) for f, t in zip(feats, target_feats))
-        return stage.w_D * d + stage.w_mse * ((observed - target) ** 2).flatten(1).mean(1)
+        return self._loss(observed, self._features(observed), target, target_feats, stage)
 
     def _pairwise(self, observed: Tensor, target: Tensor, target_feats: list[Tensor], stage: Stage, block: int = 16) -> Tensor:
         """`distance` between every target (n) and every observation (m): (n, m), `block` targets at a time."""
-        feats = self._features(observed)
-        rows = []
-        for i in range(0, target.size(0), block):
-            t = slice(i, i + block)
-            d = sum((f[None] - tf[t, None]).abs().flatten(2).mean(2) for f, tf in zip(feats, target_feats))
-            rows.append(stage.w_D * d + stage.w_mse * ((observed[None] - target[t, None]) ** 2).flatten(2).mean(2))
-        return torch.cat(rows)
+        feats = [f[None] for f in self._features(observed)]
+        return torch.cat([self._loss(observed[None], feats, target[i:i + block, None], [t[i:i + block, None] for t in target_feats], stage)
+                          for i in range(0, target.size(0), block)])
 
     @torch.no_grad()
     def search(self, target: Tensor, observe: Observe, settings: Settings, y: Tensor | None, gen: torch.Generator,

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from retouch.device import pick_device, pick_precision
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, load_image, save_image, to_tensor
+from retouch.locate.cam import class_index
 from retouch.prior.engine import DGP, Fit, load_prior
 from retouch.prior.tasks import MANIPULATE, SETTINGS, TASKS, jitter, morph, restore, transfer
 
@@ -19,24 +20,13 @@ from retouch.prior.tasks import MANIPULATE, SETTINGS, TASKS, jitter, morph, rest
 def _read(path: Path, side: int, fit: bool, mode: str = "RGB") -> torch.Tensor:
     """One image as a 1xCxHxW tensor of `side` px; with `fit`, any image is centre-cropped square
     and resized (antialiased), otherwise another size is an error."""
-    im = load_image(path) if mode == "RGB" else ImageOps.exif_transpose(Image.open(path)).convert(mode)
+    im = load_image(path).convert(mode)
     if im.size != (side, side):
         if not fit:
             raise RetouchError(f"{path} is {im.size[0]}x{im.size[1]}, but this prior needs {side}x{side} here; "
                                "pass --fit to centre-crop and resize it.")
         im = ImageOps.fit(im, (side, side), Image.BICUBIC if mode == "RGB" else Image.NEAREST)
     return to_tensor(im) if mode == "RGB" else torch.from_numpy(np.array(im)).float()[None, None] / 255
-
-
-def class_index(name: str | None, classes: list[str]) -> int | None:
-    """A class given by name or index; None lets the latent search choose."""
-    if name is None:
-        return None
-    if name in classes:
-        return classes.index(name)
-    if name.isdigit() and int(name) < len(classes):
-        return int(name)
-    raise RetouchError(f"Unknown class {name!r}; this prior knows {', '.join(classes)} (or their indices).")
 
 
 def save_gif(frames: list[torch.Tensor], path: Path, scale: int = 4) -> Path:
@@ -64,8 +54,7 @@ def run_prior(task: str, inputs: Path, output: Path, second: Path | None = None,
     dev = pick_device(device)
     G, D, meta = load_prior(model, dev)
     dgp = DGP(G, D, dev, pick_precision(precision, dev))
-    classes = meta["classes"]
-    cls = class_index(class_name, classes)
+    cls = class_index(class_name, meta["classes"])
     side = dgp.size // scale if task == "upscale" else dgp.size
     pairs = [(inputs, output)] if task == "morph" else file_pairs(inputs, output)
     mask_t = None if mask is None else (_read(mask, dgp.size, True, "L") > 0.5).float()
@@ -83,7 +72,7 @@ def run_prior(task: str, inputs: Path, output: Path, second: Path | None = None,
             out, fit = restore(dgp, restore_task, images, mask=mask_t, y=y, scale=scale, grey=grey, seed=seed,
                                frame_every=2 if steps_gif else 0, on_step=lambda k, s: progress.update(bar, completed=s))
             progress.remove_task(bar)
-            results = _manipulate(task, dgp, fit, out, classes)
+            results = _manipulate(task, dgp, fit, out)
             for i, (_, dst) in enumerate(chunk):
                 prov = Provenance(model=str(model), task=f"deep generative prior: {task}", regions=None)
                 written.append(save_image(results[i], dst, prov))
@@ -92,7 +81,7 @@ def run_prior(task: str, inputs: Path, output: Path, second: Path | None = None,
     return written
 
 
-def _manipulate(task: str, dgp: DGP, fit: Fit, restored: torch.Tensor, classes: list[str]) -> torch.Tensor:
+def _manipulate(task: str, dgp: DGP, fit: Fit, restored: torch.Tensor) -> torch.Tensor:
     """Per input, the image to save: the restoration, or a sheet of the manipulation (columns)."""
     def row(images: torch.Tensor) -> torch.Tensor:  # (k, 3, H, W) -> (3, H, k*W)
         return torch.cat(list(images), dim=2)

@@ -10,7 +10,7 @@ DGP's own for 128/256 px ImageNet BigGANs are longer (hundreds of steps per stag
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -68,9 +68,9 @@ TASKS = RESTORE + MANIPULATE
 
 
 def observation_for(task: str, mask: Tensor | None = None, scale: int = 4, grey: bool = False) -> Observation:
-    """The φ a task inverts; `grey`, `mask` and `scale` compose onto any of them."""
-    if task not in TASKS:
-        raise RetouchError(f"Unknown DGP task {task!r}; use one of {', '.join(TASKS)}.")
+    """The φ a restoration task inverts; `grey`, `mask` and `scale` compose onto any of them."""
+    if task not in RESTORE:
+        raise RetouchError(f"Unknown DGP restoration {task!r}; use one of {', '.join(RESTORE)}.")
     if task == "inpaint" and mask is None:
         raise RetouchError("inpaint needs a mask (white = keep, black = fill).")
     return Observation(grey=grey or task == "colorize", scale=scale if task == "upscale" else 1, mask=mask)
@@ -85,8 +85,7 @@ def observe_input(images: Tensor, obs: Observation, size: int) -> Tensor:
             raise RetouchError(f"This prior restores {size}x{size} images (inputs {expected}x{expected} for x{obs.scale} upscaling); "
                                f"got {images.shape[3]}x{images.shape[2]}.")
         images = _resize(images, size, size, "bicubic")
-    out = Greyscale()(images) if obs.grey else images
-    return out if obs.mask is None else out * obs.mask
+    return replace(obs, scale=1)(images, torch.arange(images.size(0), device=images.device))
 
 
 def keep_lightness(grey: Tensor, colour: Tensor) -> Tensor:
@@ -102,7 +101,7 @@ def keep_lightness(grey: Tensor, colour: Tensor) -> Tensor:
     return torch.from_numpy(rgb).permute(0, 3, 1, 2).float().to(colour.device) * 2 - 1
 
 
-def finish(task: str, fit: Fit, observed: Tensor, obs: Observation) -> Tensor:
+def finish(fit: Fit, observed: Tensor, obs: Observation) -> Tensor:
     """The restored images: G's output, with what the input knows put back. Inpainting keeps the
     known pixels; colourisation keeps the input's lightness and takes only colour from G."""
     out = fit.image
@@ -118,22 +117,17 @@ def finish(task: str, fit: Fit, observed: Tensor, obs: Observation) -> Tensor:
 def restore(dgp: DGP, task: str, images: Tensor, mask: Tensor | None = None, y: Tensor | None = None, scale: int = 4,
             grey: bool = False, settings: Settings | None = None, seed: int = 0, **fit_args) -> tuple[Tensor, Fit]:
     """Run one restoration task on a batch: (restored images at G's size, the fit)."""
-    if task in MANIPULATE:
-        task = "reconstruct"
     obs = observation_for(task, mask=None if mask is None else mask.to(dgp.device), scale=scale, grey=grey)
     observed = observe_input(images.to(dgp.device), obs, dgp.size)
     fit = dgp.fit(observed, obs, settings or SETTINGS[task], y=y, seed=seed, **fit_args)
-    return finish(task, fit, observed, obs), fit
+    return finish(fit, observed, obs), fit
 
 
 def jitter(dgp: DGP, fit: Fit, count: int = 7, sigma: float = 0.3, seed: int = 0) -> Tensor:
     """`count` variations of each reconstruction: its latent plus Gaussian noise, its weights kept.
     Returns (B, count, 3, H, W)."""
-    gen = torch.Generator().manual_seed(seed)
-    n = fit.z.size(0)
-    noise = torch.randn(count, *fit.z.shape, generator=gen).to(fit.z)
-    rows = [dgp.generate(fit.z + sigma * noise[k], fit.y, fit.params) for k in range(count)]
-    return torch.stack(rows, 1).view(n, count, 3, dgp.size, dgp.size)
+    noise = torch.randn(count, *fit.z.shape, generator=torch.Generator().manual_seed(seed)).to(fit.z)
+    return torch.stack([dgp.generate(fit.z + sigma * noise[k], fit.y, fit.params) for k in range(count)], 1)
 
 
 def _mix_params(dgp: DGP, fit: Fit, a: int, b: int, t: float) -> dict[str, Tensor]:
