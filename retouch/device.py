@@ -60,6 +60,17 @@ def pick_precision(name: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+def conv_memory_format(device: torch.device) -> torch.memory_format:
+    """channels_last on CUDA, the default NCHW layout elsewhere.
+
+    On CPU, oneDNN's channels-last backward of a 1x1 stride-2 convolution corrupts the heap on
+    AVX2-only CPUs (torch 2.13: "free(): invalid next size", then a crash or silent damage; issue 23),
+    and whether a CPU takes that path cannot be asked of torch before it runs. The layout bought
+    1.5x only on AVX-512 CPUs, for classifier training alone, so the CPU gives it up everywhere.
+    """
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
 def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
     """Mixed precision for the forward pass when `dtype` is below fp32, a no-op otherwise."""
     if dtype == torch.float32:

@@ -57,11 +57,10 @@ class Method:
     def autocast(self):
         return autocast(self.device, self.dtype)
 
-    def add_net(self, name: str, spec: dict, channels_last: bool = False) -> None:
+    def add_net(self, name: str, spec: dict, memory_format: torch.memory_format = torch.preserve_format) -> None:
         """Build the network `spec` describes on the device; the spec goes into exported weights."""
         self.specs[name] = spec
-        fmt = torch.channels_last if channels_last else torch.preserve_format
-        self.nets[name] = build_net(dict(spec)).to(self.device, memory_format=fmt)
+        self.nets[name] = build_net(dict(spec)).to(self.device, memory_format=memory_format)
 
     def add_optimizer(self, name: str, params, lr: float, betas: tuple[float, float], steps: int, decay_start: float) -> None:
         """Adam with the reference's schedule; fused (one kernel for the whole update) where torch has
