@@ -93,7 +93,7 @@ def _training_step(method: str, size: int, ngf: int, batch: int, dtype: torch.dt
 def _demosaic(size: int, dtype: torch.dtype, device: torch.device) -> Callable[[], None]:
     """The shipped demosaic model restoring a size x size image mosaicked all over."""
     from retouch.degrade import Mosaic
-    from retouch.restore import box_mask, load_restorer, restore_region
+    from retouch.tasks.restore import box_mask, load_restorer, restore_region
 
     tr = load_restorer("demosaic", str(device), "bf16" if dtype == torch.bfloat16 else "fp32")
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -104,7 +104,7 @@ def _demosaic(size: int, dtype: torch.dtype, device: torch.device) -> Callable[[
 
 def _upscale(size: int, dtype: torch.dtype, device: torch.device) -> Callable[[], None]:
     """The shipped srresnet-x4 making a size x size image from a quarter-size one."""
-    from retouch.upscale import load_upscaler
+    from retouch.tasks.upscale import load_upscaler
 
     tr = load_upscaler("srresnet-x4", 4, str(device), "bf16" if dtype == torch.bfloat16 else "fp32")
     x = torch.rand(1, 3, size // 4, size // 4, generator=torch.Generator().manual_seed(0)) * 2 - 1

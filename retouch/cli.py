@@ -81,7 +81,7 @@ def translate(
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
 ) -> None:
     """Translate images of any size with an image-to-image model."""
-    from retouch.apply import translate_files
+    from retouch.tasks.apply import translate_files
 
     for path in translate_files(inputs, output, model, device, precision, direction=direction):
         typer.echo(path)
@@ -102,7 +102,8 @@ def evaluate_cmd(
     from rich.markup import escape
     from rich.table import Table
 
-    from retouch.evaluate import evaluate, write_report
+    from retouch.evaluate import write_report
+    from retouch.evaluate.paired import evaluate
 
     report = evaluate(model, data, split, device, limit=limit, holdout=holdout, sheet=sheet)
     part = f"last {holdout} of {split}" if holdout else split
@@ -139,7 +140,7 @@ def eval_translation(
 ) -> None:
     """Share of translations a domain classifier calls the target domain (and of untouched inputs), and cycle PSNR."""
     from retouch.evaluate import write_report
-    from retouch.evaluate_translation import evaluate_translation
+    from retouch.evaluate.translation import evaluate_translation
 
     r = evaluate_translation(model, data, classifier, direction, target, device, limit=limit, sheet=sheet)
     typer.echo(f"{r['images']} images, {direction}: called {r['target']}: inputs {r['target_share_inputs']:.1%}, "
@@ -161,7 +162,7 @@ def upscale(
 
     The added detail is the model's invention, not a recovery of what the camera missed.
     """
-    from retouch.upscale import upscale_files
+    from retouch.tasks.upscale import upscale_files
 
     for path in upscale_files(inputs, output, model, scale, device, precision):
         typer.echo(path)
@@ -182,7 +183,7 @@ def eval_sr(
     from rich.table import Table
 
     from retouch.evaluate import write_report
-    from retouch.evaluate_sr import evaluate_sr
+    from retouch.evaluate.sr import evaluate_sr
 
     report = evaluate_sr(models or [], [x.strip() for x in sets.split(",") if x.strip()], data, scale, device)
     table = Table(title=escape(f"x{report['scale']} super-resolution, PSNR (dB) / SSIM on Y"))
@@ -208,7 +209,7 @@ def eval_prior(
 ) -> None:
     """Share of a class-conditional prior's samples that a classifier assigns to the class asked for."""
     from retouch.evaluate import write_report
-    from retouch.evaluate_prior import evaluate_prior
+    from retouch.evaluate.prior import evaluate_prior
 
     r = evaluate_prior(model, classifier, per_class, device, sheet=sheet)
     typer.echo("  ".join(f"{k} {v:.0%}" for k, v in r["per_class_share"].items()) + f"\nall classes: {r['share']:.1%}")
@@ -264,7 +265,7 @@ def eval_dgp(
 
     from retouch.device import pick_precision
     from retouch.evaluate import write_report
-    from retouch.evaluate_dgp import evaluate_dgp
+    from retouch.evaluate.dgp import evaluate_dgp
 
     dtype = pick_precision(precision, torch.device("cpu"))
     report = evaluate_dgp(model, classifier, data, per_class, batch, ablation_per_class=ablation_per_class, dtype=dtype,
@@ -291,7 +292,7 @@ def demosaic(
 
     The restored pixels are invented by the model, not recovered: the mosaic destroyed them.
     """
-    from retouch.restore import demosaic_files, parse_box
+    from retouch.tasks.restore import demosaic_files, parse_box
 
     for path, boxes in demosaic_files(inputs, output, parse_box(box) if box else None, mask, detect, model, device, precision,
                                       consistent):
@@ -316,7 +317,7 @@ def eval_region(
     from rich.table import Table
 
     from retouch.evaluate import write_report
-    from retouch.evaluate_region import evaluate_region
+    from retouch.evaluate.region import evaluate_region
 
     try:
         sizes = [int(b) for b in blocks.split(",")]
@@ -349,8 +350,8 @@ def mosaic(
 
     Only the region changes. Small blocks are weak anonymisation: restoration models, ours included, invent plausible detail from them; use large blocks for faces and plates.
     """
-    from retouch.hide import mosaic_files
-    from retouch.restore import parse_box
+    from retouch.tasks.hide import mosaic_files
+    from retouch.tasks.restore import parse_box
 
     for path, boxes in mosaic_files(inputs, output, parse_box(box) if box else None, mask, locate, block, align):
         where = "whole image" if boxes is None else ", ".join("x={} y={} w={} h={}".format(*b) for b in boxes) or "empty mask"
@@ -372,7 +373,7 @@ def data_pairs(
 ) -> None:
     """Write an aligned paired dataset from clean photos, readable by `retouch train --data DST`."""
     from retouch.degrade import parse_range
-    from retouch.pairs import build_pairs
+    from retouch.tasks.pairs import build_pairs
 
     written = build_pairs(src, dst, degrade, locate, parse_range(size_range, "--size-range"), seed)
     typer.echo(f"{len(written)} pairs in {dst}")

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from retouch.degrade import Mosaic
 from retouch.io import Provenance, save_image, to_pil, to_tensor
 from retouch.metrics import image_metrics
-from retouch.restore import DEFAULT_MODEL, box_mask, load_restorer, restore_region
+from retouch.tasks.restore import DEFAULT_MODEL, box_mask, load_restorer, restore_region
 
 #: scikit-image photo -> the CIFAR-10 class whose map we follow (None: the classifier's own guess)
 PHOTOS: dict[str, str | None] = {"chelsea": "cat", "rocket": None, "coffee": None}

@@ -7,7 +7,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import retouch
-from retouch.apply import Translator, _starts, load_translator
+from retouch.tasks.apply import Translator, _starts, load_translator
 from retouch.cli import app
 from retouch.errors import RetouchError
 from retouch.io import read_provenance
@@ -112,7 +112,7 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path):
 
 
 def test_eval_reports_model_and_identity_and_writes_a_sheet(tmp_path, weights):
-    from retouch.evaluate import evaluate
+    from retouch.evaluate.paired import evaluate
     from tests.helpers import make_ab_folder
 
     data = make_ab_folder(tmp_path / "data", n=3, size=32)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from retouch.cli import app
 from retouch.data import DataConfig
 from retouch.errors import RetouchError
-from retouch.evaluate import evaluate
+from retouch.evaluate.paired import evaluate
 from retouch.io import read_provenance, to_tensor
 from retouch.locate.cam import box, cam, heat_map, locate_box, region
 from retouch.methods.classifier import Classifier, LabelledImages, background_photos

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from retouch.apply import load_translator
+from retouch.tasks.apply import load_translator
 from retouch.data import DataConfig, UnalignedDataset
 from retouch.errors import RetouchError
 from retouch.methods.cyclegan import CycleGAN, CycleGANConfig, ImagePool
@@ -164,7 +164,7 @@ def test_translate_picks_the_generator_of_each_direction(tmp_path):
 
 def test_eval_translation_counts_the_classifiers_calls(tmp_path):
     from retouch.evaluate import predict_classes
-    from retouch.evaluate_translation import evaluate_translation
+    from retouch.evaluate.translation import evaluate_translation
     from retouch.zoo import load_model
 
     data = tiny_domains(tmp_path / "data")

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from retouch.cli import app
 from retouch.data import DataConfig, PairedDataset
 from retouch.errors import RetouchError
-from retouch.pairs import build_pairs
+from retouch.tasks.pairs import build_pairs
 from tests.helpers import smooth_image
 
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from retouch.cli import app
 from retouch.errors import RetouchError
-from retouch.evaluate_dgp import centre_hole, opencv_inpaint, pgd, psnr_inside
+from retouch.evaluate.dgp import centre_hole, opencv_inpaint, pgd, psnr_inside
 from retouch.prior import tasks as T
 from retouch.prior.engine import DGP, Settings, Stage, discriminator_path, generator_parts, load_prior
 from retouch.train import train

@@ -66,7 +66,7 @@ def test_diff_augment_is_seeded_differentiable_and_cuts_a_hole():
 
 
 def test_eval_prior_counts_the_classifiers_calls(tmp_path):
-    from retouch.evaluate_prior import evaluate_prior
+    from retouch.evaluate.prior import evaluate_prior
     from retouch.zoo import load_model
 
     data = class_folders(tmp_path / "data")

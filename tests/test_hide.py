@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from retouch.cli import app
 from retouch.errors import RetouchError
-from retouch.hide import mosaic_files
+from retouch.tasks.hide import mosaic_files
 from retouch.io import read_provenance
 from tests.helpers import smooth_image
 

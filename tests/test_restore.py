@@ -10,7 +10,7 @@ from PIL import Image
 from retouch.data import DataConfig, DegradedDataset
 from retouch.errors import RetouchError
 from retouch.io import read_provenance, to_tensor
-from retouch.restore import box_mask, demosaic_files, load_restorer, restore_region
+from retouch.tasks.restore import box_mask, demosaic_files, load_restorer, restore_region
 from retouch.train import RunConfig, train
 from tests.helpers import smooth_image
 

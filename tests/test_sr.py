@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from retouch.apply import Translator
+from retouch.tasks.apply import Translator
 from retouch.errors import RetouchError
-from retouch.evaluate_sr import evaluate_sr, modcrop
+from retouch.evaluate.sr import evaluate_sr, modcrop
 from retouch.losses import PerceptualAdversarial, VGGContent
 from retouch.metrics import rgb_to_y
 from retouch.nets import build_net

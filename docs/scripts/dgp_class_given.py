@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from retouch.evaluate_dgp import centre_hole, cifar_test, psnr_inside
+from retouch.evaluate.dgp import centre_hole, cifar_test, psnr_inside
 from retouch.prior.engine import DGP, load_prior
 from retouch.prior.tasks import SETTINGS, finish, observation_for, observe_input
 

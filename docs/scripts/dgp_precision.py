@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from retouch.evaluate_dgp import centre_hole, cifar_test
+from retouch.evaluate.dgp import centre_hole, cifar_test
 from retouch.prior import tasks as T
 from retouch.prior.engine import DGP, load_prior
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from retouch.device import pick_precision
-from retouch.evaluate_dgp import cifar_test
+from retouch.evaluate.dgp import cifar_test
 from retouch.io import Provenance, save_image
 from retouch.prior.engine import DGP, load_prior
 from retouch.prior.tasks import jitter, morph, restore, transfer

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from retouch.apply import load_translator
+from retouch.tasks.apply import load_translator
 from retouch.data import DataConfig, PairedDataset
 from retouch.metrics import image_metrics, mean_metrics
 

@@ -8,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from retouch.evaluate_sr import SETS, evaluate_sr
+from retouch.evaluate.sr import SETS, evaluate_sr
 
 
 def main() -> None:

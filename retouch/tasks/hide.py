@@ -18,7 +18,7 @@ from rich.progress import track
 from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, read_image, save_image
-from retouch.restore import box_mask, mask_boxes, mask_for
+from retouch.tasks.restore import box_mask, mask_boxes, mask_for
 
 log = logging.getLogger(__name__)
 ALIGN = ("region", "image")

@@ -18,7 +18,7 @@ from retouch.degrade import Downsample
 from retouch.errors import RetouchError
 from retouch.io import list_images, read_image, to_pil, to_tensor
 from retouch.metrics import detail_ratio, mean_metrics, psnr, ssim
-from retouch.upscale import BICUBIC, Bicubic, load_upscaler
+from retouch.tasks.upscale import BICUBIC, Bicubic, load_upscaler
 
 # benchmark name -> folder under the shared data root (BSD100 is BSDS500's validation split)
 SETS = {"Set5": "sr-bench/Set5", "Set14": "sr-bench/Set14", "BSD100": "bsds500/val", "Kodak24": "sr-bench/Kodak24"}

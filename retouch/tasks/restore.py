@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from rich.progress import track
 
-from retouch.apply import Translator, load_translator
+from retouch.tasks.apply import Translator, load_translator
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, load_image, read_image, save_image, to_pil, to_tensor
 

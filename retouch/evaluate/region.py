@@ -17,7 +17,7 @@ from rich.progress import track
 from retouch.degrade import Mosaic
 from retouch.io import list_images, read_image, to_pil
 from retouch.metrics import detail_ratio, image_metrics, mean_metrics
-from retouch.restore import box_mask, load_restorer, restore_region
+from retouch.tasks.restore import box_mask, load_restorer, restore_region
 
 BASELINES = ("mosaic", "bicubic", "consistent bicubic")
 

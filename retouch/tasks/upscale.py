@@ -1,4 +1,4 @@
-"""Super-resolution at any size: `retouch upscale` and `retouch.upscale`.
+"""Super-resolution at any size: `retouch upscale` and `retouch.tasks.upscale`.
 
 A model (task "upscale", e.g. an srgan run) is tiled like any image-to-image model, with tiles
 placed at `scale` times their offsets (`apply.Translator`). `bicubic` is the non-learned
@@ -13,12 +13,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from retouch.apply import Translator, load_translator, map_files
+from retouch.tasks.apply import Translator, load_translator, map_files
 from retouch.degrade import _resize
 from retouch.errors import RetouchError
 from retouch.io import Provenance, read_image, to_pil, to_tensor
 
 BICUBIC = "bicubic"
+DEFAULT_MODEL = "srresnet-x4"  # the shipped model with the best PSNR
 DEFAULT_SCALE = 4  # bicubic's, when no --scale is given
 
 
@@ -46,18 +47,18 @@ def load_upscaler(model: str | Path, scale: int | None = None, device: str = "au
     return tr
 
 
-def upscale(image: Image.Image | str | Path, model: str | Path, scale: int | None = None, device: str = "auto",
+def upscale(image: Image.Image | str | Path, model: str | Path = DEFAULT_MODEL, scale: int | None = None, device: str = "auto",
             precision: str = "auto") -> Image.Image:
     """One image (PIL image or path) at `scale` times its size.
 
-    >>> big = retouch.upscale("small.png", model="runs/srgan-x4")  # doctest: +SKIP
+    >>> big = retouch.upscale("small.png")  # srresnet-x4, as the CLI  # doctest: +SKIP
     """
     up = load_upscaler(model, scale, device, precision)
     x = to_tensor(image) if isinstance(image, Image.Image) else read_image(Path(image))
     return to_pil(up(x))
 
 
-def upscale_files(inputs: Path, output: Path, model: str | Path, scale: int | None = None, device: str = "auto",
+def upscale_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL, scale: int | None = None, device: str = "auto",
                   precision: str = "auto", show_progress: bool = True) -> list[Path]:
     """A file to a file, or a folder to a folder with the same file names; provenance in each."""
     up = load_upscaler(model, scale, device, precision)

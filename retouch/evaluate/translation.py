@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import track
 
-from retouch.apply import load_translator
+from retouch.tasks.apply import load_translator
 from retouch.errors import RetouchError
 from retouch.evaluate import predict_classes
 from retouch.io import Provenance, list_images, read_image, save_image
