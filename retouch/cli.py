@@ -90,7 +90,7 @@ def translate(
 @app.command("eval")
 def evaluate_cmd(
     model: str = typer.Argument(..., help="Shipped model name, weights file, or run folder."),
-    data: Path = typer.Option(..., help="Paired data folder (e.g. ../shared/data/maps), or labelled images for a classifier (the CIFAR-10 zip, or class folders)."),
+    data: Path = typer.Option(..., help="Paired data folder (e.g. made by retouch data pairs), or labelled images for a classifier (the CIFAR-10 zip, or class folders)."),
     split: str = typer.Option("test", help="Subfolder to evaluate on, when present."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here (default: print only)."),
     sheet: Path = typer.Option(None, help="Also write a PNG of input | output | target rows for the first pairs."),

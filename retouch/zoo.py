@@ -37,13 +37,6 @@ class ZooEntry:
 
 
 ZOO: dict[str, ZooEntry] = {
-    "pix2pix-maps": ZooEntry(
-        file="pix2pix-maps.safetensors",
-        sha256="bb37f6575b48d3aa1267b7e529c4263d9a87ffcc97141eba276992f145e3ad08",
-        task="translate",
-        summary="pix2pix U-Net (ngf 16) for the shared 'maps' set: satellite frame -> blob mask",
-        card="docs/models/pix2pix-maps.md",
-    ),
     "cifar10-classifier": ZooEntry(
         file="cifar10-classifier.safetensors",
         sha256="0ec727b564634d608b3e719cf9334bdc22779a810eb6f18adb710338011f9b1e",

@@ -94,11 +94,14 @@ def test_unknown_options_and_missing_folder(tmp_path):
         PairedDataset(DataConfig(root=str(root), direction="AtoC"))
 
 
-def test_real_maps_holdout_is_a_contiguous_tail(shared_data):
-    cfg = DataConfig(root=str(shared_data / "maps"), holdout=48)
+def test_holdout_is_a_contiguous_tail_in_natural_name_order(tmp_path):
+    root = make_ab_folder(tmp_path / "d", n=12, size=16)
+    for i, path in enumerate(sorted((root / "train").iterdir())):  # 1.png ... 12.png: "10" sorts after "9"
+        path.rename(path.with_name(f"{i + 1}.png"))
+    cfg = DataConfig(root=str(root), holdout=3)
     fit, held = PairedDataset(cfg), PairedDataset(cfg, train=False, held_out=True)
-    assert len(fit) + len(held) == 478
+    assert len(fit) + len(held) == 12
     assert {p.name for p in fit.paths_a}.isdisjoint(p.name for p in held.paths_a)
-    assert [held.name(0), held.name(47)] == ["555.jpg", "602.jpg"]
+    assert [held.name(0), held.name(2)] == ["10.png", "12.png"]
     x, y = held.pair(0)
     assert x.shape == y.shape and x.shape[0] == 3
