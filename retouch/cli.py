@@ -223,7 +223,7 @@ def prior(
     inputs: Path = typer.Argument(..., help="An image or a folder of images (morph: the first image)."),
     second: Path = typer.Argument(None, help="morph only: the image to morph into."),
     output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names); a sheet for jitter, morph, transfer."),
-    mask: Path = typer.Option(None, help="Mask image, white = known, black = to fill (inpaint; composes with any task)."),
+    mask: Path = typer.Option(None, help="Mask image of the input's size, white = fill, black = keep, as for every verb (inpaint; composes with any task)."),
     class_name: str = typer.Option(None, "--class", help="The class to draw (name or index); by default the latent search picks it."),
     model: str = typer.Option("cifar10-prior", help="Generative prior: shipped name, weights file or run folder (its discriminator beside it)."),
     grey: bool = typer.Option(False, help="The input is also greyscale (compose colourisation with another task)."),

@@ -174,12 +174,18 @@ def test_prior_command_restores_files_and_writes_sheets(prior_run, tmp_path):
     src.mkdir()
     for i in range(2):
         Image.fromarray(((images(1, i)[0].permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)).save(src / f"{i}.png")
-    Image.fromarray(np.where(centre_hole(32, 12)[0, 0].numpy() > 0, 255, 0).astype(np.uint8)).save(tmp_path / "mask.png")
+    known = centre_hole(32, 12)[0, 0].numpy() > 0
+    Image.fromarray(np.where(known, 0, 255).astype(np.uint8)).save(tmp_path / "mask.png")  # white = fill, every verb
     run = CliRunner().invoke
     common = ["--model", str(prior_run), "--device", "cpu"]
     result = run(app, ["prior", "inpaint", str(src), "-o", str(tmp_path / "out"), "--mask", str(tmp_path / "mask.png"), "--steps-gif", *common])
     assert result.exit_code == 0, result.output
-    assert Image.open(tmp_path / "out" / "0.png").size == (32, 32)
+    filled, given = np.asarray(Image.open(tmp_path / "out" / "0.png")), np.asarray(Image.open(src / "0.png"))
+    assert filled.shape == (32, 32, 3)
+    assert np.array_equal(filled[known], given[known]) and not np.array_equal(filled[~known], given[~known])
+    Image.new("L", (33, 32)).save(tmp_path / "wrong.png")
+    result = run(app, ["prior", "inpaint", str(src), "-o", str(tmp_path / "w"), "--mask", str(tmp_path / "wrong.png"), "--fit", *common])
+    assert "The mask is 33x32" in str(result.exception) and not (tmp_path / "w").exists()
     assert Image.open(tmp_path / "out" / "1.gif").n_frames > 1
     result = run(app, ["prior", "morph", str(src / "0.png"), str(src / "1.png"), "-o", str(tmp_path / "m.png"), "--class", "b", *common])
     assert result.exit_code == 0, result.output

@@ -17,16 +17,31 @@ from retouch.prior.engine import DGP, Fit, load_prior
 from retouch.prior.tasks import MANIPULATE, SETTINGS, TASKS, jitter, morph, restore, transfer
 
 
-def _read(path: Path, side: int, fit: bool, mode: str = "RGB") -> torch.Tensor:
-    """One image as a 1xCxHxW tensor of `side` px; with `fit`, any image is centre-cropped square
-    and resized (antialiased), otherwise another size is an error."""
-    im = load_image(path).convert(mode)
-    if im.size != (side, side):
-        if not fit:
-            raise RetouchError(f"{path} is {im.size[0]}x{im.size[1]}, but this prior needs {side}x{side} here; "
-                               "pass --fit to centre-crop and resize it.")
-        im = ImageOps.fit(im, (side, side), Image.BICUBIC if mode == "RGB" else Image.NEAREST)
-    return to_tensor(im) if mode == "RGB" else torch.from_numpy(np.array(im)).float()[None, None] / 255
+def _read(path: Path, side: int, fit: bool, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """One image as a 1x3xHxW tensor of `side` px; with `fit`, any image is centre-cropped square
+    and resized (antialiased), otherwise another size is an error. `size`: the (width, height) the
+    image must have, the mask's when one is given (one rule with every other verb)."""
+    im = load_image(path)
+    if size is not None and im.size != size:
+        raise RetouchError(f"The mask is {size[0]}x{size[1]} but {path} is {im.size[0]}x{im.size[1]}; give a mask of the image's size.")
+    return to_tensor(_side(im, side, fit, path, Image.BICUBIC))
+
+
+def _side(im: Image.Image, side: int, fit: bool, path: Path, resample: int) -> Image.Image:
+    if im.size == (side, side):
+        return im
+    if not fit:
+        raise RetouchError(f"{path} is {im.size[0]}x{im.size[1]}, but this prior needs {side}x{side} here; "
+                           "pass --fit to centre-crop and resize it.")
+    return ImageOps.fit(im, (side, side), resample)
+
+
+def _read_known(path: Path, side: int, fit: bool) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The mask file (white = fill, as for every verb) as the prior's 1x1xSxS map of known pixels
+    (1 = keep), cropped and resized like the images; and the size the images must have."""
+    im = load_image(path).convert("L")
+    region = np.asarray(_side(im, side, fit, path, Image.NEAREST)) > 127
+    return torch.from_numpy(~region).float()[None, None], im.size
 
 
 def save_gif(frames: list[torch.Tensor], path: Path, scale: int = 4) -> Path:
@@ -57,7 +72,7 @@ def run_prior(task: str, inputs: Path, output: Path, second: Path | None = None,
     cls = class_index(class_name, meta["classes"])
     side = dgp.size // scale if task == "upscale" else dgp.size
     pairs = [(inputs, output)] if task == "morph" else file_pairs(inputs, output)
-    mask_t = None if mask is None else (_read(mask, dgp.size, True, "L") > 0.5).float()
+    mask_t, size = (None, None) if mask is None else _read_known(mask, dgp.size, fit_size)
     restore_task = "reconstruct" if task in MANIPULATE else task
     steps = SETTINGS[restore_task].steps
     written: list[Path] = []
@@ -66,7 +81,7 @@ def run_prior(task: str, inputs: Path, output: Path, second: Path | None = None,
         for start in range(0, len(pairs), batch):
             chunk = pairs[start:start + batch]
             paths = [chunk[0][0], second] if task == "morph" else [src for src, _ in chunk]
-            images = torch.cat([_read(p, side, fit_size) for p in paths])
+            images = torch.cat([_read(p, side, fit_size, size) for p in paths])
             y = None if cls is None else torch.full((len(paths),), cls, dtype=torch.long)
             bar = progress.add_task(task, total=steps)
             out, fit = restore(dgp, restore_task, images, mask=mask_t, y=y, scale=scale, grey=grey, seed=seed,

@@ -72,7 +72,7 @@ def observation_for(task: str, mask: Tensor | None = None, scale: int = 4, grey:
     if task not in RESTORE:
         raise RetouchError(f"Unknown DGP restoration {task!r}; use one of {', '.join(RESTORE)}.")
     if task == "inpaint" and mask is None:
-        raise RetouchError("inpaint needs a mask (white = keep, black = fill).")
+        raise RetouchError("inpaint needs a mask (white = fill, black = keep).")
     return Observation(grey=grey or task == "colorize", scale=scale if task == "upscale" else 1, mask=mask)
 
 
