@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+SUFFIX = ".tmp"
+
 
 @contextmanager
 def atomic_write(path: Path) -> Iterator[BinaryIO]:
@@ -17,7 +19,7 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
     Opened with mode "xb" rather than `mkstemp`, so the result gets the usual permissions from the
     umask (mkstemp's 0600 made shipped weights unreadable to other users).
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{SUFFIX}")
     try:
         with open(tmp, "xb") as f:
             yield f
@@ -25,4 +27,11 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_stale(folder: Path) -> None:
+    """Delete the temporary files of `atomic_write`s that a kill interrupted (SIGKILL skips the
+    cleanup above), so a run folder killed many times does not fill up with partial checkpoints."""
+    for tmp in folder.glob(f".*.????????{SUFFIX}"):
         tmp.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per error, however narrow the terminal
 app.add_typer(toy_app, name="toy", help="Generative-modelling warm-up: inverse-CDF sampling and a 2-D GAN.")
 
 
@@ -45,27 +45,42 @@ def train(
     precision: str = typer.Option(None, help="auto | fp32 | bf16."),
     compile_nets: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks (about a minute first; faster steps after)."),
     loss: str = typer.Option(None, help="The method's reconstruction/content loss (model.loss): pix2pix l1 | pan | l1+pan; srgan mse | pan | vgg."),
-    resume: bool = typer.Option(False, help="Continue the run in --out exactly where its last checkpoint left it."),
+    resume: bool = typer.Option(False, help="Continue the run in --out where its last checkpoint left it (the same command with --resume added; --steps N to go on to N)."),
 ) -> None:
-    """Train a model; Ctrl-C or a kill loses at most the steps since the last checkpoint."""
-    from retouch.train import RunConfig, train as run_training
+    """Train a model; Ctrl-C or a kill loses at most the steps since the last checkpoint.
 
-    overrides = [("data", "root", data), ("data", "size", size), ("data", "direction", direction),
-                 ("data", "preprocess", preprocess), ("train", "steps", steps), ("train", "batch_size", batch_size),
-                 ("train", "seed", seed), ("train", "device", device), ("train", "precision", precision),
-                 ("train", "compile", compile_nets), ("model", "loss", loss)]
-    given = [key for _, key, value in overrides if value is not None] + (["config"] if config else [])
-    if resume and given:
-        raise RetouchError(f"--resume continues {out} exactly as it was configured; drop --{', --'.join(given).replace('_', '-')}.")
-    cfg = RunConfig.from_yaml(config) if config else RunConfig(method=method)
+    Re-running the same command with --resume continues the run: flags equal to the run's settings
+    are accepted, a conflicting one is refused, and --steps may move the end (the learning-rate
+    schedule is then the new length's, from the step reached).
+    """
+    from retouch.train import RunConfig, config_conflicts, train as run_training
+
+    flags = {"data.root": ("--data", data), "data.size": ("--size", size), "data.direction": ("--direction", direction),
+             "data.preprocess": ("--preprocess", preprocess), "train.steps": ("--steps", steps),
+             "train.batch_size": ("--batch-size", batch_size), "train.seed": ("--seed", seed), "train.device": ("--device", device),
+             "train.precision": ("--precision", precision), "train.compile": ("--compile", compile_nets), "model.loss": ("--loss", loss)}
+    saved = out / "config.yaml"
+    if config:
+        cfg = RunConfig.from_yaml(config)
+    elif resume and saved.exists():
+        cfg = RunConfig.from_yaml(saved)  # the run as it was started, with the flags given again on top
+    else:
+        cfg = RunConfig(method=method)
     if cfg.method != method:
-        raise RetouchError(f"{config} is a {cfg.method} recipe, not {method}.")
+        raise RetouchError(f"{config or saved} is a {cfg.method} recipe, not {method}.")
     if loss is not None and not hasattr(cfg.model, "loss"):
         raise RetouchError(f"{method} has no choice of loss; drop --loss.")
-    for section, key, value in overrides:
+    for dotted, (_, value) in flags.items():
         if value is not None:
+            section, key = dotted.split(".")
             setattr(getattr(cfg, section), key, str(value) if isinstance(value, Path) else value)
-    if not cfg.data.root and not resume:
+    if resume and saved.exists():
+        conflicts = config_conflicts(RunConfig.from_yaml(saved), cfg)
+        if conflicts:
+            named = [flags[k][0] if k in flags and flags[k][1] is not None else f"{k} in {config}" for k in conflicts]
+            raise RetouchError(f"{', '.join(named)} differ from the settings {out} was started with; drop them to "
+                               "continue the run as it was (only --steps may change), or choose another --out.")
+    if not cfg.data.root:
         raise RetouchError("Say where the training pairs are with --data DIR (or data.root in the config).")
     weights = run_training(cfg, out, resume=resume)
     typer.echo(f"weights: {weights}")

@@ -8,6 +8,7 @@ the same losses and weights as never stopping, which `tests/test_train.py` check
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -18,13 +19,13 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader
 
-from retouch.atomic import atomic_write
+from retouch.atomic import atomic_write, remove_stale
 from retouch.data import DataConfig, StreamSampler
 from retouch.device import pick_device, pick_precision
 from retouch.errors import RetouchError
 from retouch.io import save_image
 from retouch.methods import get_method
-from retouch.zoo import save_weights
+from retouch.zoo import load_pth, save_weights
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -90,6 +91,42 @@ def _build(cls: type, values: dict, where: str):
     return cls(**values)
 
 
+def config_conflicts(saved: RunConfig, requested: RunConfig) -> list[str]:
+    """Dotted keys where a resumed run's request differs from the run as it was started; the step
+    count is not one of them: `--resume --steps N` continues a run to N steps."""
+    def flat(d: dict, prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    a, b = flat(saved.to_dict()), flat(requested.to_dict())
+    return [k for k in a if k != "train.steps" and a[k] != b.get(k)]
+
+
+class FiniteLosses:
+    """Stops a run at its first NaN or inf loss, naming the step and the loss.
+
+    Checked every step on the CPU, where reading a loss costs nothing, and at log and checkpoint
+    steps elsewhere, so a GPU is not made to wait every step; a checkpoint is only written after
+    the check, so the last one on disk is always from finite steps."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[int, dict[str, torch.Tensor]]] = []
+
+    def add(self, step: int, losses: dict[str, torch.Tensor]) -> None:
+        self.pending.append((step, losses))
+
+    def check(self, last_checkpoint: int) -> None:
+        for step, losses in self.pending:
+            for name, value in losses.items():
+                if not math.isfinite(float(value)):
+                    raise RetouchError(f"Step {step}: loss {name} is {float(value)}; the run stops here and keeps its last "
+                                       f"good checkpoint (step {last_checkpoint}). Lower the learning rate or use "
+                                       "--precision fp32, then --resume.")
+        self.pending.clear()
+
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """Write to a temporary file beside `path`, then rename: a kill never leaves half a checkpoint."""
     with atomic_write(path) as f:
@@ -107,10 +144,14 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     if ckpt_path.exists() and not resume:
         raise RetouchError(f"{out} already holds a run; add --resume to continue it or choose another --out.")
     if resume:
-        if not ckpt_path.exists():
-            raise RetouchError(f"Nothing to resume in {out}: it has no {CHECKPOINT}.")
-        cfg = RunConfig.from_yaml(out / "config.yaml")  # a resumed run is the run that was started
+        if not (out / "config.yaml").exists():
+            raise RetouchError(f"Nothing to resume in {out}: it has no config.yaml; start the run without --resume.")
+        conflicts = config_conflicts(RunConfig.from_yaml(out / "config.yaml"), cfg)
+        if conflicts:
+            raise RetouchError(f"{out} was started with other settings ({', '.join(conflicts)}); resume it as it was "
+                               "configured (only the step count may change), or choose another --out.")
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)  # temporary files of writes a kill interrupted
     (out / "samples").mkdir(exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
@@ -123,10 +164,13 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     dataset = get_method(cfg.method).dataset(cfg.data, train=True)
     method = build_method(cfg, device, dtype)
     start = 0
-    if resume:
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+    if resume and ckpt_path.exists():  # killed before its first checkpoint: it starts again from step 0
+        state = load_pth(ckpt_path, device)
         method.load_state_dict(state["method"])
         start = state["step"]
+        if start > t.steps:
+            raise RetouchError(f"{out} is already at step {start}; --steps must be at least that to continue it.")
+        method.sync_learning_rates()  # the schedule of this run's step count, if --steps changed it
         torch.set_rng_state(state["rng"]["torch"])
         if device.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -150,16 +194,29 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     writer = SummaryWriter(str(out / "logs"), purge_step=start)
     weights = out / "model.safetensors"
 
+    saved_at = start
+
     def checkpoint(step: int) -> None:
+        nonlocal saved_at
+        if not all(torch.isfinite(p).all() for net in method.nets.values() for p in net.parameters()):
+            raise RetouchError(f"Step {step}: the weights hold NaN or inf; the run stops here and keeps its last good "
+                               f"checkpoint (step {saved_at}). Lower the learning rate or use --precision fp32, then --resume.")
         rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}
-        atomic_torch_save({"step": step, "method": method.state_dict(), "rng": rng}, ckpt_path)
         net, meta = method.export()
         info = {"method": cfg.method, "direction": cfg.data.direction, "size": cfg.data.size, "steps": step}
         if cfg.data.degrade:
             info["degrade"] = cfg.data.degrade  # what the model learned to invert
-        save_weights(net, {**meta, **info}, weights)
-        for name, (extra, extra_meta) in method.export_extra().items():
-            save_weights(extra, {**extra_meta, **info}, out / f"{name}.safetensors")
+        try:
+            atomic_torch_save({"step": step, "method": method.state_dict(), "rng": rng}, ckpt_path)
+            save_weights(net, {**meta, **info}, weights)
+            for name, (extra, extra_meta) in method.export_extra().items():
+                save_weights(extra, {**extra_meta, **info}, out / f"{name}.safetensors")
+        except (OSError, RuntimeError) as e:  # a full disk or a file-size limit; torch wraps the OSError
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            kept = f"its checkpoint of step {saved_at} is kept" if saved_at else "no checkpoint was written yet"
+            raise RetouchError(f"Cannot write the checkpoint of step {step} in {out} ({first}); the run stops and {kept}. "
+                               "Free some disk space, then --resume.") from None
+        saved_at = step
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} img/s"),
                TextColumn("{task.fields[losses]}"), TimeRemainingColumn()]
@@ -167,9 +224,14 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     with progress, (out / "log.jsonl").open("a") as log:
         bar = progress.add_task(f"{cfg.method}", total=t.steps, completed=start, rate="-", losses="")
         it, tick, tick_step = iter(loader), time.perf_counter(), start
+        finite = FiniteLosses()
         for step in range(start, t.steps):
             losses = method.step(next(it))
             done = step + 1
+            finite.add(done, losses)
+            sync = done % t.log_every == 0 or done % t.ckpt_every == 0 or done == t.steps
+            if device.type == "cpu" or sync:
+                finite.check(saved_at)
             if done % t.log_every == 0 or done == t.steps:
                 values = {k: float(v) for k, v in losses.items()}
                 now = time.perf_counter()
@@ -204,7 +266,7 @@ def _init_from(method, source: str | Path, device: torch.device) -> None:
     names = ["G_A", "G_B"] if two_way else [method.inference_net]
     spec = meta["net"]["generator"] if two_way else meta["net"]
     if ckpt.exists():
-        nets = torch.load(ckpt, map_location=device, weights_only=True)["method"]["nets"]
+        nets = load_pth(ckpt, device)["method"]["nets"]
         states = {n: nets[n] for n in names}
     else:
         net, _ = load_model(source, device)
@@ -220,8 +282,16 @@ def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines written after the checkpoint we resume from, so the log reads as one run."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    keep = [line for line in path.read_text().splitlines() if _logged_step(line) <= step]
     path.write_text("".join(line + "\n" for line in keep))
+
+
+def _logged_step(line: str) -> float:
+    """A log line's step; a line a kill cut short (or an empty one) sorts after every step."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
 
 
 def _preview_batch(dataset, seed: int) -> dict:

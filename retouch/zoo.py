@@ -8,8 +8,10 @@ a file from anywhere loads safely, and it rebuilds its network without the train
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -137,6 +139,33 @@ def read_meta(path: Path) -> dict:
     if raw is None:
         raise RetouchError(f"{path} has no retouch metadata; convert foreign weights first.")
     return json.loads(raw)
+
+
+def load_pth(path: Path, map_location: torch.device | str = "cpu") -> Any:
+    """`torch.load` with `weights_only=True`, the only way a .pth is ever opened here, and one
+    sentence for each way it fails: a pickle that carries code or objects is refused, not run."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        detail = next((line.strip() for line in str(e).splitlines() if "Unsupported global" in line), "not plain tensors")
+        raise RetouchError(f"{path} carries Python objects or code, not only tensors ({detail}); retouch opens .pth "
+                           "files with weights_only=True and refuses it: re-save a plain state dict.") from None
+    except Exception as e:  # noqa: BLE001 (truncated zips, wrong magic, EOF: all mean a damaged file to the user)
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise RetouchError(f"{path} cannot be read as a torch file ({first}); it is damaged or not a .pth.") from None
+
+
+def read_state_file(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict of tensors from a .safetensors or .pth file (the latter through `load_pth`)."""
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as e:
+            raise RetouchError(f"{path} is not a readable safetensors file ({e}).") from None
+    state = load_pth(path)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RetouchError(f"{path} holds a {type(state).__name__}, not a state dict of tensors.")
+    return state
 
 
 def load_model(model: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:

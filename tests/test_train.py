@@ -123,8 +123,8 @@ def test_cli_flags_override_the_config_file(tmp_path):
     saved = RunConfig.from_yaml(tmp_path / "run" / "config.yaml")
     assert (saved.train.steps, saved.train.batch_size, saved.data.direction, saved.data.root) == (2, 1, "BtoA", str(data))
     assert saved.model.ngf == 4  # untouched keys come from the file
-    resumed = CliRunner().invoke(app, ["train", "pix2pix", "--out", str(tmp_path / "run"), "--resume", "--steps", "9"])
-    assert isinstance(resumed.exception, RetouchError) and "drop --steps" in str(resumed.exception)
+    resumed = CliRunner().invoke(app, ["train", "pix2pix", "--out", str(tmp_path / "run"), "--resume", "--batch-size", "3"])
+    assert isinstance(resumed.exception, RetouchError) and "--batch-size differ" in str(resumed.exception)
     assert CliRunner().invoke(app, ["train", "cyclegan", "--config", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "r2")]).exit_code != 0
 
 

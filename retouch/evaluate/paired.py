@@ -12,13 +12,11 @@ import torch
 import torch.nn.functional as F
 from rich.progress import track
 
-from retouch.tasks.apply import load_translator
-from retouch.data import DataConfig, PairedDataset, _to_float
-from retouch.device import pick_device
-from retouch.errors import RetouchError
+from retouch.data import DataConfig, PairedDataset
 from retouch.io import Provenance, save_image
 from retouch.metrics import image_metrics, mean_metrics
-from retouch.zoo import load_model, read_meta, resolve
+from retouch.tasks.apply import load_translator
+from retouch.zoo import read_meta, resolve
 
 
 def evaluate(model: str, data: Path, split: str = "test", device: str = "auto", precision: str = "auto",

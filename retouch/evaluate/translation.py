@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from rich.progress import track
 
-from retouch.tasks.apply import load_translator
 from retouch.errors import RetouchError
 from retouch.evaluate import predict_classes
 from retouch.io import Provenance, list_images, read_image, save_image
 from retouch.metrics import image_metrics, mean_metrics
+from retouch.tasks.apply import load_translator
 from retouch.zoo import load_model
 
 OTHER = {"AtoB": "BtoA", "BtoA": "AtoB"}

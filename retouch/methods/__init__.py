@@ -98,6 +98,15 @@ class Method:
             for k, v in state[group].items():
                 mine[k].load_state_dict(v)
 
+    def sync_learning_rates(self) -> None:
+        """Set each optimiser's learning rate from its schedule at the current step.
+
+        A checkpoint restores the rate its schedule had reached; when a resumed run changes its step
+        count the schedule is this run's, so the rate must come from it (equal when nothing changed)."""
+        for sched in self.schedulers.values():
+            for group, base, fn in zip(sched.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+                group["lr"] = base * fn(sched.last_epoch)
+
     def export(self) -> tuple[nn.Module, dict]:
         """The inference network and the metadata that rebuilds it without the training code."""
         return self.nets[self.inference_net], {"net": self.specs[self.inference_net], "task": self.task, "method_config": asdict(self.cfg)}

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from retouch.errors import RetouchError
@@ -349,22 +347,6 @@ class BigGANDiscriminator(nn.Module):
 # --- loading released weights ------------------------------------------------------------------
 
 
-def _read_state(path: Path) -> dict[str, Tensor]:
-    if path.suffix == ".safetensors":
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError) as e:
-            raise RetouchError(f"{path} is not a readable safetensors file ({e}).") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling errors come in many types; all mean the same to the user
-        raise RetouchError(f"{path} is not a state dict torch can load safely (weights_only): {e}") from None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise RetouchError(f"{path} holds a {type(state).__name__}, not a state dict of tensors "
-                           "like BigGAN-PyTorch's G_ema.pth or D.pth.")
-    return state
-
-
 def _first(keys: list[str], n: int = 3) -> str:
     more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
     return ", ".join(keys[:n]) + more
@@ -387,7 +369,9 @@ def load_biggan(path: str | Path, which: str = "G", **spec) -> nn.Module:
         net = cls(**spec)
     except (TypeError, ValueError) as e:
         raise RetouchError(f"Cannot build a BigGAN {which} from {spec}: {e}") from None
-    state = _read_state(path)
+    from retouch.zoo import read_state_file  # zoo builds nets: imported here, not at module load
+
+    state = read_state_file(path)
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

@@ -67,17 +67,9 @@ def load_vgg19(path: str | Path, layer: str = "relu5_4") -> VGGFeatures:
     if not path.is_file():
         raise RetouchError(f"VGG-19 weights {path} do not exist; download torchvision's vgg19 state dict "
                            "(vgg19-dcbb9e9d.pth) yourself and name its path, or use another content loss.")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    from retouch.zoo import read_state_file  # zoo builds nets: imported here, not at module load
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 (any unreadable file is the user's to fix)
-        raise RetouchError(f"Cannot read VGG-19 weights from {path} ({e}); pass a torchvision vgg19 state dict.") from None
-    if not isinstance(state, dict):
-        raise RetouchError(f"{path} does not hold a state dict; pass a torchvision vgg19 state dict.")
+    state = read_state_file(path)
     net = VGGFeatures(layer)
     wanted = net.state_dict()
     missing = [k for k in wanted if k not in state]

@@ -24,7 +24,6 @@ from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, read_image, save_image, to_pil, to_tensor
 from retouch.zoo import load_model
 
-
 FREE_TILE = 512  # tile side for networks without normalisation layers
 
 

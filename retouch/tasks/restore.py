@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 from rich.progress import track
 
-from retouch.tasks.apply import Translator, load_translator
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, load_image, read_image, save_image, to_pil, to_tensor
+from retouch.tasks.apply import Translator, load_translator
 
 DEFAULT_MODEL = "demosaic"
 CONTEXT = 32  # pixels of real image around the region that the model sees

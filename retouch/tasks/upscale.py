@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from retouch.tasks.apply import Translator, load_translator, map_files
 from retouch.degrade import _resize
 from retouch.errors import RetouchError
 from retouch.io import Provenance, read_image, to_pil, to_tensor
+from retouch.tasks.apply import Translator, load_translator, map_files
 
 BICUBIC = "bicubic"
 DEFAULT_MODEL = "srresnet-x4"  # the shipped model with the best PSNR
