@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from retouch.errors import RetouchError
+from retouch.io import DEFAULT_MAX_PIXELS, set_max_pixels
 from retouch.toy.cli import toy_app
 
 app = typer.Typer(
@@ -20,13 +24,37 @@ err = Console(stderr=True, soft_wrap=True)  # one line per error, however narrow
 app.add_typer(toy_app, name="toy", help="Generative-modelling warm-up: inverse-CDF sampling and a 2-D GAN.")
 
 
+# Every image verb takes the decode limit; reading a file checks its header against it first.
+MAX_PIXELS = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=0,
+                          help="Refuse images with more pixels (width x height) than this, a guard against decompression bombs; 0 = no limit.")
+
+
 def main() -> None:
-    """Entry point: user errors print one sentence and exit 2, with no traceback."""
+    """Entry point: user errors print one sentence and exit 2, with no traceback.
+
+    The sentence is printed unwrapped and without markup, so it stays one line however long the
+    path and whatever brackets a file name holds. A folder run whose files partly failed prints one
+    line per failed file after the summary (see `tasks.apply.FilesFailed`), and also exits 2.
+    """
     try:
         app()
     except RetouchError as e:
-        err.print(f"[bold red]error:[/] {e}")
+        err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise SystemExit(2) from None
+
+
+def _report(run: Callable[[], list], line: Callable[[Any], str] = str) -> None:
+    """Print one line per written file, then fail if some files of a folder did not make it."""
+    from retouch.tasks.apply import FilesFailed
+
+    try:
+        results, failed = run(), None
+    except FilesFailed as e:
+        results, failed = e.results, e
+    for r in results:
+        typer.echo(line(r))
+    if failed is not None:
+        raise failed
 
 
 @app.command()
@@ -94,12 +122,13 @@ def translate(
     direction: str = typer.Option("AtoB", help="AtoB or BtoA: which generator of an unpaired model (horse2zebra: AtoB = horse to zebra)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
+    max_pixels: int = MAX_PIXELS,
 ) -> None:
     """Translate images of any size with an image-to-image model."""
     from retouch.tasks.apply import translate_files
 
-    for path in translate_files(inputs, output, model, device, precision, direction=direction):
-        typer.echo(path)
+    set_max_pixels(max_pixels)
+    _report(lambda: translate_files(inputs, output, model, device, precision, direction=direction))
 
 
 @app.command("eval")
@@ -172,6 +201,7 @@ def upscale(
     scale: int = typer.Option(None, help="Upscaling factor: the model's own (checked when given); bicubic's, default 4."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
+    max_pixels: int = MAX_PIXELS,
 ) -> None:
     """Super-resolve images of any size (tiled): each output is scale times its input's width and height.
 
@@ -179,8 +209,8 @@ def upscale(
     """
     from retouch.tasks.upscale import upscale_files
 
-    for path in upscale_files(inputs, output, model, scale, device, precision):
-        typer.echo(path)
+    set_max_pixels(max_pixels)
+    _report(lambda: upscale_files(inputs, output, model, scale, device, precision))
 
 
 @app.command("eval-sr")
@@ -249,6 +279,7 @@ def prior(
     batch: int = typer.Option(8, help="Images fitted at once (each with its own copy of G)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
+    max_pixels: int = MAX_PIXELS,
 ) -> None:
     """Restore or edit images with a deep generative prior (DGP): fit a GAN's latent and weights to each image.
 
@@ -256,6 +287,7 @@ def prior(
     """
     from retouch.prior.run import run_prior
 
+    set_max_pixels(max_pixels)
     for path in run_prior(task, inputs, output, second, mask, class_name, model, grey, scale, fit, steps_gif, seed, batch,
                           device, precision):
         typer.echo(path)
@@ -302,6 +334,7 @@ def demosaic(
     consistent: bool = typer.Option(True, help="Keep the cell colours the mosaic shows (when its grid can be read off a lossless region)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
+    max_pixels: int = MAX_PIXELS,
 ) -> None:
     """Restore mosaicked regions; every pixel outside the region is returned bit for bit.
 
@@ -309,10 +342,13 @@ def demosaic(
     """
     from retouch.tasks.restore import demosaic_files, parse_box
 
-    for path, boxes in demosaic_files(inputs, output, parse_box(box) if box else None, mask, detect, model, device, precision,
-                                      consistent):
-        where = ", ".join("x={} y={} w={} h={}".format(*b) for b in boxes) or "nothing to restore"
-        typer.echo(f"{path}  ({where})")
+    def line(result: tuple[Path, list]) -> str:
+        path, boxes = result
+        return f"{path}  ({', '.join('x={} y={} w={} h={}'.format(*b) for b in boxes) or 'nothing to restore'})"
+
+    set_max_pixels(max_pixels)
+    _report(lambda: demosaic_files(inputs, output, parse_box(box) if box else None, mask, detect, model, device, precision,
+                                   consistent), line)
 
 
 @app.command("eval-region")
@@ -360,6 +396,7 @@ def mosaic(
     locate: str = typer.Option(None, help="cam or cam:CLASS: the box a classifier's activation map points at."),
     block: int = typer.Option(16, help="Cell side in pixels; a block as large as the region leaves one flat colour."),
     align: str = typer.Option("region", help="Grid starts at the region's corner (region) or the image's (image)."),
+    max_pixels: int = MAX_PIXELS,
 ) -> None:
     """Hide a region behind a mosaic (e.g. to anonymise); with none of --box, --mask, --locate, the whole image.
 
@@ -368,9 +405,13 @@ def mosaic(
     from retouch.tasks.hide import mosaic_files
     from retouch.tasks.restore import parse_box
 
-    for path, boxes in mosaic_files(inputs, output, parse_box(box) if box else None, mask, locate, block, align):
+    def line(result: tuple[Path, list | None]) -> str:
+        path, boxes = result
         where = "whole image" if boxes is None else ", ".join("x={} y={} w={} h={}".format(*b) for b in boxes) or "empty mask"
-        typer.echo(f"{path}  ({where})")
+        return f"{path}  ({where})"
+
+    set_max_pixels(max_pixels)
+    _report(lambda: mosaic_files(inputs, output, parse_box(box) if box else None, mask, locate, block, align), line)
 
 
 data_app = typer.Typer(no_args_is_help=True, help="Build training data.")
@@ -400,10 +441,12 @@ def locate(
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the heat map blended over the photo (PNG, JPEG, ...)."),
     cls: str = typer.Option(None, "--class", help="Class name or index to locate (default: the class the model predicts)."),
     model: str = typer.Option("cifar10-classifier", help="Classifier: shipped name, weights file, or run folder."),
+    max_pixels: int = MAX_PIXELS,
 ) -> None:
     """Where a classifier sees a class (class activation map): writes the overlay, prints the box."""
     from retouch.locate.cam import locate_file
 
+    set_max_pixels(max_pixels)
     (x, y, w, h), name = locate_file(image, output, model, cls)
     typer.echo(f"class: {name}  box: x={x} y={y} w={w} h={h}")
     typer.echo(f"wrote {output}")

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import re
+import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,9 +51,37 @@ _USER_COMMENT_ASCII = b"ASCII\x00\x00\x00"  # the 8-byte character-code prefix E
 
 _WHITE = (255, 255, 255, 255)
 
+log = logging.getLogger(__name__)
 
-# ----------------------------------------------------------------------------------------------
-# Reading
+# The largest image (width x height) retouch decodes. A forged header can claim gigapixels in a
+# few hundred bytes, and every verb holds float copies of what it reads (12 bytes a pixel), so the
+# size is checked before any pixel is decoded. 200 MP lets a 100 MP photo through with room.
+DEFAULT_MAX_PIXELS = 200_000_000
+_max_pixels = DEFAULT_MAX_PIXELS
+Image.MAX_IMAGE_PIXELS = _max_pixels  # Pillow warns above it and refuses above twice it
+
+
+def set_max_pixels(limit: int) -> None:
+    """Raise or lower the decode limit (`--max-pixels`); 0 removes it, for files you trust.
+
+    Pillow's own bomb check follows the same number, so the two never disagree.
+    """
+    global _max_pixels
+    if limit < 0:
+        raise RetouchError(f"--max-pixels must be 0 (no limit) or a pixel count, not {limit}.")
+    _max_pixels = limit
+    Image.MAX_IMAGE_PIXELS = limit or None
+
+
+def _too_large(path: Path, size: tuple[int, int] | None = None, pixels: int | None = None) -> RetouchError:
+    """The `--max-pixels` refusal, saying how to raise the limit for this very file."""
+    pixels = size[0] * size[1] if size else pixels
+    what = f"is {size[0]}x{size[1]} pixels" if size else f"claims {pixels / 1e6:.0f} megapixels" if pixels else "claims too many pixels"
+    need = str(pixels) if pixels else str(4 * _max_pixels)
+    return RetouchError(
+        f"{path} {what}, over the limit of {_max_pixels / 1e6:g} megapixels that guards against decompression bombs; "
+        f"if you trust the file, pass --max-pixels {need} (or 0 for no limit)."
+    )
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -86,27 +118,46 @@ def file_pairs(inputs: Path, output: Path) -> list[tuple[Path, Path]]:
 
 
 def _open(path: Path) -> Image.Image:
-    """Open and fully decode `path`, turning every way a user's file can fail into RetouchError."""
+    """Open and fully decode `path`, turning every way a user's file can fail into RetouchError.
+
+    The header's size is checked against `--max-pixels` before any pixel is decoded. Pillow's
+    warnings about malformed metadata are dropped: the pixels are what matters, and a warning
+    would break the one-line answer the CLI promises. An animated file gives its first frame.
+    """
     path = Path(path)
     if not path.exists():
         raise RetouchError(f"{path} does not exist; check the path.")
     if path.is_dir():
         raise RetouchError(f"{path} is a folder, not an image; pass an image file.")
+    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device would block or never end
+        raise RetouchError(f"{path} is not a regular file; pass an image file.")
     try:
-        with Image.open(path) as im:
-            im.load()  # decode now, so truncated files fail here and not deep inside a model
-            try:
-                return ImageOps.exif_transpose(im)  # a new (or copied) image; the file can close
-            except Exception:  # malformed EXIF must not make a readable image unreadable
-                return im.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                if _max_pixels and im.size[0] * im.size[1] > _max_pixels:
+                    raise _too_large(path, im.size)
+                if getattr(im, "n_frames", 1) > 1:
+                    log.warning("%s has %d frames; using the first.", path, im.n_frames)
+                im.load()  # decode now, so truncated files fail here and not deep inside a model
+                try:
+                    return ImageOps.exif_transpose(im)  # a new (or copied) image; the file can close
+                except Exception:  # malformed EXIF must not make a readable image unreadable
+                    return im.copy()
+    except RetouchError:
+        raise
     except UnidentifiedImageError:
         raise RetouchError(f"{path} is not an image Pillow can read; pass a PNG, JPEG, TIFF, WebP or BMP file.") from None
-    except Image.DecompressionBombError:
-        raise RetouchError(f"{path} is too large to open safely; downscale it before restoring it.") from None
+    except Image.DecompressionBombError as e:  # Pillow's own check (twice the limit) fired inside open()
+        claimed = re.search(r"\((\d+) pixels\)", str(e))
+        raise _too_large(path, pixels=int(claimed.group(1)) if claimed else None) from None
     except PermissionError:
         raise RetouchError(f"{path} cannot be read (permission denied); make it readable or copy it somewhere you own.") from None
-    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
-        raise RetouchError(f"{path} is damaged or truncated ({e}); re-export or re-download it.") from None
+    except MemoryError:
+        raise RetouchError(f"{path} does not fit in memory once decoded; downscale it or lower --max-pixels to refuse such files.") from None
+    except Exception as e:  # any other decoder failure (OSError, SyntaxError, struct.error, ...) is a damaged file
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise RetouchError(f"{path} is damaged or truncated ({reason}); re-export or re-download it.") from None
 
 
 def _has_alpha(im: Image.Image) -> bool:
@@ -144,6 +195,12 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         raise RetouchError(f"Images in mode {im.mode} are not supported; convert it to RGB first.") from None
 
 
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL image as a new 8-bit RGB image, converted as `load_image` converts files."""
+    out = _to_rgb(img)
+    return out.copy() if out is img else out
+
+
 def load_image(path: Path | str) -> Image.Image:
     """Read an image file as an upright 8-bit RGB PIL image (see `_to_rgb` for each mode).
 
@@ -166,15 +223,25 @@ def load_alpha(path: Path | str) -> Image.Image | None:
         return None
 
 
+# Rows converted at a time between uint8 and float: the float temporaries stay a strip, so a
+# 100 MP image costs its buffers and not several float copies of itself.
+_STRIP_ROWS = 256
+
+
 def to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL image to a 1x3xHxW float32 tensor in [-1, 1] (non-RGB modes converted as on load)."""
-    a = np.asarray(_to_rgb(img), dtype=np.uint8)
-    t = torch.from_numpy(a.copy()).permute(2, 0, 1).unsqueeze(0)
-    return t.to(torch.float32) / 127.5 - 1.0
+    im = _to_rgb(img)
+    w, h = im.size
+    t = torch.empty(1, 3, h, w)
+    for top in range(0, h, _STRIP_ROWS):
+        strip = np.array(im.crop((0, top, w, min(h, top + _STRIP_ROWS))), dtype=np.uint8)
+        t[0, :, top : top + strip.shape[0]] = torch.from_numpy(strip).permute(2, 0, 1)
+    return t.div_(127.5).sub_(1.0)
 
 
-def _quantize(t: torch.Tensor) -> torch.Tensor:
-    """1x3xHxW or 3xHxW in [-1, 1] to a 3xHxW uint8 CPU tensor, exactly as a saved file holds it.
+def _quantize(t: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """1x3xHxW or 3xHxW in [-1, 1] to a 3xHxW (or HxWx3) uint8 CPU tensor, exactly as a saved file
+    holds it; converted a strip of rows at a time.
 
     Shared with `retouch.metrics`, which compares images the way they are saved.
     """
@@ -184,13 +251,21 @@ def _quantize(t: torch.Tensor) -> torch.Tensor:
         t = t[0]
     if t.dim() != 3 or t.shape[0] != 3:
         raise ValueError(f"expected a 1x3xHxW or 3xHxW image tensor, got shape {tuple(t.shape)}")
-    t = torch.nan_to_num(t.detach().to("cpu", torch.float32)).clamp(-1.0, 1.0)
-    return ((t + 1.0) * 127.5).round().to(torch.uint8)
+    _, h, w = t.shape
+    out = torch.empty((h, w, 3) if channels_last else (3, h, w), dtype=torch.uint8)
+    for top in range(0, h, _STRIP_ROWS):
+        strip = torch.nan_to_num(t[:, top : top + _STRIP_ROWS].detach().to("cpu", torch.float32))
+        strip = strip.clamp_(-1.0, 1.0).add_(1.0).mul_(127.5).round_()  # whole numbers in 0..255: the cast is exact
+        if channels_last:
+            out[top : top + _STRIP_ROWS] = strip.permute(1, 2, 0)
+        else:
+            out[:, top : top + _STRIP_ROWS] = strip
+    return out
 
 
 def to_pil(t: torch.Tensor) -> Image.Image:
     """A 1x3xHxW or 3xHxW tensor in [-1, 1] to an RGB PIL image (clamped, rounded to nearest)."""
-    return Image.fromarray(_quantize(t).permute(1, 2, 0).contiguous().numpy(), mode="RGB")
+    return Image.fromarray(_quantize(t, channels_last=True).numpy(), mode="RGB")
 
 
 def read_image(path: Path | str) -> torch.Tensor:
@@ -356,6 +431,7 @@ def save_image(
 
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "Provenance",
     "list_images",
@@ -364,6 +440,8 @@ __all__ = [
     "read_image",
     "read_provenance",
     "save_image",
+    "set_max_pixels",
     "to_pil",
+    "to_rgb",
     "to_tensor",
 ]

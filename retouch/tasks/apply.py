@@ -10,8 +10,10 @@ placed and blended at `scale` times their offsets.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,50 @@ from retouch.io import Provenance, file_pairs, read_image, save_image, to_pil, t
 from retouch.zoo import load_model
 
 FREE_TILE = 512  # tile side for networks without normalisation layers
+T = TypeVar("T")
+
+
+class FilesFailed(RetouchError):
+    """Some files of a folder run could not be processed; the others were written.
+
+    `results` holds what the good files returned, `failed` (input, reason) for the others, so the
+    CLI can print the written files first and then this summary, and exit 2.
+    """
+
+    def __init__(self, results: list, failed: list[tuple[Path, str]], total: int):
+        self.results, self.failed = results, failed
+        lines = [f"{len(failed)} of {total} files failed (the other {total - len(failed)} were written):"]
+        lines += [f"  {src.name}: {reason}" for src, reason in failed]
+        super().__init__("\n".join(lines))
+
+
+def each_file(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], T], description: str,
+              show_progress: bool = True) -> list[T]:
+    """`work(source, destination)` for every pair; the one loop behind every folder-to-folder verb.
+
+    One file is one answer: its error is raised as it is. In a folder, a file that fails with a
+    user error (unreadable, too large, a box that does not fit) is skipped and the rest still run;
+    the failures are raised together at the end as `FilesFailed`, so a batch is never lost to one
+    bad file and never reports success when a file is missing.
+    """
+    if len(pairs) == 1:
+        return [_one(work, *pairs[0])]
+    results, failed = [], []
+    for src, dst in track(pairs, description=description, disable=not show_progress):
+        try:
+            results.append(_one(work, src, dst))
+        except RetouchError as e:
+            failed.append((src, str(e)))
+    if failed:
+        raise FilesFailed(results, failed, len(pairs))
+    return results
+
+
+def _one(work: Callable[[Path, Path], T], src: Path, dst: Path) -> T:
+    try:
+        return work(src, dst)
+    except MemoryError:
+        raise RetouchError(f"{src} does not fit in memory for this verb; downscale it or free memory.") from None
 
 
 @dataclass
@@ -71,19 +117,25 @@ class Translator:
         overlap = min(self.overlap, tile // 4)  # a larger overlap than a quarter tile only multiplies tiles
         tops, lefts = _starts(H, tile, overlap), _starts(W, tile, overlap)
         acc = torch.zeros(1, 3, H * s, W * s, device=self.device)
-        norm = torch.zeros(1, 1, H * s, W * s, device=self.device)
-        boxes = [(t, l) for t in tops for l in lefts]
         T = tile * s  # a tile's side in the output
+        ramp_y = {t: _ramp(T, overlap * s, t > 0, t + tile < H).to(self.device) for t in tops}
+        ramp_x = {l: _ramp(T, overlap * s, l > 0, l + tile < W).to(self.device) for l in lefts}
+        # Tiles form a grid and each weight is a row ramp times a column ramp, so the total weight
+        # is the product of two 1-D sums: no second image-sized buffer.
+        norm_y, norm_x = torch.zeros(H * s, device=self.device), torch.zeros(W * s, device=self.device)
+        for t, r in ramp_y.items():
+            norm_y[t * s : t * s + T] += r
+        for l, r in ramp_x.items():
+            norm_x[l * s : l * s + T] += r
+        boxes = [(t, l) for t in tops for l in lefts]
         for i in range(0, len(boxes), self.batch_size):
             chunk = boxes[i : i + self.batch_size]
             out = self._run(torch.cat([x[:, :, t : t + tile, l : l + tile] for t, l in chunk]))
             for (t, l), o in zip(chunk, out):
-                wy = _ramp(T, overlap * s, t > 0, t + tile < H)
-                wx = _ramp(T, overlap * s, l > 0, l + tile < W)
-                weight = (wy[:, None] * wx[None, :]).to(self.device)
-                acc[0, :, t * s : t * s + T, l * s : l * s + T] += o * weight
-                norm[0, :, t * s : t * s + T, l * s : l * s + T] += weight
-        return (acc / norm)[:, :, : h * s, : w * s].cpu()
+                acc[0, :, t * s : t * s + T, l * s : l * s + T].addcmul_(o, ramp_y[t][:, None] * ramp_x[l][None, :])
+        for top in range(0, H * s, T):  # normalise in place, a band of rows at a time
+            acc[:, :, top : top + T].div_(norm_y[top : top + T, None] * norm_x[None, :])
+        return acc[:, :, : h * s, : w * s].cpu()
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         with autocast(self.device, self.dtype):
@@ -173,8 +225,5 @@ def translate_files(inputs: Path, output: Path, model: str | Path, device: str =
 
 def map_files(fn, inputs: Path, output: Path, provenance: Provenance, show_progress: bool = True) -> list[Path]:
     """`fn` (1x3xHxW to an image tensor) over a file or a folder's files, each saved with `provenance`."""
-    pairs = file_pairs(inputs, output)
-    written = []
-    for src, dst in track(pairs, description=provenance.task or "images", disable=not show_progress or len(pairs) < 2):
-        written.append(save_image(fn(read_image(src)), dst, provenance))
-    return written
+    return each_file(file_pairs(inputs, output), lambda src, dst: save_image(fn(read_image(src)), dst, provenance),
+                     provenance.task or "images", show_progress)

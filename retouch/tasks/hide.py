@@ -13,11 +13,11 @@ import logging
 from pathlib import Path
 
 import torch
-from rich.progress import track
 
 from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, read_image, save_image
+from retouch.tasks.apply import each_file
 from retouch.tasks.restore import box_mask, mask_boxes, mask_for
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,8 @@ def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | No
     lossy = sorted({dst.suffix for _, dst in pairs if dst.suffix.lower() in LOSSY})
     if lossy:
         log.warning("Writing %s, a lossy format: pixels outside the region will not be exact; write .png to keep them.", "/".join(lossy))
-    written = []
-    for src, dst in track(pairs, description="mosaic", disable=not show_progress or len(pairs) < 2):
+
+    def one(src: Path, dst: Path) -> tuple[Path, list | None]:
         x = read_image(src)
         h, w = x.shape[2:]
         if box is not None:
@@ -81,5 +81,6 @@ def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | No
             region = None
         boxes = mask_boxes(region) if region is not None else None
         out = mosaic_region(x, region, block, align)
-        written.append((save_image(out, dst, Provenance(task="mosaic", regions=boxes)), boxes))
-    return written
+        return save_image(out, dst, Provenance(task="mosaic", regions=boxes)), boxes
+
+    return each_file(pairs, one, "mosaic", show_progress)

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from rich.progress import track
 
 from retouch.errors import RetouchError
-from retouch.io import Provenance, file_pairs, load_image, read_image, save_image, to_pil, to_tensor
-from retouch.tasks.apply import Translator, load_translator
+from retouch.io import Provenance, file_pairs, load_image, save_image, to_pil, to_rgb, to_tensor
+from retouch.tasks.apply import Translator, each_file, load_translator
 
 DEFAULT_MODEL = "demosaic"
 CONTEXT = 32  # pixels of real image around the region that the model sees
+WINDOW = CONTEXT + 64  # pixels around the region converted to float (see restore_image)
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
@@ -34,11 +34,17 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
-def box_mask(h: int, w: int, box: tuple[int, int, int, int]) -> torch.Tensor:
-    """A 1x1xHxW mask that is 1 inside the box; a box that leaves the image is an error."""
+def check_box(h: int, w: int, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The box, when it lies inside an h x w image; else a clear error."""
     x, y, bw, bh = box
     if x + bw > w or y + bh > h:
         raise RetouchError(f"Box x={x}, y={y}, w={bw}, h={bh} does not fit in the {w}x{h} image.")
+    return box
+
+
+def box_mask(h: int, w: int, box: tuple[int, int, int, int]) -> torch.Tensor:
+    """A 1x1xHxW mask that is 1 inside the box; a box that leaves the image is an error."""
+    x, y, bw, bh = check_box(h, w, box)
     mask = torch.zeros(1, 1, h, w)
     mask[:, :, y : y + bh, x : x + bw] = 1
     return mask
@@ -95,25 +101,52 @@ def restore_region(tr: Translator, x: torch.Tensor, mask: torch.Tensor, context:
     return grid.project(result, x, mask) if grid else result
 
 
+def restore_image(tr: Translator, img: Image.Image, region: tuple[int, int, int, int] | torch.Tensor,
+                  consistent: bool = True) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """`img` (8-bit RGB, changed in place) with the region restored, and the restored boxes.
+
+    Only the region's neighbourhood is ever a float tensor: a box in a 100 MP photo costs the
+    photo's 8-bit buffer plus what the same box costs in a thumbnail. The neighbourhood is the box
+    plus `WINDOW` pixels, wider than the model's context so that the cell-colour projection sees
+    whole cells of blocks up to 64 px, as it would on the whole image: results are the same.
+    `region` is a box (x, y, w, h) or a 1x1xHxW mask.
+    """
+    w, h = img.size
+    boxes = [check_box(h, w, region)] if isinstance(region, tuple) else mask_boxes(region)
+    if not boxes:
+        return img, []
+    x0, y0, bw, bh = boxes[0]
+    t0, t1 = max(0, y0 - WINDOW), min(h, y0 + bh + WINDOW)
+    l0, l1 = max(0, x0 - WINDOW), min(w, x0 + bw + WINDOW)
+    x = to_tensor(img.crop((l0, t0, l1, t1)))
+    if isinstance(region, tuple):
+        mask = box_mask(t1 - t0, l1 - l0, (x0 - l0, y0 - t0, bw, bh))
+    else:
+        mask = region[:, :, t0:t1, l0:l1]
+    img.paste(to_pil(restore_region(tr, x, mask, consistent=consistent)), (l0, t0))
+    return img, boxes
+
+
 def load_restorer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto") -> Translator:
     return load_translator(str(model), device, precision, task="restore")
 
 
-def _region(x: torch.Tensor, box: tuple[int, int, int, int] | None, mask: torch.Tensor | None, detect: bool) -> torch.Tensor:
+def _region(img: Image.Image, box: tuple[int, int, int, int] | None, mask: torch.Tensor | None,
+            detect: bool) -> tuple[int, int, int, int] | torch.Tensor:
     """Exactly one way of saying where: a box, a mask, or detection of an existing mosaic."""
     given = sum(v is not None for v in (box, mask)) + int(detect)
     if given != 1:
         raise RetouchError("Say where to restore with exactly one of --box, --mask or --detect.")
-    h, w = x.shape[2:]
+    w, h = img.size
     if box is not None:
-        return box_mask(h, w, box)
+        return check_box(h, w, box)
     if mask is not None:
         if mask.shape[2:] != (h, w):
             raise RetouchError(f"The mask is {mask.shape[3]}x{mask.shape[2]} but the image is {w}x{h}.")
         return (mask > 0.5).float()
     from retouch.locate.detect import detect_mosaic
 
-    return (detect_mosaic(x).mask > 0.5).float().reshape(1, 1, h, w)
+    return (detect_mosaic(to_tensor(img)).mask > 0.5).float().reshape(1, 1, h, w)
 
 
 def demosaic(image: Image.Image | str | Path, box: tuple[int, int, int, int] | None = None, mask: torch.Tensor | None = None,
@@ -123,8 +156,8 @@ def demosaic(image: Image.Image | str | Path, box: tuple[int, int, int, int] | N
 
     >>> out = retouch.demosaic("photo.png", box=(40, 60, 128, 128))  # doctest: +SKIP
     """
-    x = to_tensor(image) if isinstance(image, Image.Image) else read_image(Path(image))
-    return to_pil(restore_region(load_restorer(model, device, precision), x, _region(x, box, mask, detect), consistent=consistent))
+    img = to_rgb(image) if isinstance(image, Image.Image) else load_image(Path(image))  # a copy we may change
+    return restore_image(load_restorer(model, device, precision), img, _region(img, box, mask, detect), consistent)[0]
 
 
 def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | None = None, mask: Path | None = None,
@@ -135,11 +168,11 @@ def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | 
     Returns (written file, restored boxes) per input; provenance in each file names the boxes.
     """
     tr = load_restorer(model, device, precision)
-    written = []
-    for src, dst in track(file_pairs(inputs, output), description="demosaic", disable=not show_progress):
-        x = read_image(src)
-        region = _region(x, box, None if mask is None else mask_for(mask, src, *x.shape[2:]), detect)
-        boxes = mask_boxes(region)
-        provenance = Provenance(model=str(model), task="demosaic", regions=boxes)
-        written.append((save_image(restore_region(tr, x, region, consistent=consistent), dst, provenance), boxes))
-    return written
+
+    def one(src: Path, dst: Path) -> tuple[Path, list]:
+        img = load_image(src)
+        region = _region(img, box, None if mask is None else mask_for(mask, src, img.size[1], img.size[0]), detect)
+        img, boxes = restore_image(tr, img, region, consistent)
+        return save_image(img, dst, Provenance(model=str(model), task="demosaic", regions=boxes)), boxes
+
+    return each_file(file_pairs(inputs, output), one, "demosaic", show_progress)
