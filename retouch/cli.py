@@ -73,6 +73,7 @@ def train(
     precision: str = typer.Option(None, help="auto | fp32 | bf16."),
     compile_nets: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks (about a minute first; faster steps after)."),
     loss: str = typer.Option(None, help="The method's reconstruction/content loss (model.loss): pix2pix l1 | pan | l1+pan; srgan mse | pan | vgg."),
+    nonfinite: str = typer.Option(None, help="On a NaN or inf loss: stop (keep the last good checkpoint) or skip the step (undo it, count it in the log)."),
     resume: bool = typer.Option(False, help="Continue the run in --out where its last checkpoint left it (the same command with --resume added; --steps N to go on to N)."),
 ) -> None:
     """Train a model; Ctrl-C or a kill loses at most the steps since the last checkpoint.
@@ -86,7 +87,8 @@ def train(
     flags = {"data.root": ("--data", data), "data.size": ("--size", size), "data.direction": ("--direction", direction),
              "data.preprocess": ("--preprocess", preprocess), "train.steps": ("--steps", steps),
              "train.batch_size": ("--batch-size", batch_size), "train.seed": ("--seed", seed), "train.device": ("--device", device),
-             "train.precision": ("--precision", precision), "train.compile": ("--compile", compile_nets), "model.loss": ("--loss", loss)}
+             "train.precision": ("--precision", precision), "train.compile": ("--compile", compile_nets), "train.nonfinite": ("--nonfinite", nonfinite),
+             "model.loss": ("--loss", loss)}
     saved = out / "config.yaml"
     if config:
         cfg = RunConfig.from_yaml(config)

@@ -7,6 +7,7 @@ the same losses and weights as never stopping, which `tests/test_train.py` check
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -49,6 +50,9 @@ class TrainConfig:
     # Start the inference network from another run (its full-precision checkpoint) or weights
     # file, e.g. a GAN phase after an L1 warm-up; the optimisers start fresh.
     init_from: str = ""
+    # A NaN or inf loss: "stop" the run (its last checkpoint is good), or "skip" the step (undo its
+    # update and go on, counted as `skipped` in the log; costs a copy of the training state per step)
+    nonfinite: str = "stop"
 
 
 @dataclass
@@ -117,11 +121,16 @@ class FiniteLosses:
     def add(self, step: int, losses: dict[str, torch.Tensor]) -> None:
         self.pending.append((step, losses))
 
+    @staticmethod
+    def first_bad(losses: dict[str, torch.Tensor]) -> str | None:
+        return next((name for name, value in losses.items() if not math.isfinite(float(value))), None)
+
     def check(self, last_checkpoint: int) -> None:
         for step, losses in self.pending:
-            for name, value in losses.items():
-                if not math.isfinite(float(value)):
-                    raise RetouchError(f"Step {step}: loss {name} is {float(value)}; the run stops here and keeps its last "
+            name = self.first_bad(losses)
+            if name is not None:
+                value = losses[name]
+                raise RetouchError(f"Step {step}: loss {name} is {float(value)}; the run stops here and keeps its last "
                                        f"good checkpoint (step {last_checkpoint}). Lower the learning rate or use "
                                        "--precision fp32, then --resume.")
         self.pending.clear()
@@ -156,6 +165,8 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     t = cfg.train
+    if t.nonfinite not in ("stop", "skip"):
+        raise RetouchError(f"train.nonfinite is {t.nonfinite!r}; use stop or skip.")
     device = pick_device(t.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels once
@@ -163,11 +174,11 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     torch.manual_seed(t.seed)
     dataset = get_method(cfg.method).dataset(cfg.data, train=True)
     method = build_method(cfg, device, dtype)
-    start = 0
+    start = skipped = 0
     if resume and ckpt_path.exists():  # killed before its first checkpoint: it starts again from step 0
         state = load_pth(ckpt_path, device)
         method.load_state_dict(state["method"])
-        start = state["step"]
+        start, skipped = state["step"], state.get("skipped", 0)
         if start > t.steps:
             raise RetouchError(f"{out} is already at step {start}; --steps must be at least that to continue it.")
         method.sync_learning_rates()  # the schedule of this run's step count, if --steps changed it
@@ -207,7 +218,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
         if cfg.data.degrade:
             info["degrade"] = cfg.data.degrade  # what the model learned to invert
         try:
-            atomic_torch_save({"step": step, "method": method.state_dict(), "rng": rng}, ckpt_path)
+            atomic_torch_save({"step": step, "method": method.state_dict(), "rng": rng, "skipped": skipped}, ckpt_path)
             save_weights(net, {**meta, **info}, weights)
             for name, (extra, extra_meta) in method.export_extra().items():
                 save_weights(extra, {**extra_meta, **info}, out / f"{name}.safetensors")
@@ -224,16 +235,23 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     with progress, (out / "log.jsonl").open("a") as log:
         bar = progress.add_task(f"{cfg.method}", total=t.steps, completed=start, rate="-", losses="")
         it, tick, tick_step = iter(loader), time.perf_counter(), start
-        finite = FiniteLosses()
+        finite, skipping = FiniteLosses(), t.nonfinite == "skip"
         for step in range(start, t.steps):
+            before = copy.deepcopy(method.state_dict()) if skipping else None
             losses = method.step(next(it))
             done = step + 1
-            finite.add(done, losses)
+            if skipping and FiniteLosses.first_bad(losses) is not None:
+                method.load_state_dict(before)  # undo the update; the schedule still moves on a step
+                for sched in method.schedulers.values():
+                    sched.step()
+                skipped += 1
+            elif not skipping:
+                finite.add(done, losses)
             sync = done % t.log_every == 0 or done % t.ckpt_every == 0 or done == t.steps
             if device.type == "cpu" or sync:
                 finite.check(saved_at)
             if done % t.log_every == 0 or done == t.steps:
-                values = {k: float(v) for k, v in losses.items()}
+                values = {k: float(v) for k, v in losses.items()} | ({"skipped": skipped} if skipping else {})
                 now = time.perf_counter()
                 rate = (done - tick_step) * t.batch_size / max(now - tick, 1e-9)
                 tick, tick_step = now, done

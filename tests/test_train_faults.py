@@ -157,6 +157,34 @@ def test_nan_loss_stops_naming_step_and_loss_and_keeps_the_last_good_checkpoint(
     assert all(torch.isfinite(v).all() for v in state["method"]["nets"]["G"].values())
 
 
+def test_skip_mode_undoes_a_nan_step_counts_it_and_goes_on(tmp_path, monkeypatch):
+    real = Pix2Pix.step
+    calls = {"n": 0}
+
+    def poisoned(self, batch):  # the real update happens; skip must take it back
+        calls["n"] += 1
+        losses = real(self, batch)
+        return {**losses, "G_l1": torch.tensor(float("inf"))} if calls["n"] == 6 else losses
+
+    data = make_ab_folder(tmp_path / "data")
+    ref = tiny_config(data, steps=5)
+    skip = tiny_config(data, steps=6)
+    for cfg in (ref, skip):
+        cfg.train.decay_start, cfg.train.ckpt_every = 1.0, 3  # a constant rate: 5 steps are 6 steps minus the last
+    skip.train.nonfinite = "skip"
+    train(ref, tmp_path / "ref", show_progress=False)
+    monkeypatch.setattr(Pix2Pix, "step", poisoned)
+    train(skip, tmp_path / "skip", show_progress=False)
+    rows = read_log(tmp_path / "skip")
+    assert [r["skipped"] for r in rows] == [0, 0, 0, 0, 0, 1]
+    state = torch.load(tmp_path / "skip" / CHECKPOINT, weights_only=True)
+    assert state["step"] == 6 and state["skipped"] == 1
+    reference = torch.load(tmp_path / "ref" / CHECKPOINT, weights_only=True)
+    for net in ("G", "D"):
+        for k, v in reference["method"]["nets"][net].items():
+            assert torch.equal(v, state["method"]["nets"][net][k]), f"{net}.{k}: the skipped step was not undone"
+
+
 def test_a_full_disk_stops_with_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path):
     data = make_ab_folder(tmp_path / "data")
     cfg_file = tmp_path / "cfg.yaml"
