@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from scipy import ndimage
 from rich.progress import track
 
 from retouch.tasks.apply import Translator, load_translator
@@ -44,6 +45,14 @@ def box_mask(h: int, w: int, box: tuple[int, int, int, int]) -> torch.Tensor:
     return mask
 
 
+def boxes_mask(h: int, w: int, boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
+    """The union of boxes as a 1x1xHxW mask; a box that leaves the frame is an error."""
+    mask = torch.zeros(1, 1, h, w)
+    for box in boxes:
+        mask = torch.maximum(mask, box_mask(h, w, box))
+    return mask
+
+
 def read_mask(path: Path, h: int, w: int) -> torch.Tensor:
     """A mask image (non-zero = region, alpha ignored) as 1x1xHxW; it must match the image's size."""
     m = np.asarray(load_image(path).convert("L"))
@@ -60,13 +69,11 @@ def mask_for(mask: Path, src: Path, h: int, w: int) -> torch.Tensor:
     return read_mask(path, h, w)
 
 
-def mask_boxes(mask: torch.Tensor) -> list[tuple[int, int, int, int]]:
-    """The bounding box of the mask (x, y, w, h), or none when it is empty (for provenance)."""
-    ys, xs = torch.nonzero(mask[0, 0] > 0.5, as_tuple=True)
-    if ys.numel() == 0:
-        return []
-    top, left = int(ys.min()), int(xs.min())
-    return [(left, top, int(xs.max()) - left + 1, int(ys.max()) - top + 1)]
+def region_boxes(mask: torch.Tensor) -> list[tuple[int, int, int, int]]:
+    """One box (x, y, w, h) per connected region of the mask (8-connected), top to bottom: several
+    regions in a frame are each processed on their own crop, not as one box around them all."""
+    labels, _ = ndimage.label(mask[0, 0].numpy() > 0.5, structure=np.ones((3, 3)))
+    return [(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start) for ys, xs in ndimage.find_objects(labels)]
 
 
 @torch.inference_mode()
@@ -80,19 +87,20 @@ def restore_region(tr: Translator, x: torch.Tensor, mask: torch.Tensor, context:
     """
     from retouch.locate.detect import fit_grid
 
-    boxes = mask_boxes(mask)
-    if not boxes:
-        return x.clone()
-    left, top, bw, bh = boxes[0]
-    h, w = x.shape[2:]
-    t0, t1 = max(0, top - context), min(h, top + bh + context)
-    l0, l1 = max(0, left - context), min(w, left + bw + context)
-    crop_mask = mask[:, :, t0:t1, l0:l1]
-    out = tr(x[:, :, t0:t1, l0:l1], crop_mask)
     result = x.clone()
-    result[:, :, t0:t1, l0:l1] = torch.where(crop_mask > 0.5, out, x[:, :, t0:t1, l0:l1])
-    grid = fit_grid(x, mask) if consistent else None
-    return grid.project(result, x, mask) if grid else result
+    for left, top, bw, bh in region_boxes(mask):
+        h, w = x.shape[2:]
+        t0, t1 = max(0, top - context), min(h, top + bh + context)
+        l0, l1 = max(0, left - context), min(w, left + bw + context)
+        own = torch.zeros_like(mask)
+        own[:, :, top : top + bh, left : left + bw] = mask[:, :, top : top + bh, left : left + bw]
+        crop_mask = own[:, :, t0:t1, l0:l1]
+        out = tr(result[:, :, t0:t1, l0:l1], crop_mask)
+        result[:, :, t0:t1, l0:l1] = torch.where(crop_mask > 0.5, out, result[:, :, t0:t1, l0:l1])
+        grid = fit_grid(x, own) if consistent else None
+        if grid:
+            result = grid.project(result, x, own)
+    return result
 
 
 def load_restorer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto") -> Translator:
@@ -106,7 +114,7 @@ def _region(x: torch.Tensor, box: tuple[int, int, int, int] | None, mask: torch.
         raise RetouchError("Say where to restore with exactly one of --box, --mask or --detect.")
     h, w = x.shape[2:]
     if box is not None:
-        return box_mask(h, w, box)
+        return boxes_mask(h, w, box if isinstance(box, list) else [box])
     if mask is not None:
         if mask.shape[2:] != (h, w):
             raise RetouchError(f"The mask is {mask.shape[3]}x{mask.shape[2]} but the image is {w}x{h}.")
@@ -139,7 +147,32 @@ def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | 
     for src, dst in track(file_pairs(inputs, output), description="demosaic", disable=not show_progress):
         x = read_image(src)
         region = _region(x, box, None if mask is None else mask_for(mask, src, *x.shape[2:]), detect)
-        boxes = mask_boxes(region)
+        boxes = region_boxes(region)
         provenance = Provenance(model=str(model), task="demosaic", regions=boxes)
         written.append((save_image(restore_region(tr, x, region, consistent=consistent), dst, provenance), boxes))
     return written
+
+
+def demosaic_video(src: Path, dst: Path, regions, model: str | Path = DEFAULT_MODEL, device: str = "auto",
+                   precision: str = "auto", consistent: bool = True, temporal: bool = True, codec: str | None = None,
+                   crf: int | None = None, regions_json: Path | None = None, show_progress: bool = True) -> list[list]:
+    """Restore the regions (a `retouch.locate.temporal` source) of every frame of a film; the
+    sound and everything outside the regions is kept (`retouch.video.process_video`).
+
+    `temporal` blends each restored region with the previous one, aligned by the camera's
+    motion (`retouch.tasks.temporal`), so invented detail does not shimmer from frame to frame.
+    """
+    from retouch.video import DEFAULT_CRF, per_frame, process_video
+
+    if regions is None:
+        raise RetouchError("Say where to restore in the film with --box, --mask, --mask-video, --track or --detect.")
+    tr = load_restorer(model, device, precision)
+    if temporal:
+        from retouch.tasks.temporal import TemporalRestorer
+
+        fn = TemporalRestorer(tr, consistent)
+    else:
+        fn = per_frame(lambda x, m: restore_region(tr, x, m, consistent=consistent))
+    name = f"demosaic{' (temporal)' if temporal else ''}"
+    return process_video(src, dst, fn, Provenance(model=str(model), task=name, regions=None), regions, codec,
+                         DEFAULT_CRF if crf is None else crf, regions_json=regions_json, show_progress=show_progress)
