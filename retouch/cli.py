@@ -42,7 +42,7 @@ def main() -> None:
     try:
         app()
     except RetouchError as e:
-        err.print(f"[bold red]error:[/] {e}")
+        err.print(f"[bold red]error:[/] {e}", soft_wrap=True)  # one line, however long the path
         raise SystemExit(2) from None
 
 

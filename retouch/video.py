@@ -175,7 +175,7 @@ class Encoder:
         s = out.add_stream(codec, rate=rate if rate else None)
         s.width, s.height = width, height
         formats = [f.name for f in s.codec_context.codec.video_formats or ()]
-        wanted = like.format.name if like is not None else "yuv420p"
+        wanted = like.format.name if like is not None else "bgr0" if "bgr0" in formats else "yuv420p"  # RGB where lossless
         s.pix_fmt = wanted if wanted in formats else "yuv420p" if "yuv420p" in formats else formats[0]
         if time_base:
             s.codec_context.time_base = time_base

@@ -98,14 +98,11 @@ class Tracked:
         previous = None
         for x in frames:
             h, w = x.shape[2:]
-            grey = grey(x)
-            if previous is None:
-                mask = boxes_mask(h, w, boxes)  # checks the boxes fit the first frame
-            else:
-                boxes = [self._follow(previous, grey, b) for b in boxes]
-                mask = boxes_mask(h, w, boxes)
-            previous = grey
-            yield mask
+            luma = grey(x)
+            if previous is not None:
+                boxes = [self._follow(previous, luma, b) for b in boxes]
+            previous = luma
+            yield boxes_mask(h, w, boxes)  # on the first frame: checks the boxes fit
 
     def _follow(self, before: np.ndarray, now: np.ndarray, box: Box) -> Box:
         """Where the patch `box` of `before` lies in `now` (best normalised correlation nearby)."""
