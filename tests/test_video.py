@@ -18,7 +18,7 @@ from retouch.tasks.clips import camera_frames, make_clips, write_clip
 from retouch.tasks.hide import mosaic_video
 from retouch.tasks.upscale import upscale_video
 from retouch.locate.temporal import region_source
-from retouch.video import probe, read_frames
+from retouch.video import probe, quantize, read_frames
 from tests.helpers import smooth_image
 
 W, H, N = 64, 48, 8
@@ -198,7 +198,7 @@ def test_detection_smoothing_fills_gaps_and_drops_blinks():
 def test_detect_finds_a_lossless_mosaic_in_every_frame(tmp_path):
     src = _clip(tmp_path / "in.mkv", codec="ffv1")
     _mosaic(src, tmp_path / "hidden.mkv", [(8, 8, 32, 24)], codec="ffv1")
-    frames = list(read_frames(tmp_path / "hidden.mkv"))
+    frames = [quantize(x) for x in read_frames(tmp_path / "hidden.mkv")]
     masks = list(Detected(tol=0).masks(iter(frames)))
     assert len(masks) == N
     truth = torch.zeros(1, 1, H, W)

@@ -1,6 +1,6 @@
 """Where to act in each frame of a film: region sources that turn a stream of frames into masks.
 
-Every source has a `masks(frames)` generator (frames 1x3xHxW upright in [-1, 1], masks
+Every source has a `masks(frames)` generator (frames 1x3xHxW upright uint8, masks
 1x1xHxW, one per frame, in order) and a `description` for the provenance tag:
 
 - `Static`: boxes or a mask image, the same in every frame;
@@ -27,14 +27,16 @@ import torch
 
 from retouch.errors import RetouchError
 from retouch.tasks.restore import boxes_mask, read_mask, region_boxes
+from retouch.video import quantize, to_float
 
 Box = tuple[int, int, int, int]
 
 
 def grey(frame: torch.Tensor) -> np.ndarray:
-    """1x3xHxW in [-1, 1] to HxW uint8 luma for OpenCV."""
-    rgb = ((frame[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    """1x3xHxW (uint8, or float in [-1, 1]) to HxW uint8 luma for OpenCV."""
+    if frame.dtype != torch.uint8:
+        frame = quantize(frame)
+    return cv2.cvtColor(np.ascontiguousarray(frame[0].permute(1, 2, 0).numpy()), cv2.COLOR_RGB2GRAY)
 
 
 @dataclass
@@ -131,7 +133,7 @@ class Detected:
     def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
         from retouch.locate.detect import detect_mosaic
 
-        raw = (self._rectangles(detect_mosaic(x, tol=self.tol).mask) for x in frames)
+        raw = (self._rectangles(detect_mosaic(to_float(x), tol=self.tol).mask) for x in frames)
         yield from smooth(raw, self.gap, self.persist)
 
     @staticmethod

@@ -103,4 +103,6 @@ def mosaic_video(src: Path, dst: Path, regions, block: int = 16, align: str = "r
 
     fn = per_frame(lambda x, m: mosaic_region(x, m, block, align))
     return process_video(src, dst, fn, Provenance(task="mosaic", regions=None), regions, codec,
-                         DEFAULT_CRF if crf is None else crf, regions_json=regions_json, show_progress=show_progress)
+                         DEFAULT_CRF if crf is None else crf, regions_json=regions_json,
+                         context=block if align == "region" else None,  # an image-aligned grid needs the frame's origin
+                         show_progress=show_progress)

@@ -62,6 +62,8 @@ class TemporalRestorer:
 
         out = restore_region(self.tr, x, mask, consistent=False)
         luma = grey(x)
+        if self.previous is not None and self.previous[0].shape != luma.shape:
+            self.previous = None  # the window around the regions changed size: start afresh
         if self.previous is not None and self.blend > 0:
             out = self._blend(out, luma, mask)
         if self.consistent:
