@@ -521,14 +521,29 @@ def bench(
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     min_ratio: float = typer.Option(0.0, help="Exit 1 when a case's ours/reference ratio is below this (e.g. 1); cases whose two settings are the same here (fp32 inference on a CPU without bf16 units) are not judged: their ratio is timing noise."),
+    case: list[str] = typer.Option(None, help="Only the cases whose names contain this word (repeat for several), e.g. film."),
+    video: Path = typer.Option(None, help="Instead: time `retouch mosaic --box` on this clip against a plain decode and re-encode of it, in one run."),
+    box: str = typer.Option(None, help="With --video: the box X,Y,W,H (default: a centred 128 px square)."),
 ) -> None:
     """Time the reference configuration and our fast setting on the same networks, in one run."""
     from rich.table import Table
 
-    from retouch.bench import run_bench
+    from retouch.bench import film_overhead, run_bench
     from retouch.evaluate import write_report
 
-    report = run_bench(quick=quick, device=device)
+    if video is not None:
+        from retouch.tasks.restore import parse_box
+        from retouch.video import probe
+
+        info = probe(video)
+        square = parse_box(box) if box else ((info.width - 128) // 2, (info.height - 128) // 2, 128, 128)
+        r = film_overhead(video, square)
+        typer.echo(f"{r['frames']} frames: plain re-encode {r['reencode_fps']:.2f} fps, mosaic --box {r['mosaic_fps']:.2f} fps, "
+                   f"ratio {r['ratio']:.2f}x")
+        if json_out:
+            write_report(r, json_out)
+        return
+    report = run_bench(quick=quick, device=device, only=case)
     table = Table(title=f"retouch bench on {report['device']}, torch {report['torch']}{' (quick)' if quick else ''}")
     for col in ["case", "reference", "ours", "ratio", "GFLOP/s ref", "GFLOP/s ours"]:
         table.add_column(col, justify="left" if col == "case" else "right")
