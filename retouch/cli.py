@@ -384,6 +384,8 @@ def eval_video(
     block: int = typer.Option(8, help="Mosaic block size."),
     blend: float = typer.Option(0.5, help="The temporal method's weight of the previous (aligned) result."),
     limit: int = typer.Option(None, help="Only the first N clips."),
+    detect: bool = typer.Option(False, help="Instead: the share of frames where --detect finds the square after H.264 encoding."),
+    detect_tol: float = typer.Option(2.0, help="With --detect: luma levels still counted as flat."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
@@ -394,6 +396,15 @@ def eval_video(
     from retouch.evaluate import write_report
     from retouch.evaluate.video import evaluate_video
 
+    if detect:
+        from retouch.evaluate.video import detect_hit_rate
+
+        r = detect_hit_rate(clips, box, block, detect_tol, limit=limit)
+        typer.echo(f"--detect on {r['frames']} H.264 (crf {r['crf']}) frames of {r['clips']} clips, block {block}, tol {detect_tol}: "
+                   f"found (IoU >= 0.5) in {r['hit_rate']:.1%}, false alarms in {r['false_alarm_frames']:.1%} of frames")
+        if json_out:
+            write_report(r, json_out)
+        return
     report = evaluate_video(clips, model, box, block, blend, limit, device)
     table = Table(title=escape(f"{model} inside a {box}px square, block {block}, {report['n']} clips in {clips}"))
     for col in ["method", "PSNR (dB)", "flicker (levels)"]:

@@ -53,13 +53,18 @@ def temporal_difference(frames: list[np.ndarray], flows: list[np.ndarray], regio
     return total / max(count, 1)
 
 
+def _clips(clips: Path, limit: int | None) -> list[Path]:
+    paths = sorted(p for p in Path(clips).iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)[:limit] if Path(clips).is_dir() else []
+    if not paths:
+        raise RetouchError(f"{clips} holds no clips; make some with `retouch data video PHOTOS {clips}`.")
+    return paths
+
+
 def evaluate_video(clips: Path, model: str = "demosaic", box: int = 96, block: int = 8, blend: float = 0.5,
                    limit: int | None = None, device: str = "auto", show_progress: bool = True) -> dict:
     """PSNR and flicker inside a centred `box` square, per clip and on average, for the mosaic,
     per-frame restoration and the temporal method (previous result's weight `blend`)."""
-    paths = sorted(p for p in Path(clips).iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)[:limit] if Path(clips).is_dir() else []
-    if not paths:
-        raise RetouchError(f"{clips} holds no clips; make some with `retouch data video PHOTOS {clips}`.")
+    paths = _clips(clips, limit)
     tr = load_restorer(model, device)
     rows = {"mosaic": [], "per-frame": [], "temporal": []}
     for path in track(paths, description="eval-video", disable=not show_progress):
@@ -90,3 +95,34 @@ def evaluate_video(clips: Path, model: str = "demosaic", box: int = 96, block: i
     return {"clips": str(clips), "n": len(paths), "model": model, "box": box, "block": block, "blend": blend,
             "mean": mean, "flicker_reduction": 1 - tm["flicker"] / pf["flicker"] if pf["flicker"] > 0 else 0.0,
             "psnr_change_db": tm["psnr"] - pf["psnr"], "per_clip": rows}
+
+
+def detect_hit_rate(clips: Path, box: int = 96, block: int = 16, tol: float = 2.0, crf: int = 18, limit: int | None = None,
+                    show_progress: bool = True) -> dict:
+    """Share of frames where `--detect` (with its smoothing over time) finds a centred square
+    mosaicked into each clip and encoded with H.264 at `crf`: a hit is an intersection over
+    union of at least 0.5 between the found mask and the square. Also the share of frames with
+    anything found outside the square (false alarms)."""
+    import tempfile
+
+    from retouch.locate.temporal import Detected, Static
+    from retouch.tasks.hide import mosaic_video
+    from retouch.video import quantize
+
+    paths = _clips(clips, limit)
+    hits = alarms = frames = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in track(paths, description="detect", disable=not show_progress):
+            info_h, info_w = next(read_frames(path)).shape[2:]
+            square = ((info_w - box) // 2, (info_h - box) // 2, box, box)
+            hidden = Path(tmp) / f"{path.stem}.mp4"
+            mosaic_video(path, hidden, Static([square]), block=block, crf=crf, show_progress=False)
+            truth = box_mask(info_h, info_w, square)[0, 0] > 0.5
+            for mask in Detected(tol=tol).masks(quantize(x) for x in read_frames(hidden)):
+                found = mask[0, 0] > 0.5
+                iou = float((found & truth).sum()) / max(1, int((found | truth).sum()))
+                hits += iou >= 0.5
+                alarms += bool((found & ~truth).any())
+                frames += 1
+    return {"clips": len(paths), "frames": frames, "box": box, "block": block, "tol": tol, "crf": crf,
+            "hit_rate": hits / max(frames, 1), "false_alarm_frames": alarms / max(frames, 1)}
