@@ -265,6 +265,15 @@ def _progress(total: int, what: str, show: bool) -> Progress:
     return Progress(*columns, disable=not show, transient=False)
 
 
+def describe(provenance: Provenance, regions: RegionSource | None) -> str:
+    """The plain-language provenance of a film (its `description` tag)."""
+    where = "The whole of every frame was" if regions is None else f"The regions ({regions.description}) were"
+    if provenance.task == "mosaic":
+        return f"{where} hidden behind a mosaic with {provenance.tool} {provenance.version}; the rest of each frame is unchanged."
+    return (f"{where} synthesised by model '{provenance.model}' (task: {provenance.task}) with {provenance.tool} "
+            f"{provenance.version}. Restoration invents plausible detail: it does not recover what was hidden.")
+
+
 def _runs(indices: list[int]) -> str:
     """Frame numbers as ranges ("0-11,15-20") for the provenance tag."""
     parts, start = [], None
@@ -317,10 +326,9 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
         dst.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(dst) as f, av.open(f, "w", format=FORMATS[dst.suffix.lower()]) as out, \
                 _progress(info_total, provenance.task or "video", show_progress) as bar:
-            meta = {**dataclasses.asdict(provenance), "regions_from": regions.description if regions else "whole frames",
-                    "frames": "all" if regions is None else "see --regions-json (boxes per frame)"}
+            meta = {**dataclasses.asdict(provenance), "regions_from": regions.description if regions else "whole frames"}
             out.metadata["comment"] = json.dumps(meta, sort_keys=True)
-            out.metadata["description"] = provenance.description() + f" Regions from: {meta['regions_from']}."
+            out.metadata["description"] = describe(provenance, regions)
             try:
                 mapping = {s: out.add_stream_from_template(s) for s in copies}
             except (av.FFmpegError, ValueError) as e:
@@ -359,7 +367,7 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
                             rgb = frame_to_rgb(frame)
                             if not rgb.flags.writeable:
                                 rgb = rgb.copy()
-                            pending.append(_Pending(rgb, frame.pts, frame.time_base))
+                            pending.append(_Pending(rgb, frame.pts if frame.pts is not None else frame.dts, frame.time_base))
                             yield chw(rgb)
                 except av.FFmpegError as e:
                     raise _fail(src, e) from None
