@@ -307,6 +307,7 @@ def demosaic(
     mask_video: Path = typer.Option(None, help="Films: a mask clip of the same length (white = region)."),
     track: list[str] = typer.Option(None, help="Films: a box X,Y,W,H on the first frame, followed through the film (repeat for several)."),
     detect_tol: float = typer.Option(2.0, help="Films with --detect: luma levels still counted as flat (compressed frames need > 0)."),
+    boxes_json: Path = typer.Option(None, help="Films: boxes for every frame, as `retouch mosaic --regions-json` wrote them."),
     model: str = typer.Option("demosaic", help="Shipped model name, weights .safetensors, or run folder."),
     consistent: bool = typer.Option(True, help="Keep the cell colours the mosaic shows (when its grid can be read off a lossless region)."),
     temporal: bool = typer.Option(True, help="Films: blend each restored region with the previous one, aligned by the camera's motion (less flicker)."),
@@ -327,12 +328,12 @@ def demosaic(
         from retouch.locate.temporal import region_source
         from retouch.tasks.restore import demosaic_video
 
-        regions = region_source(boxes, mask, mask_video, _boxes(track), detect, detect_tol)
+        regions = region_source(boxes, mask, mask_video, _boxes(track), detect, detect_tol, boxes_json)
         frames = demosaic_video(inputs, output, regions, model, device, precision, consistent, temporal, codec, crf, regions_json)
         typer.echo(f"{output}  ({len(frames)} frames, {sum(map(bool, frames))} with regions)")
         return
-    if mask_video or track or regions_json:
-        raise RetouchError("--mask-video, --track and --regions-json are for films; pass an mp4, mkv, mov, webm, avi or gif.")
+    if mask_video or track or regions_json or boxes_json:
+        raise RetouchError("--mask-video, --track, --regions-json and --boxes-json are for films; pass an mp4, mkv, mov, webm, avi or gif.")
     from retouch.tasks.restore import demosaic_files
 
     for path, found in demosaic_files(inputs, output, boxes, mask, detect, model, device, precision, consistent):
@@ -576,11 +577,16 @@ def demo(
     out: Path = typer.Option(Path("retouch-demo"), "-o", "--out", help="Folder for index.html, sheet.png, metrics.json."),
     block: int = typer.Option(8, help="Mosaic block size in pixels."),
     model: str = typer.Option("demosaic", help="Restoration model: shipped name, weights .safetensors, or run folder."),
+    video: bool = typer.Option(False, "--video", help="Also a film: a tracked box hidden and restored, added to the page."),
 ) -> None:
     """Locate an object with CAM, hide it behind a mosaic, restore it with the shipped model, and measure."""
-    from retouch.demo import run_demo
+    from retouch.demo import run_demo, run_video_demo
 
     report = run_demo(out, block=block, model=model)
+    if video:
+        r = run_video_demo(out, block=block, model=model)
+        for name, row in r["rows"].items():
+            typer.echo(f"film {name:>18}: PSNR {row['psnr_in_boxes']:.2f} dB inside the tracked boxes ({r['frames']} frames)")
     for name, photo in report["photos"].items():
         for label, m in photo["inside_box"].items():
             typer.echo(f"{name:>8} ({photo['class']}) {label:>8}: PSNR {m['psnr_rgb']:.2f} dB  SSIM {m['ssim_rgb']:.4f}  (inside the square)")

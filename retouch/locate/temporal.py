@@ -8,6 +8,7 @@ Every source has a `masks(frames)` generator (frames 1x3xHxW upright uint8, mask
 - `Tracked`: boxes given on the first frame and followed by OpenCV's template matching
   (normalised cross-correlation in a window around the last position, the template refreshed
   from each frame so slow zooms and lighting changes are followed);
+- `Listed`: boxes for every frame, e.g. what `--regions-json` wrote when the film was hidden;
 - `Detected`: the mosaic detector (`retouch.locate.detect.detect_mosaic`, used through its
   public API only) on every frame, smoothed over time so a region does not blink: a gap of up to
   `gap` frames between two detections is filled, and a region must persist `persist` frames
@@ -119,6 +120,34 @@ class Tracked:
 
 
 @dataclass
+class Listed:
+    """Boxes given for every frame, e.g. the `--regions-json` another run wrote (its "boxes" list)."""
+
+    boxes: list[list[Box]]
+    source: str = "a list"
+
+    @classmethod
+    def from_json(cls, path: Path) -> "Listed":
+        import json
+
+        try:
+            frames = json.loads(Path(path).read_text())["boxes"]
+            return cls([[tuple(int(v) for v in b) for b in frame] for frame in frames], Path(path).name)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise RetouchError(f"{path} is not a regions file written by --regions-json ({type(e).__name__}).") from None
+
+    @property
+    def description(self) -> str:
+        return f"boxes per frame from {self.source}"
+
+    def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        for i, x in enumerate(frames):
+            if i >= len(self.boxes):
+                raise RetouchError(f"The boxes from {self.source} end at frame {i}, before the film; give boxes for every frame.")
+            yield boxes_mask(*x.shape[2:], self.boxes[i])
+
+
+@dataclass
 class Detected:
     """Existing mosaics found in every frame, as rectangles, smoothed over time."""
 
@@ -184,10 +213,10 @@ def smooth(raw: Iterator[np.ndarray], gap: int, persist: int) -> Iterator[torch.
 
 
 def region_source(boxes: list[Box] | None = None, mask: Path | None = None, mask_video: Path | None = None,
-                  track: list[Box] | None = None, detect: bool = False, detect_tol: float = 2.0):
+                  track: list[Box] | None = None, detect: bool = False, detect_tol: float = 2.0, boxes_json: Path | None = None):
     """The one region source the options name (None: the whole frame); more than one is an error."""
     given = [name for name, v in (("--box", boxes), ("--mask", mask), ("--mask-video", mask_video), ("--track", track),
-                                  ("--detect", detect or None)) if v]
+                                  ("--detect", detect or None), ("--boxes-json", boxes_json)) if v]
     if len(given) > 1:
         raise RetouchError(f"Give one way of saying where, not {' and '.join(given)}.")
     if boxes:
@@ -202,4 +231,6 @@ def region_source(boxes: list[Box] | None = None, mask: Path | None = None, mask
         return Tracked(list(track))
     if detect:
         return Detected(tol=detect_tol)
+    if boxes_json is not None:
+        return Listed.from_json(boxes_json)
     return None
