@@ -16,11 +16,14 @@ on the CPU we measured).
 from __future__ import annotations
 
 import platform
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -126,6 +129,48 @@ def _dgp_fit(batch: int, steps: int, device: torch.device) -> Callable[[], None]
     return lambda: dgp.fit(x, Observation(), settings, start=start)
 
 
+def _film(folder: Path, width: int, height: int, frames: int, box: int) -> tuple[Path, tuple[int, int, int, int]]:
+    """A clip of a camera moving over scikit-image's astronaut with a centred square mosaicked
+    (8 px cells): what `retouch demosaic` gets. Returns the clip and the square."""
+    import skimage.data
+    from PIL import Image
+
+    from retouch.locate.temporal import Static
+    from retouch.tasks.clips import camera_frames, write_clip
+    from retouch.tasks.hide import mosaic_video
+
+    photo = Image.fromarray(skimage.data.astronaut())
+    clean = write_clip(folder / "clean.mp4", camera_frames(photo, width, height, frames, gen=torch.Generator().manual_seed(0)))
+    square = ((width - box) // 2, (height - box) // 2, box, box)
+    mosaic_video(clean, folder / "hidden.mp4", Static([square]), block=8, show_progress=False)
+    return folder / "hidden.mp4", square
+
+
+def _film_demosaic(clip: Path, square: tuple[int, int, int, int], device: torch.device, streamed: bool) -> Callable[[], None]:
+    """The shipped demosaic model on every frame's square, end to end: decoded, restored and
+    encoded as a stream (`retouch demosaic`, temporal), or as DeepMosaics runs a film: every
+    frame written to a PNG file, the files restored, and the restored files encoded."""
+    from retouch.locate.temporal import Static
+    from retouch.tasks.restore import demosaic_files, demosaic_video
+    from retouch.tasks.clips import write_clip
+    from retouch.io import load_image, save_image
+    from retouch.video import probe, read_frames
+
+    out = clip.with_name("restored.mp4")
+    if streamed:
+        return lambda: demosaic_video(clip, out, Static([square]), device=str(device), show_progress=False)
+
+    def through_files() -> None:
+        frames, restored = clip.parent / "frames", clip.parent / "restored"
+        for i, x in enumerate(read_frames(clip)):
+            save_image(x, frames / f"{i:06d}.png")
+        demosaic_files(frames, restored, box=square, device=str(device), show_progress=False)
+        rate = probe(clip).rate
+        write_clip(out, [np.asarray(load_image(p)) for p in sorted(restored.iterdir())], fps=int(rate), audio=False)
+
+    return through_files
+
+
 def _cpuinfo() -> list[str]:
     try:
         return Path("/proc/cpuinfo").read_text().splitlines()
@@ -133,8 +178,9 @@ def _cpuinfo() -> list[str]:
         return []
 
 
-def run_bench(quick: bool = False, device: str = "auto") -> dict:
-    """Time every case at the reference setting and at ours; `quick` shrinks sizes for CI."""
+def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None = None) -> dict:
+    """Time every case (or those whose names contain a word of `only`) at the reference setting
+    and at ours; `quick` shrinks sizes for CI."""
     dev = pick_device(device)
     ours = pick_precision("auto", dev)
     name = {torch.float32: "fp32", torch.bfloat16: "bf16 autocast"}[ours]
@@ -143,6 +189,15 @@ def run_bench(quick: bool = False, device: str = "auto") -> dict:
     demosaic_size = 256 if quick else 1024
     dgp_steps = 3 if quick else 10
     fast = f"{name}, batch {batch}, fused Adam" + (", compiled" if compiled else "")
+    film_w, film_h, film_frames, film_box = (320, 180, 6, 64) if quick else (1280, 720, 24, 128)
+    folder = Path(tempfile.mkdtemp(prefix="retouch-bench-"))
+    made: list[tuple[Path, tuple[int, int, int, int]]] = []
+
+    def film() -> tuple[Path, tuple[int, int, int, int]]:
+        if not made:
+            made.append(_film(folder, film_w, film_h, film_frames, film_box))
+        return made[0]
+
     cases = [
         (f"{method} training", "images/s",
          (lambda method=method: _training_step(method, size, ngf, 1, torch.float32, dev, reference=True), 1, "fp32, batch 1"),
@@ -155,22 +210,54 @@ def run_bench(quick: bool = False, device: str = "auto") -> dict:
         (f"x4 upscale inference to {demosaic_size}x{demosaic_size}", "images/s",
          (lambda: _upscale(demosaic_size, torch.float32, dev), 1, "fp32"),
          (lambda: _upscale(demosaic_size, ours, dev), 1, name)),
+        (f"film demosaic, {film_box}px square in {film_w}x{film_h} frames, end to end", "frames/s",
+         (lambda: _film_demosaic(*film(), dev, streamed=False), film_frames, "frames through PNG files (DeepMosaics' way)"),
+         (lambda: _film_demosaic(*film(), dev, streamed=True), film_frames, "streamed (retouch.video), temporal")),
         ("DGP fit, 32x32 (cifar10-prior)", "image-steps/s",
          (lambda: _dgp_fit(1, dgp_steps, dev), dgp_steps, "fp32, one image at a time"),
          (lambda: _dgp_fit(8, dgp_steps, dev), 8 * dgp_steps, "fp32, 8 images at once (a G copy each)")),
     ]
+    cases = [c for c in cases if not only or any(word in c[0] for word in only)]
     rows = []
-    for case, unit, ref, mine in cases:
-        reference_work = ref[0]()
-        per_unit = _flops(reference_work) / ref[1]  # the same network: the same work per image
-        r = _rate(reference_work, ref[1], repeats)
-        o = _rate(mine[0](), mine[1], repeats)
-        rows.append(Row(case, unit, r, o, o / r, per_unit * r / 1e9, per_unit * o / 1e9, ref[2], mine[2]))
+    try:
+        for case, unit, ref, mine in cases:
+            reference_work = ref[0]()
+            per_unit = _flops(reference_work) / ref[1]  # the same network: the same work per image
+            r = _rate(reference_work, ref[1], repeats)
+            o = _rate(mine[0](), mine[1], repeats)
+            rows.append(Row(case, unit, r, o, o / r, per_unit * r / 1e9, per_unit * o / 1e9, ref[2], mine[2]))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.machine())
     return {
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({cpu}, {torch.get_num_threads()} threads)",
         "torch": torch.__version__,
         "quick": quick,
-        "sizes": {"training": size, "ngf": ngf, "demosaic": demosaic_size},
+        "sizes": {"training": size, "ngf": ngf, "demosaic": demosaic_size, "film": [film_w, film_h, film_frames, film_box]},
         "rows": [asdict(r) for r in rows],
     }
+
+
+def film_overhead(clip: Path, box: tuple[int, int, int, int], codec: str | None = None, crf: int | None = None,
+                  repeats: int = 2) -> dict:
+    """`retouch mosaic --box` on `clip` against a plain decode and re-encode of it with the same
+    codec settings (`retouch.video.reencode`), alternated `repeats` times in one run, best of each."""
+    from retouch.locate.temporal import Static
+    from retouch.tasks.hide import mosaic_video
+    from retouch.video import DEFAULT_CRF, reencode
+
+    crf = DEFAULT_CRF if crf is None else crf
+    folder = Path(tempfile.mkdtemp(prefix="retouch-bench-"))
+    plain = mosaic = float("inf")
+    try:
+        for _ in range(repeats):
+            t = time.perf_counter()
+            frames = reencode(clip, folder / f"plain{clip.suffix}", codec, crf)
+            plain = min(plain, time.perf_counter() - t)
+            t = time.perf_counter()
+            mosaic_video(clip, folder / f"mosaic{clip.suffix}", Static([box]), codec=codec, crf=crf, show_progress=False)
+            mosaic = min(mosaic, time.perf_counter() - t)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"clip": str(clip), "frames": frames, "box": list(box), "reencode_fps": frames / plain, "mosaic_fps": frames / mosaic,
+            "ratio": plain / mosaic}

@@ -29,6 +29,23 @@ MAX_PIXELS = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=0,
                           help="Refuse images with more pixels (width x height) than this, a guard against decompression bombs; 0 = no limit.")
 
 
+VIDEO_HELP = "Films (mp4, mkv, mov, webm, avi, gif) come out as films: sound copied packet for packet, frame count and timing kept."
+
+
+def _codec_option() -> str:
+    return typer.Option(None, help="Films: output video codec (default libx264, H.264; libvpx-vp9 for .webm; ffv1 is lossless).")
+
+
+def _crf_option() -> int:
+    return typer.Option(None, help="Films: constant-quality level of the codec (H.264 default 18, visually lossless; lower = better).")
+
+
+def _boxes(texts: list[str] | None) -> list[tuple[int, int, int, int]] | None:
+    from retouch.tasks.restore import parse_box
+
+    return [parse_box(t) for t in texts] if texts else None
+
+
 def main() -> None:
     """Entry point: user errors print one sentence and exit 2, with no traceback.
 
@@ -118,19 +135,22 @@ def train(
 
 @app.command()
 def translate(
-    inputs: Path = typer.Argument(..., help="An image or a folder of images."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names)."),
+    inputs: Path = typer.Argument(..., help="An image, a folder of images, or a film. " + VIDEO_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film."),
     model: str = typer.Option(..., help="Shipped model name, weights .safetensors, or run folder."),
     direction: str = typer.Option("AtoB", help="AtoB or BtoA: which generator of an unpaired model (horse2zebra: AtoB = horse to zebra)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
     max_pixels: int = MAX_PIXELS,
+    codec: str = _codec_option(),
+    crf: int = _crf_option(),
 ) -> None:
-    """Translate images of any size with an image-to-image model."""
+    """Translate images of any size, or every frame of a film, with an image-to-image model."""
     from retouch.tasks.apply import translate_files
 
     set_max_pixels(max_pixels)
-    _report(lambda: translate_files(inputs, output, model, device, precision, direction=direction))
+    _report(lambda: translate_files(inputs, output, model, device, precision, direction=direction, codec=codec,
+                                    crf=18 if crf is None else crf))
 
 
 @app.command("eval")
@@ -197,22 +217,24 @@ def eval_translation(
 
 @app.command()
 def upscale(
-    inputs: Path = typer.Argument(..., help="An image or a folder of images."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names)."),
+    inputs: Path = typer.Argument(..., help="An image, a folder of images, or a film. " + VIDEO_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film."),
     model: str = typer.Option("srresnet-x4", help="Super-resolution model (shipped name: srresnet-x4 for PSNR, srgan-x4 for sharpness; weights .safetensors, run folder), or bicubic."),
     scale: int = typer.Option(None, help="Upscaling factor: the model's own (checked when given); bicubic's, default 4."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
     max_pixels: int = MAX_PIXELS,
+    codec: str = _codec_option(),
+    crf: int = _crf_option(),
 ) -> None:
-    """Super-resolve images of any size (tiled): each output is scale times its input's width and height.
+    """Super-resolve images of any size (tiled), or films: each output is scale times its input's width and height.
 
     The added detail is the model's invention, not a recovery of what the camera missed.
     """
     from retouch.tasks.upscale import upscale_files
 
     set_max_pixels(max_pixels)
-    _report(lambda: upscale_files(inputs, output, model, scale, device, precision))
+    _report(lambda: upscale_files(inputs, output, model, scale, device, precision, codec=codec, crf=crf))
 
 
 @app.command("eval-sr")
@@ -327,30 +349,50 @@ def eval_dgp(
 
 @app.command()
 def demosaic(
-    inputs: Path = typer.Argument(..., help="An image or a folder of images."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names). PNG keeps the untouched pixels exact."),
-    box: str = typer.Option(None, help="Region X,Y,W,H in pixels."),
+    inputs: Path = typer.Argument(..., help="An image, a folder of images, or a film. " + VIDEO_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film. PNG keeps the untouched pixels exact."),
+    box: list[str] = typer.Option(None, help="Region X,Y,W,H in pixels (repeat for several)."),
     mask: Path = typer.Option(None, help="Mask image (white = region), or a folder of masks named like the inputs."),
-    detect: bool = typer.Option(False, help="Find the mosaicked areas automatically (block-constant grid)."),
+    detect: bool = typer.Option(False, help="Find the mosaicked areas automatically (block-constant grid); in films, smoothed over time."),
+    mask_video: Path = typer.Option(None, help="Films: a mask clip of the same length (white = region)."),
+    track: list[str] = typer.Option(None, help="Films: a box X,Y,W,H on the first frame, followed through the film (repeat for several)."),
+    detect_tol: float = typer.Option(2.0, help="Films with --detect: luma levels still counted as flat (compressed frames need > 0)."),
+    boxes_json: Path = typer.Option(None, help="Films: boxes for every frame, as `retouch mosaic --regions-json` wrote them."),
     model: str = typer.Option("demosaic", help="Shipped model name, weights .safetensors, or run folder."),
     consistent: bool = typer.Option(True, help="Keep the cell colours the mosaic shows (when its grid can be read off a lossless region)."),
+    temporal: bool = typer.Option(True, help="Films: blend each restored region with the previous one, aligned by the camera's motion (less flicker)."),
+    regions_json: Path = typer.Option(None, help="Films: also write every frame's boxes here."),
+    codec: str = _codec_option(),
+    crf: int = _crf_option(),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
     max_pixels: int = MAX_PIXELS,
 ) -> None:
-    """Restore mosaicked regions; every pixel outside the region is returned bit for bit.
+    """Restore mosaicked regions; every pixel outside the region is returned bit for bit (in films: up to the codec).
 
     The restored pixels are invented by the model, not recovered: the mosaic destroyed them.
     """
-    from retouch.tasks.restore import demosaic_files, parse_box
-
-    def line(result: tuple[Path, list]) -> str:
-        path, boxes = result
-        return f"{path}  ({', '.join('x={} y={} w={} h={}'.format(*b) for b in boxes) or 'nothing to restore'})"
+    from retouch.video import is_video
 
     set_max_pixels(max_pixels)
-    _report(lambda: demosaic_files(inputs, output, parse_box(box) if box else None, mask, detect, model, device, precision,
-                                   consistent), line)
+    boxes = _boxes(box)
+    if is_video(inputs):
+        from retouch.locate.temporal import region_source
+        from retouch.tasks.restore import demosaic_video
+
+        regions = region_source(boxes, mask, mask_video, _boxes(track), detect, detect_tol, boxes_json)
+        frames = demosaic_video(inputs, output, regions, model, device, precision, consistent, temporal, codec, crf, regions_json)
+        typer.echo(f"{output}  ({len(frames)} frames, {sum(map(bool, frames))} with regions)")
+        return
+    if mask_video or track or regions_json or boxes_json:
+        raise RetouchError("--mask-video, --track, --regions-json and --boxes-json are for films; pass an mp4, mkv, mov, webm, avi or gif.")
+    from retouch.tasks.restore import demosaic_files
+
+    def line(result: tuple[Path, list]) -> str:
+        path, found = result
+        return f"{path}  ({', '.join('x={} y={} w={} h={}'.format(*b) for b in found) or 'nothing to restore'})"
+
+    _report(lambda: demosaic_files(inputs, output, boxes, mask, detect, model, device, precision, consistent), line)
 
 
 @app.command("eval-region")
@@ -389,35 +431,101 @@ def eval_region(
         write_report(report, json_out)
 
 
+@app.command("eval-video")
+def eval_video(
+    clips: Path = typer.Argument(..., help="Folder of clean clips, e.g. made by `retouch data video ../shared/data/bsds500/val CLIPS`."),
+    model: str = typer.Option("demosaic", help="Region-restoration model: shipped name, weights file or run folder."),
+    box: int = typer.Option(96, help="Side of the centred square hidden in every frame."),
+    block: int = typer.Option(8, help="Mosaic block size."),
+    blend: float = typer.Option(0.5, help="The temporal method's weight of the previous (aligned) result."),
+    limit: int = typer.Option(None, help="Only the first N clips."),
+    detect: bool = typer.Option(False, help="Instead: the share of frames where --detect finds the square after H.264 encoding."),
+    detect_tol: float = typer.Option(2.0, help="With --detect: luma levels still counted as flat."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+) -> None:
+    """PSNR and flicker (change between flow-aligned frames beyond the clean film's) inside a hidden square: per-frame vs temporal restoration."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from retouch.evaluate import write_report
+    from retouch.evaluate.video import evaluate_video
+
+    if detect:
+        from retouch.evaluate.video import detect_hit_rate
+
+        r = detect_hit_rate(clips, box, block, detect_tol, limit=limit)
+        typer.echo(f"--detect on {r['frames']} H.264 (crf {r['crf']}) frames of {r['clips']} clips, block {block}, tol {detect_tol}: "
+                   f"found (IoU >= 0.5) in {r['hit_rate']:.1%}, false alarms in {r['false_alarm_frames']:.1%} of frames")
+        if json_out:
+            write_report(r, json_out)
+        return
+    report = evaluate_video(clips, model, box, block, blend, limit, device)
+    table = Table(title=escape(f"{model} inside a {box}px square, block {block}, {report['n']} clips in {clips}"))
+    for col in ["method", "PSNR (dB)", "flicker (levels)"]:
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for name, m in report["mean"].items():
+        table.add_row(name, f"{m['psnr']:.2f}", f"{m['flicker']:.2f}")
+    Console().print(table)
+    typer.echo(f"temporal vs per-frame: {report['flicker_reduction']:.0%} less flicker, {report['psnr_change_db']:+.2f} dB PSNR")
+    if json_out:
+        write_report(report, json_out)
+
+
 @app.command()
 def mosaic(
-    inputs: Path = typer.Argument(..., help="An image or a folder of images."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names). PNG keeps the pixels outside the region exact; JPEG does not."),
-    box: str = typer.Option(None, help="Region X,Y,W,H in pixels."),
+    inputs: Path = typer.Argument(..., help="An image, a folder of images, or a film. " + VIDEO_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film. PNG keeps the pixels outside the region exact; JPEG does not."),
+    box: list[str] = typer.Option(None, help="Region X,Y,W,H in pixels (repeat for several)."),
     mask: Path = typer.Option(None, help="Mask image of the image's size (white = region), or a folder of masks named like the inputs."),
-    locate: str = typer.Option(None, help="cam or cam:CLASS: the box a classifier's activation map points at."),
+    locate: str = typer.Option(None, help="cam or cam:CLASS: the box a classifier's activation map points at (films: on the first frame, then tracked)."),
+    mask_video: Path = typer.Option(None, help="Films: a mask clip of the same length (white = region)."),
+    track: list[str] = typer.Option(None, help="Films: a box X,Y,W,H on the first frame, followed through the film (repeat for several)."),
     block: int = typer.Option(16, help="Cell side in pixels; a block as large as the region leaves one flat colour."),
     align: str = typer.Option("region", help="Grid starts at the region's corner (region) or the image's (image)."),
     max_pixels: int = MAX_PIXELS,
+    regions_json: Path = typer.Option(None, help="Films: also write every frame's boxes here."),
+    codec: str = _codec_option(),
+    crf: int = _crf_option(),
 ) -> None:
     """Hide a region behind a mosaic (e.g. to anonymise); with none of --box, --mask, --locate, the whole image.
 
     Only the region changes. Small blocks are weak anonymisation: restoration models, ours included, invent plausible detail from them; use large blocks for faces and plates.
     """
-    from retouch.tasks.hide import mosaic_files
-    from retouch.tasks.restore import parse_box
-
-    def line(result: tuple[Path, list | None]) -> str:
-        path, boxes = result
-        where = "whole image" if boxes is None else ", ".join("x={} y={} w={} h={}".format(*b) for b in boxes) or "empty mask"
-        return f"{path}  ({where})"
+    from retouch.video import is_video
 
     set_max_pixels(max_pixels)
-    _report(lambda: mosaic_files(inputs, output, parse_box(box) if box else None, mask, locate, block, align), line)
+    boxes = _boxes(box)
+    if is_video(inputs):
+        from retouch.locate.temporal import region_source
+        from retouch.tasks.hide import mosaic_video
+
+        tracked = _boxes(track)
+        if locate is not None:
+            from retouch.tasks.hide import cam_region
+            from retouch.tasks.restore import region_boxes
+            from retouch.video import read_frames
+
+            first = next(read_frames(inputs))
+            tracked = region_boxes(cam_region(first, locate))
+        regions = region_source(boxes, mask, mask_video, tracked)
+        frames = mosaic_video(inputs, output, regions, block, align, codec, crf, regions_json)
+        typer.echo(f"{output}  ({len(frames)} frames)")
+        return
+    if mask_video or track or regions_json:
+        raise RetouchError("--mask-video, --track and --regions-json are for films; pass an mp4, mkv, mov, webm, avi or gif.")
+    from retouch.tasks.hide import mosaic_files
+
+    def line(result: tuple[Path, list | None]) -> str:
+        path, found = result
+        where = "whole image" if found is None else ", ".join("x={} y={} w={} h={}".format(*b) for b in found) or "empty mask"
+        return f"{path}  ({where})"
+
+    _report(lambda: mosaic_files(inputs, output, boxes, mask, locate, block, align), line)
 
 
 data_app = typer.Typer(no_args_is_help=True, help="Build training data.")
-app.add_typer(data_app, name="data", help="Build training data: aligned pairs from clean photos.")
+app.add_typer(data_app, name="data", help="Build training data: aligned pairs from clean photos; test clips.")
 
 
 @data_app.command("pairs")
@@ -435,6 +543,32 @@ def data_pairs(
 
     written = build_pairs(src, dst, degrade, locate, parse_range(size_range, "--size-range"), seed)
     typer.echo(f"{len(written)} pairs in {dst}")
+
+
+@data_app.command("video")
+def data_video(
+    src: Path = typer.Argument(..., help="Folder of clean photos (e.g. ../shared/data/bsds500/val)."),
+    dst: Path = typer.Argument(..., help="Output folder: one clip per photo, named like it."),
+    seconds: float = typer.Option(2.0, help="Length of each clip."),
+    size: str = typer.Option("320x240", help="Frame size WxH."),
+    fps: int = typer.Option(25, help="Frames per second."),
+    zoom: float = typer.Option(1.25, help="How far the camera zooms in over the clip."),
+    limit: int = typer.Option(None, help="Only the first N photos."),
+    ext: str = typer.Option(".mp4", help="Container: .mp4, .mkv, .mov, .webm, .avi."),
+    codec: str = _codec_option(),
+    crf: int = _crf_option(),
+    seed: int = typer.Option(0, help="Same seed, same clips."),
+) -> None:
+    """Short clips (H.264 by default) of a camera panning and zooming over real photos, with a sine tone: clean ground truth for films."""
+    from retouch.tasks.clips import make_clips
+    from retouch.video import DEFAULT_CRF
+
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise RetouchError(f"--size {size!r} must be WxH, e.g. 320x240.") from None
+    written = make_clips(src, dst, seconds, (w, h), fps, zoom, limit, codec, DEFAULT_CRF if crf is None else crf, ext, seed)
+    typer.echo(f"{len(written)} clips in {dst}")
 
 
 @app.command()
@@ -460,14 +594,29 @@ def bench(
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     min_ratio: float = typer.Option(0.0, help="Exit 1 when a case's ours/reference ratio is below this (e.g. 1); cases whose two settings are the same here (fp32 inference on a CPU without bf16 units) are not judged: their ratio is timing noise."),
+    case: list[str] = typer.Option(None, help="Only the cases whose names contain this word (repeat for several), e.g. film."),
+    video: Path = typer.Option(None, help="Instead: time `retouch mosaic --box` on this clip against a plain decode and re-encode of it, in one run."),
+    box: str = typer.Option(None, help="With --video: the box X,Y,W,H (default: a centred 128 px square)."),
 ) -> None:
     """Time the reference configuration and our fast setting on the same networks, in one run."""
     from rich.table import Table
 
-    from retouch.bench import run_bench
+    from retouch.bench import film_overhead, run_bench
     from retouch.evaluate import write_report
 
-    report = run_bench(quick=quick, device=device)
+    if video is not None:
+        from retouch.tasks.restore import parse_box
+        from retouch.video import probe
+
+        info = probe(video)
+        square = parse_box(box) if box else ((info.width - 128) // 2, (info.height - 128) // 2, 128, 128)
+        r = film_overhead(video, square)
+        typer.echo(f"{r['frames']} frames: plain re-encode {r['reencode_fps']:.2f} fps, mosaic --box {r['mosaic_fps']:.2f} fps, "
+                   f"ratio {r['ratio']:.2f}x")
+        if json_out:
+            write_report(r, json_out)
+        return
+    report = run_bench(quick=quick, device=device, only=case)
     table = Table(title=f"retouch bench on {report['device']}, torch {report['torch']}{' (quick)' if quick else ''}")
     for col in ["case", "reference", "ours", "ratio", "GFLOP/s ref", "GFLOP/s ours"]:
         table.add_column(col, justify="left" if col == "case" else "right")
@@ -489,11 +638,16 @@ def demo(
     out: Path = typer.Option(Path("retouch-demo"), "-o", "--out", help="Folder for index.html, sheet.png, metrics.json."),
     block: int = typer.Option(8, help="Mosaic block size in pixels."),
     model: str = typer.Option("demosaic", help="Restoration model: shipped name, weights .safetensors, or run folder."),
+    video: bool = typer.Option(False, "--video", help="Also a film: a tracked box hidden and restored, added to the page."),
 ) -> None:
     """Locate an object with CAM, hide it behind a mosaic, restore it with the shipped model, and measure."""
-    from retouch.demo import run_demo
+    from retouch.demo import run_demo, run_video_demo
 
     report = run_demo(out, block=block, model=model)
+    if video:
+        r = run_video_demo(out, block=block, model=model)
+        for name, row in r["rows"].items():
+            typer.echo(f"film {name:>18}: PSNR {row['psnr_in_boxes']:.2f} dB inside the tracked boxes ({r['frames']} frames)")
     for name, photo in report["photos"].items():
         for label, m in photo["inside_box"].items():
             typer.echo(f"{name:>8} ({photo['class']}) {label:>8}: PSNR {m['psnr_rgb']:.2f} dB  SSIM {m['ssim_rgb']:.4f}  (inside the square)")

@@ -49,3 +49,15 @@ def test_demo_restores_better_than_the_mosaic_and_touches_only_the_square(demo):
         assert np.array_equal(restored[outside], clean[outside])
         assert not np.array_equal(restored[~outside], clean[~outside])
         assert read_provenance(out / f"{name}-restored.png")["regions"] == [tuple(photo["box"])]
+
+
+def test_video_demo_hides_a_tracked_box_and_restores_it(tmp_path):
+    from retouch.demo import run_video_demo
+    from retouch.video import probe
+
+    report = run_video_demo(tmp_path, seconds=0.4, fps=20)
+    assert {"clean.mp4", "hidden.mp4", "restored.mp4", "boxes.json", "video.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert probe(tmp_path / "restored.mp4").frames == report["frames"] == 8 and probe(tmp_path / "restored.mp4").audio == 1
+    rows = report["rows"]
+    assert rows["restored"]["psnr_in_boxes"] > rows["hidden"]["psnr_in_boxes"]  # the model beats the mosaic it was given
+    assert "<video" in (tmp_path / "index.html").read_text()

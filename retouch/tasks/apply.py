@@ -217,10 +217,19 @@ def translate(image: Image.Image | str | Path, model: str | Path, device: str = 
 
 
 def translate_files(inputs: Path, output: Path, model: str | Path, device: str = "auto", precision: str = "auto",
-                    show_progress: bool = True, direction: str = "AtoB") -> list[Path]:
-    """A file to a file, or a folder to a folder with the same file names; provenance in each."""
+                    show_progress: bool = True, direction: str = "AtoB", codec: str | None = None, crf: int = 18) -> list[Path]:
+    """A file to a file, a folder to a folder with the same file names, or a film to a film
+    (`codec`, `crf` for its video stream; the sound copied); provenance in each."""
     tr = load_translator(str(model), device, precision, direction=direction)
-    return map_files(tr, inputs, output, Provenance(model=tr.name, task="translate", regions=None), show_progress)
+    provenance = Provenance(model=tr.name, task="translate", regions=None)
+    from retouch.video import is_video
+
+    if is_video(inputs):
+        from retouch.video import per_frame, process_video
+
+        process_video(inputs, output, per_frame(lambda x, _: tr(x)), provenance, codec=codec, crf=crf, show_progress=show_progress)
+        return [output]
+    return map_files(tr, inputs, output, provenance, show_progress)
 
 
 def map_files(fn, inputs: Path, output: Path, provenance: Provenance, show_progress: bool = True) -> list[Path]:

@@ -18,7 +18,7 @@ from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, read_image, save_image
 from retouch.tasks.apply import each_file
-from retouch.tasks.restore import box_mask, mask_boxes, mask_for
+from retouch.tasks.restore import box_mask, boxes_mask, mask_for, region_boxes
 
 log = logging.getLogger(__name__)
 ALIGN = ("region", "image")
@@ -38,18 +38,28 @@ def cam_region(x: torch.Tensor, locate: str) -> torch.Tensor:
 
 
 def mosaic_region(x: torch.Tensor, region: torch.Tensor | None, block: int, align: str = "region") -> torch.Tensor:
-    """`x` with the region (1x1xHxW, None = everything) mosaicked; its grid starts at the region's
-    corner (`region`) or the image's (`image`). A block as large as the region leaves one flat cell."""
+    """`x` with the region (1x1xHxW, None = everything) mosaicked; each connected part's grid starts
+    at its own corner (`region`) or all start at the image's (`image`). A block as large as a
+    part leaves one flat cell. Only whole cells around each part are computed (a film's frame
+    costs what its regions cost); a cell cut by the part's edge averages the pixels of the cell,
+    inside the part or not, as a mosaic over the whole image would."""
     if align not in ALIGN:
         raise RetouchError(f"Unknown --align {align!r}; use region or image.")
-    left = top = 0
-    if region is not None:
-        boxes = mask_boxes(region)
-        if not boxes:
-            return x.clone()
-        left, top = boxes[0][:2]
-    mosaic = Mosaic.aligned_to(block, top, left) if align == "region" else Mosaic(block)
-    return mosaic(x, region)
+    if region is None:
+        return Mosaic(block)(x)
+    out = x.clone()
+    h, w = x.shape[2:]
+    for left, top, bw, bh in region_boxes(region):
+        mosaic = Mosaic.aligned_to(block, top, left) if align == "region" else Mosaic(block)
+        oy, ox = mosaic.offset
+        t0, l0 = max(0, top - (top - oy) % block), max(0, left - (left - ox) % block)  # the first cell's corner
+        t1 = min(h, top + bh + (-(top + bh - oy)) % block)
+        l1 = min(w, left + bw + (-(left + bw - ox)) % block)
+        part = torch.zeros_like(region[:, :, t0:t1, l0:l1])
+        part[:, :, top - t0 : top - t0 + bh, left - l0 : left - l0 + bw] = region[:, :, top : top + bh, left : left + bw]
+        local = Mosaic(block, ((oy - t0) % block, (ox - l0) % block))
+        out[:, :, t0:t1, l0:l1] = local(out[:, :, t0:t1, l0:l1], part)
+    return out
 
 
 def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | None = None, mask: Path | None = None,
@@ -72,15 +82,28 @@ def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | No
         x = read_image(src)
         h, w = x.shape[2:]
         if box is not None:
-            region = box_mask(h, w, box)
+            region = boxes_mask(h, w, box if isinstance(box, list) else [box])
         elif mask is not None:
             region = mask_for(mask, src, h, w)
         elif locate is not None:
             region = cam_region(x, locate)
         else:
             region = None
-        boxes = mask_boxes(region) if region is not None else None
+        boxes = region_boxes(region) if region is not None else None
         out = mosaic_region(x, region, block, align)
         return save_image(out, dst, Provenance(task="mosaic", regions=boxes)), boxes
 
     return each_file(pairs, one, "mosaic", show_progress)
+
+
+def mosaic_video(src: Path, dst: Path, regions, block: int = 16, align: str = "region", codec: str | None = None,
+                 crf: int | None = None, regions_json: Path | None = None, show_progress: bool = True) -> list[list]:
+    """Mosaic the regions (a `retouch.locate.temporal` source; None = whole frames) of every frame
+    of a film; sound and everything else kept (`retouch.video.process_video`)."""
+    from retouch.video import DEFAULT_CRF, per_frame, process_video
+
+    fn = per_frame(lambda x, m: mosaic_region(x, m, block, align))
+    return process_video(src, dst, fn, Provenance(task="mosaic", regions=None), regions, codec,
+                         DEFAULT_CRF if crf is None else crf, regions_json=regions_json,
+                         context=block if align == "region" else None,  # an image-aligned grid needs the frame's origin
+                         show_progress=show_progress)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from scipy import ndimage
 
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, load_image, save_image, to_pil, to_rgb, to_tensor
@@ -50,6 +51,14 @@ def box_mask(h: int, w: int, box: tuple[int, int, int, int]) -> torch.Tensor:
     return mask
 
 
+def boxes_mask(h: int, w: int, boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
+    """The union of boxes as a 1x1xHxW mask; a box that leaves the frame is an error."""
+    mask = torch.zeros(1, 1, h, w)
+    for box in boxes:
+        mask = torch.maximum(mask, box_mask(h, w, box))
+    return mask
+
+
 def read_mask(path: Path, h: int, w: int) -> torch.Tensor:
     """A mask image (non-zero = region, alpha ignored) as 1x1xHxW; it must match the image's size."""
     m = np.asarray(load_image(path).convert("L"))
@@ -66,13 +75,11 @@ def mask_for(mask: Path, src: Path, h: int, w: int) -> torch.Tensor:
     return read_mask(path, h, w)
 
 
-def mask_boxes(mask: torch.Tensor) -> list[tuple[int, int, int, int]]:
-    """The bounding box of the mask (x, y, w, h), or none when it is empty (for provenance)."""
-    ys, xs = torch.nonzero(mask[0, 0] > 0.5, as_tuple=True)
-    if ys.numel() == 0:
-        return []
-    top, left = int(ys.min()), int(xs.min())
-    return [(left, top, int(xs.max()) - left + 1, int(ys.max()) - top + 1)]
+def region_boxes(mask: torch.Tensor) -> list[tuple[int, int, int, int]]:
+    """One box (x, y, w, h) per connected region of the mask (8-connected), top to bottom: several
+    regions in a frame are each processed on their own crop, not as one box around them all."""
+    labels, _ = ndimage.label(mask[0, 0].numpy() > 0.5, structure=np.ones((3, 3)))
+    return [(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start) for ys, xs in ndimage.find_objects(labels)]
 
 
 @torch.inference_mode()
@@ -86,44 +93,44 @@ def restore_region(tr: Translator, x: torch.Tensor, mask: torch.Tensor, context:
     """
     from retouch.locate.detect import fit_grid
 
-    boxes = mask_boxes(mask)
-    if not boxes:
-        return x.clone()
-    left, top, bw, bh = boxes[0]
-    h, w = x.shape[2:]
-    t0, t1 = max(0, top - context), min(h, top + bh + context)
-    l0, l1 = max(0, left - context), min(w, left + bw + context)
-    crop_mask = mask[:, :, t0:t1, l0:l1]
-    out = tr(x[:, :, t0:t1, l0:l1], crop_mask)
     result = x.clone()
-    result[:, :, t0:t1, l0:l1] = torch.where(crop_mask > 0.5, out, x[:, :, t0:t1, l0:l1])
-    grid = fit_grid(x, mask) if consistent else None
-    return grid.project(result, x, mask) if grid else result
+    for left, top, bw, bh in region_boxes(mask):
+        h, w = x.shape[2:]
+        t0, t1 = max(0, top - context), min(h, top + bh + context)
+        l0, l1 = max(0, left - context), min(w, left + bw + context)
+        own = torch.zeros_like(mask)
+        own[:, :, top : top + bh, left : left + bw] = mask[:, :, top : top + bh, left : left + bw]
+        crop_mask = own[:, :, t0:t1, l0:l1]
+        out = tr(result[:, :, t0:t1, l0:l1], crop_mask)
+        result[:, :, t0:t1, l0:l1] = torch.where(crop_mask > 0.5, out, result[:, :, t0:t1, l0:l1])
+        grid = fit_grid(x, own) if consistent else None
+        if grid:
+            result = grid.project(result, x, own)
+    return result
 
 
-def restore_image(tr: Translator, img: Image.Image, region: tuple[int, int, int, int] | torch.Tensor,
+def restore_image(tr: Translator, img: Image.Image, region: list[tuple[int, int, int, int]] | torch.Tensor,
                   consistent: bool = True) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
-    """`img` (8-bit RGB, changed in place) with the region restored, and the restored boxes.
+    """`img` (8-bit RGB, changed in place) with each region restored, and the restored boxes.
 
-    Only the region's neighbourhood is ever a float tensor: a box in a 100 MP photo costs the
+    Only a region's neighbourhood is ever a float tensor: a box in a 100 MP photo costs the
     photo's 8-bit buffer plus what the same box costs in a thumbnail. The neighbourhood is the box
     plus `WINDOW` pixels, wider than the model's context so that the cell-colour projection sees
     whole cells of blocks up to 64 px, as it would on the whole image: results are the same.
-    `region` is a box (x, y, w, h) or a 1x1xHxW mask.
+    `region` is a list of boxes (x, y, w, h), each restored on its own, or a 1x1xHxW mask, whose
+    connected regions are.
     """
     w, h = img.size
-    boxes = [check_box(h, w, region)] if isinstance(region, tuple) else mask_boxes(region)
-    if not boxes:
-        return img, []
-    x0, y0, bw, bh = boxes[0]
-    t0, t1 = max(0, y0 - WINDOW), min(h, y0 + bh + WINDOW)
-    l0, l1 = max(0, x0 - WINDOW), min(w, x0 + bw + WINDOW)
-    x = to_tensor(img.crop((l0, t0, l1, t1)))
-    if isinstance(region, tuple):
-        mask = box_mask(t1 - t0, l1 - l0, (x0 - l0, y0 - t0, bw, bh))
-    else:
-        mask = region[:, :, t0:t1, l0:l1]
-    img.paste(to_pil(restore_region(tr, x, mask, consistent=consistent)), (l0, t0))
+    given = isinstance(region, list)
+    boxes = [check_box(h, w, b) for b in region] if given else region_boxes(region)
+    for x0, y0, bw, bh in boxes:
+        t0, t1 = max(0, y0 - WINDOW), min(h, y0 + bh + WINDOW)
+        l0, l1 = max(0, x0 - WINDOW), min(w, x0 + bw + WINDOW)
+        mask = torch.zeros(1, 1, t1 - t0, l1 - l0)  # this region alone, even where another is near
+        inside = (slice(None), slice(None), slice(y0 - t0, y0 - t0 + bh), slice(x0 - l0, x0 - l0 + bw))
+        mask[inside] = 1 if given else region[:, :, y0 : y0 + bh, x0 : x0 + bw]
+        x = to_tensor(img.crop((l0, t0, l1, t1)))
+        img.paste(to_pil(restore_region(tr, x, mask, consistent=consistent)), (l0, t0))
     return img, boxes
 
 
@@ -139,7 +146,7 @@ def _region(img: Image.Image, box: tuple[int, int, int, int] | None, mask: torch
         raise RetouchError("Say where to restore with exactly one of --box, --mask or --detect.")
     w, h = img.size
     if box is not None:
-        return check_box(h, w, box)
+        return [check_box(h, w, b) for b in (box if isinstance(box, list) else [box])]
     if mask is not None:
         if mask.shape[2:] != (h, w):
             raise RetouchError(f"The mask is {mask.shape[3]}x{mask.shape[2]} but the image is {w}x{h}.")
@@ -176,3 +183,28 @@ def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | 
         return save_image(img, dst, Provenance(model=str(model), task="demosaic", regions=boxes)), boxes
 
     return each_file(file_pairs(inputs, output), one, "demosaic", show_progress)
+
+
+def demosaic_video(src: Path, dst: Path, regions, model: str | Path = DEFAULT_MODEL, device: str = "auto",
+                   precision: str = "auto", consistent: bool = True, temporal: bool = True, codec: str | None = None,
+                   crf: int | None = None, regions_json: Path | None = None, show_progress: bool = True) -> list[list]:
+    """Restore the regions (a `retouch.locate.temporal` source) of every frame of a film; the
+    sound and everything outside the regions is kept (`retouch.video.process_video`).
+
+    `temporal` blends each restored region with the previous one, aligned by the camera's
+    motion (`retouch.tasks.temporal`), so invented detail does not shimmer from frame to frame.
+    """
+    from retouch.video import DEFAULT_CRF, per_frame, process_video
+
+    if regions is None:
+        raise RetouchError("Say where to restore in the film with --box, --mask, --mask-video, --track or --detect.")
+    tr = load_restorer(model, device, precision)
+    if temporal:
+        from retouch.tasks.temporal import TemporalRestorer
+
+        fn = TemporalRestorer(tr, consistent)
+    else:
+        fn = per_frame(lambda x, m: restore_region(tr, x, m, consistent=consistent))
+    name = f"demosaic{' (temporal)' if temporal else ''}"
+    return process_video(src, dst, fn, Provenance(model=str(model), task=name, regions=None), regions, codec,
+                         DEFAULT_CRF if crf is None else crf, regions_json=regions_json, show_progress=show_progress)

@@ -59,7 +59,22 @@ def upscale(image: Image.Image | str | Path, model: str | Path = DEFAULT_MODEL, 
 
 
 def upscale_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL, scale: int | None = None, device: str = "auto",
-                  precision: str = "auto", show_progress: bool = True) -> list[Path]:
-    """A file to a file, or a folder to a folder with the same file names; provenance in each."""
+                  precision: str = "auto", show_progress: bool = True, codec: str | None = None, crf: int | None = None) -> list[Path]:
+    """A file to a file, a folder to a folder with the same file names, or a film to a film; provenance in each."""
+    from retouch.video import is_video
+
+    if is_video(inputs):
+        return [upscale_video(inputs, output, model, scale, device, precision, codec, crf, show_progress)]
     up = load_upscaler(model, scale, device, precision)
     return map_files(up, inputs, output, Provenance(model=str(model), task=f"upscale x{up.scale}", regions=None), show_progress)
+
+
+def upscale_video(src: Path, dst: Path, model: str | Path = DEFAULT_MODEL, scale: int | None = None, device: str = "auto",
+                  precision: str = "auto", codec: str | None = None, crf: int | None = None, show_progress: bool = True) -> Path:
+    """Every frame of a film at `scale` times its size; the sound is copied (`retouch.video.process_video`)."""
+    from retouch.video import DEFAULT_CRF, per_frame, process_video
+
+    up = load_upscaler(model, scale, device, precision)
+    process_video(src, dst, per_frame(lambda x, _: up(x)), Provenance(model=str(model), task=f"upscale x{up.scale}", regions=None),
+                  None, codec, DEFAULT_CRF if crf is None else crf, scale=up.scale, show_progress=show_progress)
+    return dst

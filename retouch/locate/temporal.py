@@ -1,0 +1,236 @@
+"""Where to act in each frame of a film: region sources that turn a stream of frames into masks.
+
+Every source has a `masks(frames)` generator (frames 1x3xHxW upright uint8, masks
+1x1xHxW, one per frame, in order) and a `description` for the provenance tag:
+
+- `Static`: boxes or a mask image, the same in every frame;
+- `MaskVideo`: a second clip of the same length, white where to act;
+- `Tracked`: boxes given on the first frame and followed by OpenCV's template matching
+  (normalised cross-correlation in a window around the last position, the template refreshed
+  from each frame so slow zooms and lighting changes are followed);
+- `Listed`: boxes for every frame, e.g. what `--regions-json` wrote when the film was hidden;
+- `Detected`: the mosaic detector (`retouch.locate.detect.detect_mosaic`, used through its
+  public API only) on every frame, smoothed over time so a region does not blink: a gap of up to
+  `gap` frames between two detections is filled, and a region must persist `persist` frames
+  (after filling) to count. The smoothing looks `gap + persist - 1` frames ahead, so the
+  pipeline holds that many frames more, never the film.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from retouch.errors import RetouchError
+from retouch.tasks.restore import boxes_mask, read_mask, region_boxes
+from retouch.video import quantize, to_float
+
+Box = tuple[int, int, int, int]
+
+
+def grey(frame: torch.Tensor) -> np.ndarray:
+    """1x3xHxW (uint8, or float in [-1, 1]) to HxW uint8 luma for OpenCV."""
+    if frame.dtype != torch.uint8:
+        frame = quantize(frame)
+    return cv2.cvtColor(np.ascontiguousarray(frame[0].permute(1, 2, 0).numpy()), cv2.COLOR_RGB2GRAY)
+
+
+@dataclass
+class Static:
+    """The same boxes, or the same mask image, in every frame."""
+
+    boxes: list[Box] = field(default_factory=list)
+    mask_path: Path | None = None
+
+    @property
+    def description(self) -> str:
+        if self.mask_path is not None:
+            return f"mask {self.mask_path.name} (every frame)"
+        return "boxes " + "; ".join("x={} y={} w={} h={}".format(*b) for b in self.boxes) + " (every frame)"
+
+    def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        mask = None
+        for x in frames:
+            if mask is None:
+                h, w = x.shape[2:]
+                mask = read_mask(self.mask_path, h, w) if self.mask_path is not None else boxes_mask(h, w, self.boxes)
+            yield mask
+
+
+@dataclass
+class MaskVideo:
+    """Masks read from a clip of the same frame count and size (white = act; lossy clips are thresholded at mid-grey)."""
+
+    path: Path
+
+    @property
+    def description(self) -> str:
+        return f"mask video {self.path.name}"
+
+    def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        from retouch.video import read_frames
+
+        masks = read_frames(self.path)
+        for i, x in enumerate(frames):
+            m = next(masks, None)
+            if m is None:
+                raise RetouchError(f"Mask video {self.path} ends at frame {i}, before the film; give one mask frame per frame.")
+            if m.shape[2:] != x.shape[2:]:
+                raise RetouchError(f"Mask video {self.path} is {m.shape[3]}x{m.shape[2]} but the film is {x.shape[3]}x{x.shape[2]}.")
+            yield (m.mean(1, keepdim=True) > 0).float()
+
+
+@dataclass
+class Tracked:
+    """Boxes given on the first frame, each followed through the film by template matching."""
+
+    boxes: list[Box]
+    search: float = 0.5  # the search window extends this share of the box's side around its last place
+
+    @property
+    def description(self) -> str:
+        return "tracked from " + "; ".join("x={} y={} w={} h={}".format(*b) for b in self.boxes) + " (OpenCV template matching)"
+
+    def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        boxes: list[Box] = list(self.boxes)
+        previous = None
+        for x in frames:
+            h, w = x.shape[2:]
+            luma = grey(x)
+            if previous is not None:
+                boxes = [self._follow(previous, luma, b) for b in boxes]
+            previous = luma
+            yield boxes_mask(h, w, boxes)  # on the first frame: checks the boxes fit
+
+    def _follow(self, before: np.ndarray, now: np.ndarray, box: Box) -> Box:
+        """Where the patch `box` of `before` lies in `now` (best normalised correlation nearby)."""
+        x, y, bw, bh = box
+        h, w = now.shape
+        mx, my = max(4, int(bw * self.search)), max(4, int(bh * self.search))
+        x0, y0 = max(0, x - mx), max(0, y - my)
+        window = now[y0 : min(h, y + bh + my), x0 : min(w, x + bw + mx)]
+        score = cv2.matchTemplate(window, before[y : y + bh, x : x + bw], cv2.TM_CCOEFF_NORMED)
+        _, _, _, (dx, dy) = cv2.minMaxLoc(score)
+        return x0 + dx, y0 + dy, bw, bh
+
+
+@dataclass
+class Listed:
+    """Boxes given for every frame, e.g. the `--regions-json` another run wrote (its "boxes" list)."""
+
+    boxes: list[list[Box]]
+    source: str = "a list"
+
+    @classmethod
+    def from_json(cls, path: Path) -> "Listed":
+        import json
+
+        try:
+            frames = json.loads(Path(path).read_text())["boxes"]
+            return cls([[tuple(int(v) for v in b) for b in frame] for frame in frames], Path(path).name)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise RetouchError(f"{path} is not a regions file written by --regions-json ({type(e).__name__}).") from None
+
+    @property
+    def description(self) -> str:
+        return f"boxes per frame from {self.source}"
+
+    def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        for i, x in enumerate(frames):
+            if i >= len(self.boxes):
+                raise RetouchError(f"The boxes from {self.source} end at frame {i}, before the film; give boxes for every frame.")
+            yield boxes_mask(*x.shape[2:], self.boxes[i])
+
+
+@dataclass
+class Detected:
+    """Existing mosaics found in every frame, as rectangles, smoothed over time."""
+
+    tol: float = 2.0
+    gap: int = 2
+    persist: int = 3
+
+    @property
+    def description(self) -> str:
+        return f"mosaic detection per frame (tol {self.tol}, gaps <= {self.gap} frames filled, regions >= {self.persist} frames)"
+
+    def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        from retouch.locate.detect import detect_mosaic
+
+        raw = (self._rectangles(detect_mosaic(to_float(x), tol=self.tol).mask) for x in frames)
+        yield from smooth(raw, self.gap, self.persist)
+
+    @staticmethod
+    def _rectangles(mask: torch.Tensor) -> np.ndarray:
+        """Each detected part filled to its bounding box (mosaics are rectangles; detections on
+        compressed frames are patchy)."""
+        out = np.zeros(mask.shape[2:], bool)
+        for x, y, w, h in region_boxes(mask):
+            out[y : y + h, x : x + w] = True
+        return out
+
+
+def smooth(raw: Iterator[np.ndarray], gap: int, persist: int) -> Iterator[torch.Tensor]:
+    """Per-pixel temporal smoothing of boolean HxW masks, with `gap + persist - 1` frames of look-ahead.
+
+    A pixel off for at most `gap` frames between two frames where it is on is filled; a pixel is
+    then kept only where it is on in at least `persist` of the 2 * persist - 1 frames around it,
+    which a run of `persist` frames always satisfies and a shorter isolated run never does.
+    """
+    reach = gap + persist - 1
+    buffer: dict[int, np.ndarray] = {}
+
+    def filled(j: int) -> np.ndarray | None:
+        if j not in buffer:
+            return None
+        out = buffer[j].copy()
+        for a in range(j - gap, j):  # on at a and at b, with at most `gap` frames between them
+            for b in range(j + 1, a + gap + 2):
+                if a in buffer and b in buffer:
+                    out |= buffer[a] & buffer[b]
+        return out
+
+    def emit(t: int) -> torch.Tensor:
+        near = [m for m in (filled(j) for j in range(t - persist + 1, t + persist)) if m is not None]
+        keep = filled(t) & (np.sum(near, axis=0) >= persist)
+        for old in [i for i in buffer if i < t - reach]:
+            del buffer[old]
+        return torch.from_numpy(keep).float()[None, None]
+
+    n = 0
+    for mask in raw:
+        buffer[n] = mask
+        n += 1
+        if n - 1 - reach >= 0:
+            yield emit(n - 1 - reach)
+    for t in range(max(0, n - reach), n):
+        yield emit(t)
+
+
+def region_source(boxes: list[Box] | None = None, mask: Path | None = None, mask_video: Path | None = None,
+                  track: list[Box] | None = None, detect: bool = False, detect_tol: float = 2.0, boxes_json: Path | None = None):
+    """The one region source the options name (None: the whole frame); more than one is an error."""
+    given = [name for name, v in (("--box", boxes), ("--mask", mask), ("--mask-video", mask_video), ("--track", track),
+                                  ("--detect", detect or None), ("--boxes-json", boxes_json)) if v]
+    if len(given) > 1:
+        raise RetouchError(f"Give one way of saying where, not {' and '.join(given)}.")
+    if boxes:
+        return Static(boxes=list(boxes))
+    if mask is not None:
+        if mask.is_dir():
+            raise RetouchError(f"--mask {mask} is a folder; a film takes one mask image (or --mask-video).")
+        return Static(mask_path=mask)
+    if mask_video is not None:
+        return MaskVideo(mask_video)
+    if track:
+        return Tracked(list(track))
+    if detect:
+        return Detected(tol=detect_tol)
+    if boxes_json is not None:
+        return Listed.from_json(boxes_json)
+    return None
