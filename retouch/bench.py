@@ -27,14 +27,15 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from retouch.device import pick_device, pick_precision
+from retouch.device import autocast, pick_device, pick_precision
 from retouch.methods.cyclegan import CycleGAN, CycleGANConfig
 from retouch.methods.pix2pix import Pix2Pix, Pix2PixConfig
 
 
 @dataclass
 class Row:
-    """One case: units per second (images/s) for both settings, their ratio and achieved GFLOP/s."""
+    """One case: units per second (images/s) for both settings, their ratio, achieved GFLOP/s and
+    its share of the machine's measured peak for the setting's dtype."""
 
     case: str
     unit: str
@@ -45,6 +46,8 @@ class Row:
     ours_gflops: float
     reference_setting: str
     ours_setting: str
+    reference_share: float = 0.0
+    ours_share: float = 0.0
 
 
 def _rate(work: Callable[[], None], units: int, repeats: int) -> float:
@@ -62,6 +65,29 @@ def _flops(work: Callable[[], None]) -> int:
     with FlopCounterMode(display=False) as counter:
         work()
     return counter.get_total_flops()
+
+
+def peak_gflops(dtype: torch.dtype, device: torch.device, quick: bool = False, repeats: int = 3) -> dict[str, float]:
+    """What this machine computes at best in `dtype`: a large matrix product and a large 3x3
+    convolution (the kernels the cases spend their time in), GFLOP/s each, best of `repeats`.
+    A case's GFLOP/s over the larger of the two says how far from the machine's limit it runs."""
+    n, side, ch = (1024, 64, 64) if quick else (2048, 128, 128)
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=gen).to(device) for _ in range(2))
+    x, w = torch.randn(8, ch, side, side, generator=gen).to(device), torch.randn(ch, ch, 3, 3, generator=gen).to(device)
+
+    def timed(op: Callable[[], torch.Tensor]) -> float:
+        def work() -> None:
+            with autocast(device, dtype):
+                op()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        return _flops(work) * _rate(work, 1, repeats) / 1e9
+
+    with torch.no_grad():
+        mm = timed(lambda: a @ b)
+        conv = timed(lambda: torch.nn.functional.conv2d(x, w, padding=1))
+    return {"matmul": mm, "conv3x3": conv, "peak": max(mm, conv)}
 
 
 def _training_step(method: str, size: int, ngf: int, batch: int, dtype: torch.dtype, device: torch.device,
@@ -201,23 +227,24 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
     cases = [
         (f"{method} training", "images/s",
          (lambda method=method: _training_step(method, size, ngf, 1, torch.float32, dev, reference=True), 1, "fp32, batch 1"),
-         (lambda method=method: _training_step(method, size, ngf, batch, ours, dev, reference=False, compile=compiled), batch, fast))
+         (lambda method=method: _training_step(method, size, ngf, batch, ours, dev, reference=False, compile=compiled), batch, fast, ours))
         for method in ("pix2pix", "cyclegan")
     ] + [
         (f"demosaic inference {demosaic_size}x{demosaic_size}", "images/s",
          (lambda: _demosaic(demosaic_size, torch.float32, dev), 1, "fp32"),
-         (lambda: _demosaic(demosaic_size, ours, dev), 1, name)),
+         (lambda: _demosaic(demosaic_size, ours, dev), 1, name, ours)),
         (f"x4 upscale inference to {demosaic_size}x{demosaic_size}", "images/s",
          (lambda: _upscale(demosaic_size, torch.float32, dev), 1, "fp32"),
-         (lambda: _upscale(demosaic_size, ours, dev), 1, name)),
+         (lambda: _upscale(demosaic_size, ours, dev), 1, name, ours)),
         (f"film demosaic, {film_box}px square in {film_w}x{film_h} frames, end to end", "frames/s",
          (lambda: _film_demosaic(*film(), dev, streamed=False), film_frames, "frames through PNG files (DeepMosaics' way)"),
-         (lambda: _film_demosaic(*film(), dev, streamed=True), film_frames, "streamed (retouch.video), temporal")),
+         (lambda: _film_demosaic(*film(), dev, streamed=True), film_frames, "streamed (retouch.video), temporal", ours)),
         ("DGP fit, 32x32 (cifar10-prior)", "image-steps/s",
          (lambda: _dgp_fit(1, dgp_steps, dev), dgp_steps, "fp32, one image at a time"),
-         (lambda: _dgp_fit(8, dgp_steps, dev), 8 * dgp_steps, "fp32, 8 images at once (a G copy each)")),
+         (lambda: _dgp_fit(8, dgp_steps, dev), 8 * dgp_steps, "fp32, 8 images at once (a G copy each)", torch.float32)),
     ]
     cases = [c for c in cases if not only or any(word in c[0] for word in only)]
+    peaks = {dt: peak_gflops(dt, dev, quick) for dt in {torch.float32, ours}}
     rows = []
     try:
         for case, unit, ref, mine in cases:
@@ -225,7 +252,10 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
             per_unit = _flops(reference_work) / ref[1]  # the same network: the same work per image
             r = _rate(reference_work, ref[1], repeats)
             o = _rate(mine[0](), mine[1], repeats)
-            rows.append(Row(case, unit, r, o, o / r, per_unit * r / 1e9, per_unit * o / 1e9, ref[2], mine[2]))
+            ref_gf, our_gf = per_unit * r / 1e9, per_unit * o / 1e9
+            our_peak = peaks[mine[3]]["peak"]
+            rows.append(Row(case, unit, r, o, o / r, ref_gf, our_gf, ref[2], mine[2],
+                            ref_gf / peaks[torch.float32]["peak"], our_gf / our_peak))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.machine())
@@ -233,6 +263,7 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({cpu}, {torch.get_num_threads()} threads)",
         "torch": torch.__version__,
         "quick": quick,
+        "peak_gflops": {("fp32" if dt == torch.float32 else "bf16"): p for dt, p in peaks.items()},
         "sizes": {"training": size, "ngf": ngf, "demosaic": demosaic_size, "film": [film_w, film_h, film_frames, film_box]},
         "rows": [asdict(r) for r in rows],
     }

@@ -618,13 +618,15 @@ def bench(
         return
     report = run_bench(quick=quick, device=device, only=case)
     table = Table(title=f"retouch bench on {report['device']}, torch {report['torch']}{' (quick)' if quick else ''}")
-    for col in ["case", "reference", "ours", "ratio", "GFLOP/s ref", "GFLOP/s ours"]:
+    for col in ["case", "reference", "ours", "ratio", "GFLOP/s ref (% of peak)", "GFLOP/s ours (% of peak)"]:
         table.add_column(col, justify="left" if col == "case" else "right")
     for r in report["rows"]:
         table.add_row(r["case"], f"{r['reference']:.2f} {r['unit']} ({r['reference_setting']})",
                       f"{r['ours']:.2f} {r['unit']} ({r['ours_setting']})", f"{r['ratio']:.2f}x",
-                      f"{r['reference_gflops']:.1f}", f"{r['ours_gflops']:.1f}")
+                      f"{r['reference_gflops']:.1f} ({r['reference_share']:.0%})", f"{r['ours_gflops']:.1f} ({r['ours_share']:.0%})")
     Console().print(table)
+    typer.echo("measured peak: " + ", ".join(f"{dt} {p['peak']:.1f} GFLOP/s (matmul {p['matmul']:.1f}, conv 3x3 {p['conv3x3']:.1f})"
+                                             for dt, p in report["peak_gflops"].items()))
     if json_out:
         write_report(report, json_out)
     slow = [r["case"] for r in report["rows"] if r["ratio"] < min_ratio and r["ours_setting"] != r["reference_setting"]]

@@ -28,6 +28,14 @@ def test_quick_bench_times_both_settings_of_every_case(quick):
     assert "fused Adam" in quick["rows"][0]["ours_setting"] and "compiled" not in quick["rows"][0]["ours_setting"]
 
 
+def test_each_case_is_placed_against_the_measured_peak(quick):
+    fp32 = quick["peak_gflops"]["fp32"]
+    assert fp32["peak"] == max(fp32["matmul"], fp32["conv3x3"]) > 1  # any CPU this runs on does more than 1 GFLOP/s
+    for r in quick["rows"]:
+        assert r["reference_share"] == pytest.approx(r["reference_gflops"] / fp32["peak"])
+        assert 0 < r["reference_share"] < 1.5 and 0 < r["ours_share"] < 1.5  # a case beyond the peak would be a miscount
+
+
 def test_cli_prints_writes_json_and_fails_below_the_ratio(tmp_path, monkeypatch, quick):
     monkeypatch.setattr(bench, "run_bench", lambda quick, device, only=None: json.loads(json.dumps(quick_report)))
     quick_report = quick
