@@ -34,14 +34,15 @@ class Bicubic:
         return _resize(x, h * self.scale, w * self.scale, "bicubic")
 
 
-def load_upscaler(model: str | Path, scale: int | None = None, device: str = "auto", precision: str = "auto") -> Translator | Bicubic:
-    """`bicubic`, or a super-resolution model (name, weights file or run folder); `scale`, when
-    given, must be the model's own."""
+def load_upscaler(model: str | Path, scale: int | None = None, device: str = "auto", precision: str = "auto",
+                  arch: str | None = None) -> Translator | Bicubic:
+    """`bicubic`, or a super-resolution model (name, weights file, run folder or BasicSR .pth, whose
+    architecture `arch` may give); `scale`, when given, must be the model's own."""
     if scale is not None and scale < 2:
         raise RetouchError(f"--scale must be at least 2, got {scale}.")
     if str(model) == BICUBIC:
         return Bicubic(scale or DEFAULT_SCALE)
-    tr = load_translator(str(model), device, precision, task="upscale")
+    tr = load_translator(str(model), device, precision, task="upscale", arch=arch)
     if scale is not None and scale != tr.scale:
         raise RetouchError(f"Model {model} upscales x{tr.scale}, not x{scale}: drop --scale or choose a x{scale} model.")
     return tr
@@ -59,7 +60,7 @@ def upscale(image: Image.Image | str | Path, model: str | Path = DEFAULT_MODEL, 
 
 
 def upscale_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL, scale: int | None = None, device: str = "auto",
-                  precision: str = "auto", show_progress: bool = True) -> list[Path]:
+                  precision: str = "auto", show_progress: bool = True, arch: str | None = None) -> list[Path]:
     """A file to a file, or a folder to a folder with the same file names; provenance in each."""
-    up = load_upscaler(model, scale, device, precision)
+    up = load_upscaler(model, scale, device, precision, arch)
     return map_files(up, inputs, output, Provenance(model=str(model), task=f"upscale x{up.scale}", regions=None), show_progress)
