@@ -119,6 +119,21 @@ def convert(
         typer.echo(path)
 
 
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="Shipped model name, weights .safetensors, run folder, or reference .pth."),
+    output: Path = typer.Option(..., "-o", "--output", help="The .onnx file to write."),
+    opset: int = typer.Option(17, help="ONNX opset version (the dynamo exporter uses at least 18)."),
+    direction: str = typer.Option("AtoB", help="AtoB or BtoA: which generator of an unpaired model."),
+    arch: str = typer.Option(None, help="Architecture of a reference .pth when its keys leave it open (docs/guide.md)."),
+    dynamo: bool = typer.Option(False, "--dynamo", help="Use torch's torch.export-based exporter (needs onnxscript; slower) instead of the TorchScript one."),
+) -> None:
+    """Write a model's inference network as ONNX: NCHW float32 in [-1, 1], dynamic batch, height and width."""
+    from retouch.export import export_onnx
+
+    typer.echo(export_onnx(model, output, opset, direction, arch, dynamo))
+
+
 @app.command("eval")
 def evaluate_cmd(
     model: str = typer.Argument(..., help="Shipped model name, weights file, or run folder."),
