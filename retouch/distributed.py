@@ -7,12 +7,14 @@ networks (rank 0's weights are broadcast so they start equal), takes its slice o
 so each rank takes the step a single process would take on the whole global batch, and the
 weights stay equal everywhere.
 
-That is DistributedDataParallel's rule, applied at the optimiser (a step pre-hook that all-reduces
-the optimiser's gradients flattened into one buffer, as StyleGAN2-ADA does) rather than by wrapping
-the networks: the GAN steps here call a discriminator on real and on fake images before one
-backward pass and freeze it with `requires_grad` for the generator's step, which DDP's wrapper,
-built around one forward per backward and fixed trainable parameters, does not follow. Only rank 0
-writes logs, samples and checkpoints.
+That is DistributedDataParallel's averaging rule, applied at the optimiser (a step pre-hook that
+all-reduces the optimiser's gradients flattened into one buffer, as StyleGAN2-ADA does) rather than
+by wrapping the networks in `DistributedDataParallel`: the methods call their networks' own
+methods (`D.features` for the PAN loss, a two-way model's `direction`), save and export their
+state dicts by name, and build several optimisers over parts of them; the wrapper would stand
+between the methods and all of that. What this gives up is DDP's overlap of the all-reduce with
+the backward pass (its gradient buckets), which costs time mainly for large networks on many GPUs
+(not measured here). Only rank 0 writes logs, samples and checkpoints.
 """
 
 from __future__ import annotations

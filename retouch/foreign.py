@@ -131,7 +131,7 @@ def _resnet(state: dict[str, torch.Tensor]) -> dict[str, Any]:
 
 def _msrresnet(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     channels, in_channels = state["conv_first.weight"].shape[:2]
-    scale = 4 if "upconv2.weight" in state else int(round((state["upconv1.weight"].shape[0] / channels) ** 0.5))
+    scale = 4 if "upconv2.weight" in state else round((state["upconv1.weight"].shape[0] / channels) ** 0.5)
     return {"name": "msrresnet", "scale": scale, "in_channels": in_channels, "out_channels": state["conv_last.weight"].shape[0],
             "channels": channels, "n_blocks": _blocks(state, r"body\.(\d+)\.conv1\."), "unit_range": True}
 
@@ -199,7 +199,9 @@ def load_state(net: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
 
 def read_foreign(path: Path, arch: str | None = None, task: str | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """A reference `.pth` as our network (weights loaded strictly, eval mode) and metadata like our weights files'."""
-    from retouch.zoo import load_pth  # zoo imports this module lazily; no cycle at load time
+    from retouch.zoo import (
+        load_pth,  # zoo imports this module lazily; no cycle at load time
+    )
 
     state = unwrap(load_pth(path), path)
     spec = infer_spec(state, parse_arch(arch) if arch else None)

@@ -15,12 +15,13 @@ from typer.testing import CliRunner
 
 from retouch.cli import app
 from retouch.errors import RetouchError
+from retouch.export import export_onnx
 from retouch.zoo import load_model
+from tests.helpers import basicsr_msrresnet_state
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from retouch.export import export_onnx  # noqa: E402
 
 ATOL = 1e-4
 # (model, direction, two (height, width) input sizes, or two batch sizes for the generator)
@@ -76,8 +77,6 @@ def test_shipped_networks_match_pytorch_in_onnxruntime(tmp_path, model, directio
 
 
 def test_converted_weights_and_reference_pth_export(tmp_path):
-    from tests.test_foreign import basicsr_msrresnet_state
-
     torch.save({"params": basicsr_msrresnet_state(8, 2, 3)}, tmp_path / "MSRResNet_x3.pth")
     result = CliRunner().invoke(app, ["export", str(tmp_path / "MSRResNet_x3.pth"), "-o", str(tmp_path / "sr.onnx"), "--opset", "18"])
     assert result.exit_code == 0, result.output
@@ -96,8 +95,6 @@ def test_discriminators_are_refused_and_nothing_is_written(tmp_path):
 @pytest.mark.slow
 def test_dynamo_exporter(tmp_path):
     pytest.importorskip("onnxscript")
-    from tests.test_foreign import basicsr_msrresnet_state
-
     torch.save(basicsr_msrresnet_state(4, 1, 2), tmp_path / "x2.pth")
     export_onnx(tmp_path / "x2.pth", tmp_path / "x2.onnx", dynamo=True)
     net, _ = load_model(tmp_path / "x2.pth")

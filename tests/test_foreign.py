@@ -19,6 +19,7 @@ from retouch.foreign import convert, parse_arch, read_foreign
 from retouch.nets import build_net
 from retouch.prior.engine import load_prior
 from retouch.zoo import load_model, read_meta
+from tests.helpers import basicsr_msrresnet_state
 
 PIX2PIX = [
     {"name": "unet", "in_channels": 3, "out_channels": 3, "num_downs": 7, "ngf": 2, "norm": "batch", "dropout": False, "skips": True},
@@ -78,22 +79,6 @@ def test_old_instance_norm_statistics_are_dropped(tmp_path):
     state["model.model.1.model.2.running_mean"] = torch.zeros(4)
     torch.save(state, tmp_path / "old.pth")
     assert read_meta(tmp_path / "old.pth")["net"]["norm"] == "instance"
-
-
-def basicsr_msrresnet_state(nf: int, nb: int, scale: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """MSRResNet's state dict written from BasicSR's srresnet_arch.py layout, not from our net."""
-    g = torch.Generator().manual_seed(seed)
-
-    def conv(cout: int, cin: int) -> dict[str, torch.Tensor]:
-        return {"weight": torch.randn(cout, cin, 3, 3, generator=g) * 0.05, "bias": torch.randn(cout, generator=g) * 0.01}
-
-    layers = {"conv_first": conv(nf, 3)}
-    layers |= {f"body.{i}.conv{j}": conv(nf, nf) for i in range(nb) for j in (1, 2)}
-    layers["upconv1"] = conv(nf * (4 if scale == 4 else scale * scale), nf)
-    if scale == 4:
-        layers["upconv2"] = conv(nf * 4, nf)
-    layers |= {"conv_hr": conv(nf, nf), "conv_last": conv(3, nf)}
-    return {f"{name}.{p}": t for name, params in layers.items() for p, t in params.items()}
 
 
 def basicsr_forward(s: dict[str, torch.Tensor], x: torch.Tensor, nb: int, scale: int) -> torch.Tensor:
