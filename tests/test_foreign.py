@@ -170,3 +170,20 @@ def test_upscale_takes_a_basicsr_pth_as_model(tmp_path):
                                       "--model", str(tmp_path / "MSRResNet.pth"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "big.png").size == (40, 24)
+
+
+def test_translate_takes_a_pix2pix_pth_and_its_arch(tmp_path):
+    from PIL import Image
+
+    spec = {**PIX2PIX[2], "n_blocks": 1}
+    torch.save(build_net(dict(spec)).state_dict(), tmp_path / "latest_net_G.pth")
+    Image.new("RGB", (20, 12), (90, 120, 30)).save(tmp_path / "in.png")
+    outputs = []
+    for arch in ([], ["--arch", "resnet:norm=none"]):
+        out = tmp_path / f"out{len(outputs)}.png"
+        result = CliRunner().invoke(app, ["translate", str(tmp_path / "in.png"), "-o", str(out), "--model",
+                                          str(tmp_path / "latest_net_G.pth"), "--device", "cpu", *arch])
+        assert result.exit_code == 0, result.output
+        outputs.append(Image.open(out).convert("RGB"))
+    assert outputs[0].size == (20, 12)
+    assert outputs[0].tobytes() != outputs[1].tobytes()  # instance norm (inferred) or none (--arch)
