@@ -137,20 +137,52 @@ def train(
 def translate(
     inputs: Path = typer.Argument(..., help="An image, a folder of images, or a film. " + VIDEO_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film."),
-    model: str = typer.Option(..., help="Shipped model name, weights .safetensors, or run folder."),
+    model: str = typer.Option(..., help="Shipped model name, weights .safetensors, run folder, or a pix2pix/CycleGAN latest_net_G.pth."),
     direction: str = typer.Option("AtoB", help="AtoB or BtoA: which generator of an unpaired model (horse2zebra: AtoB = horse to zebra)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
     max_pixels: int = MAX_PIXELS,
     codec: str = _codec_option(),
     crf: int = _crf_option(),
+    arch: str = typer.Option(None, help="Architecture of a reference .pth when its keys leave it open, e.g. resnet_9blocks:norm=none (docs/guide.md)."),
 ) -> None:
     """Translate images of any size, or every frame of a film, with an image-to-image model."""
     from retouch.tasks.apply import translate_files
 
     set_max_pixels(max_pixels)
     _report(lambda: translate_files(inputs, output, model, device, precision, direction=direction, codec=codec,
-                                    crf=18 if crf is None else crf))
+                                    crf=18 if crf is None else crf, arch=arch))
+
+
+@app.command()
+def convert(
+    src: Path = typer.Argument(..., help="A reference .pth: pix2pix/CycleGAN latest_net_G*.pth, BasicSR MSRResNet, BigGAN-PyTorch G_ema.pth."),
+    dst: Path = typer.Argument(..., help="The .safetensors file to write (a BigGAN's D.pth beside SRC goes to DST-discriminator.safetensors)."),
+    arch: str = typer.Option(None, help="Architecture when the keys leave it open: NAME[:key=value,...], e.g. unet_256:norm=instance (docs/guide.md)."),
+    task: str = typer.Option(None, help="translate | upscale: the verb the weights serve (default: translate for pix2pix/CycleGAN, upscale for MSRResNet)."),
+) -> None:
+    """Write a reference implementation's .pth as retouch weights, the architecture in the metadata."""
+    from retouch.foreign import convert as convert_weights
+
+    if task is not None and task not in ("translate", "upscale"):
+        raise RetouchError(f"--task {task!r} is not one of translate, upscale.")
+    for path in convert_weights(src, dst, arch, task):
+        typer.echo(path)
+
+
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="Shipped model name, weights .safetensors, run folder, or reference .pth."),
+    output: Path = typer.Option(..., "-o", "--output", help="The .onnx file to write."),
+    opset: int = typer.Option(17, help="ONNX opset version (the dynamo exporter uses at least 18)."),
+    direction: str = typer.Option("AtoB", help="AtoB or BtoA: which generator of an unpaired model."),
+    arch: str = typer.Option(None, help="Architecture of a reference .pth when its keys leave it open (docs/guide.md)."),
+    dynamo: bool = typer.Option(False, "--dynamo", help="Use torch's torch.export-based exporter (needs onnxscript; slower) instead of the TorchScript one."),
+) -> None:
+    """Write a model's inference network as ONNX: NCHW float32 in [-1, 1], dynamic batch, height and width."""
+    from retouch.export import export_onnx
+
+    typer.echo(export_onnx(model, output, opset, direction, arch, dynamo))
 
 
 @app.command("eval")
@@ -219,13 +251,14 @@ def eval_translation(
 def upscale(
     inputs: Path = typer.Argument(..., help="An image, a folder of images, or a film. " + VIDEO_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film."),
-    model: str = typer.Option("srresnet-x4", help="Super-resolution model (shipped name: srresnet-x4 for PSNR, srgan-x4 for sharpness; weights .safetensors, run folder), or bicubic."),
+    model: str = typer.Option("srresnet-x4", help="Super-resolution model (shipped name: srresnet-x4 for PSNR, srgan-x4 for sharpness; weights .safetensors, run folder, BasicSR MSRResNet .pth), or bicubic."),
     scale: int = typer.Option(None, help="Upscaling factor: the model's own (checked when given); bicubic's, default 4."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
     max_pixels: int = MAX_PIXELS,
     codec: str = _codec_option(),
     crf: int = _crf_option(),
+    arch: str = typer.Option(None, help="Architecture of a reference .pth when its keys leave it open, e.g. resnet_9blocks:norm=none (docs/guide.md)."),
 ) -> None:
     """Super-resolve images of any size (tiled), or films: each output is scale times its input's width and height.
 
@@ -234,7 +267,7 @@ def upscale(
     from retouch.tasks.upscale import upscale_files
 
     set_max_pixels(max_pixels)
-    _report(lambda: upscale_files(inputs, output, model, scale, device, precision, codec=codec, crf=crf))
+    _report(lambda: upscale_files(inputs, output, model, scale, device, precision, codec=codec, crf=crf, arch=arch))
 
 
 @app.command("eval-sr")
@@ -294,7 +327,7 @@ def prior(
     output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names); a sheet for jitter, morph, transfer."),
     mask: Path = typer.Option(None, help="Mask image of the input's size, white = fill, black = keep, as for every verb (inpaint; composes with any task)."),
     class_name: str = typer.Option(None, "--class", help="The class to draw (name or index); by default the latent search picks it."),
-    model: str = typer.Option("cifar10-prior", help="Generative prior: shipped name, weights file or run folder (its discriminator beside it)."),
+    model: str = typer.Option("cifar10-prior", help="Generative prior: shipped name, weights file, run folder, or BigGAN-PyTorch/DGP G_ema.pth (its discriminator beside it: D.pth)."),
     grey: bool = typer.Option(False, help="The input is also greyscale (compose colourisation with another task)."),
     scale: int = typer.Option(4, help="upscale: the factor (input side = prior side / scale)."),
     fit: bool = typer.Option(False, "--fit", help="Centre-crop and resize inputs of another size to the prior's."),

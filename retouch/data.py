@@ -316,16 +316,24 @@ class StreamSampler(Sampler):
 
     Position p of the stream is always the same item with the same augmentation seed, so
     starting at `start` reproduces the tail of an uninterrupted stream exactly.
+
+    On many processes the stream is cut into global batches of `global_batch` positions, and rank
+    `rank` of `world` takes its contiguous slice of each (positions `rank * b` to `(rank + 1) * b`
+    of the batch, `b = global_batch // world`): together the ranks see what one process with the
+    global batch sees, whatever their number. `start` must then be a multiple of `global_batch`.
     """
 
-    def __init__(self, n: int, seed: int, start: int = 0):
+    def __init__(self, n: int, seed: int, start: int = 0, rank: int = 0, world: int = 1, global_batch: int = 1):
         self.n, self.seed, self.start = n, seed, start
+        self.rank, self.world, self.global_batch = rank, world, global_batch
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
+        local = self.global_batch // self.world
         p = self.start
         while True:
             epoch, offset = divmod(p, self.n)
             perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
             for q in range(offset, self.n):
-                yield int(perm[q]), self.seed * 1_000_000_007 + epoch * self.n + q
+                if self.world == 1 or (epoch * self.n + q) % self.global_batch // local == self.rank:
+                    yield int(perm[q]), self.seed * 1_000_000_007 + epoch * self.n + q
             p = (epoch + 1) * self.n

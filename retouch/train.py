@@ -11,6 +11,7 @@ import copy
 import json
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.utils.data import DataLoader
 
 from retouch.atomic import atomic_write, remove_stale
+from retouch import distributed
 from retouch.data import DataConfig, StreamSampler
 from retouch.device import pick_device, pick_precision
 from retouch.errors import RetouchError
@@ -148,26 +150,24 @@ def build_method(cfg: RunConfig, device: torch.device, dtype: torch.dtype):
 
 
 def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool = True) -> Path:
-    """Train `cfg` into the run folder `out`; returns the exported weights file."""
-    ckpt_path = out / CHECKPOINT
-    if ckpt_path.exists() and not resume:
-        raise RetouchError(f"{out} already holds a run; add --resume to continue it or choose another --out.")
-    if resume:
-        if not (out / "config.yaml").exists():
-            raise RetouchError(f"Nothing to resume in {out}: it has no config.yaml; start the run without --resume.")
-        conflicts = config_conflicts(RunConfig.from_yaml(out / "config.yaml"), cfg)
-        if conflicts:
-            raise RetouchError(f"{out} was started with other settings ({', '.join(conflicts)}); resume it as it was "
-                               "configured (only the step count may change), or choose another --out.")
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale(out)  # temporary files of writes a kill interrupted
-    (out / "samples").mkdir(exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    """Train `cfg` into the run folder `out`; returns the exported weights file.
 
+    Under torchrun (WORLD_SIZE > 1) every process runs this with its slice of each global batch of
+    `train.batch_size` images and the gradients averaged before each step (`retouch.distributed`);
+    only rank 0 writes the run folder, which on several machines must be one shared folder.
+    """
     t = cfg.train
     if t.nonfinite not in ("stop", "skip"):
         raise RetouchError(f"train.nonfinite is {t.nonfinite!r}; use stop or skip.")
-    device = pick_device(t.device)
+    device = distributed.local_device(pick_device(t.device))
+    ranks = distributed.init(device)
+    local_batch = ranks.local_batch(t.batch_size)
+    if ranks.main:
+        _prepare_folder(cfg, out, resume)
+    ranks.barrier()  # the run folder is ready (or the job failed) before any rank reads it
+    ckpt_path = out / CHECKPOINT
+    if t.nonfinite == "skip" and ranks.world > 1:
+        raise RetouchError("--nonfinite skip runs in one process (ranks could disagree on which steps to undo); use stop under torchrun.")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels once
     dtype = pick_precision(t.precision, device)
@@ -182,27 +182,37 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
         if start > t.steps:
             raise RetouchError(f"{out} is already at step {start}; --steps must be at least that to continue it.")
         method.sync_learning_rates()  # the schedule of this run's step count, if --steps changed it
-        torch.set_rng_state(state["rng"]["torch"])
-        if device.type == "cuda" and state["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    elif t.init_from:
-        _init_from(method, t.init_from, device)
+        rng = state["rng"]
+        if len(state.get("rng_ranks", [])) == ranks.world:  # each rank's own stream (dropout, latents)
+            rng = state["rng_ranks"][ranks.rank]
+        torch.set_rng_state(rng["torch"])
+        if device.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state_all(rng["cuda"])
+    else:
+        if t.init_from:
+            _init_from(method, t.init_from, device)
+        if ranks.world > 1:  # ranks draw their own dropout masks and latents, not copies of rank 0's
+            torch.manual_seed(t.seed + 1_000_003 * ranks.rank)
+    distributed.broadcast_nets(method.nets, ranks)
+    distributed.average_gradients_before_steps(method.optimizers, ranks)
     if t.compile:
         method.compile()
-    _truncate_log(out / "log.jsonl", start)
+    if ranks.main:
+        _truncate_log(out / "log.jsonl", start)
 
-    sampler = StreamSampler(len(dataset), t.seed, start=start * t.batch_size)
+    sampler = StreamSampler(len(dataset), t.seed, start=start * t.batch_size, rank=ranks.rank, world=ranks.world,
+                            global_batch=t.batch_size)
     workers = cfg.data.resolved_workers()
     # The loader draws its workers' base seed when an iterator is made; from its own generator, that
     # draw leaves the global RNG (dropout, latents) exactly where the checkpoint saved it.
-    loader = DataLoader(dataset, batch_size=t.batch_size, sampler=sampler, num_workers=workers,
+    loader = DataLoader(dataset, batch_size=local_batch, sampler=sampler, num_workers=workers,
                         pin_memory=device.type == "cuda", persistent_workers=workers > 0,
                         generator=torch.Generator().manual_seed(t.seed))
     preview = _preview_batch(dataset, t.seed)
 
     from torch.utils.tensorboard import SummaryWriter  # heavy import, only when training
 
-    writer = SummaryWriter(str(out / "logs"), purge_step=start)
+    writer = SummaryWriter(str(out / "logs"), purge_step=start) if ranks.main else None
     weights = out / "model.safetensors"
 
     saved_at = start
@@ -213,12 +223,17 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
             raise RetouchError(f"Step {step}: the weights hold NaN or inf; the run stops here and keeps its last good "
                                f"checkpoint (step {saved_at}). Lower the learning rate or use --precision fp32, then --resume.")
         rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}
+        rng_ranks = ranks.gather(rng)  # a collective: every rank takes part, rank 0 writes
+        if not ranks.main:
+            saved_at = step
+            return
         net, meta = method.export()
         info = {"method": cfg.method, "direction": cfg.data.direction, "size": cfg.data.size, "steps": step}
         if cfg.data.degrade:
             info["degrade"] = cfg.data.degrade  # what the model learned to invert
         try:
-            atomic_torch_save({"step": step, "method": method.state_dict(), "rng": rng, "skipped": skipped}, ckpt_path)
+            per_rank = {"rng_ranks": rng_ranks} if ranks.world > 1 else {}
+            atomic_torch_save({"step": step, "method": method.state_dict(), "rng": rng, "skipped": skipped, **per_rank}, ckpt_path)
             save_weights(net, {**meta, **info}, weights)
             for name, (extra, extra_meta) in method.export_extra().items():
                 save_weights(extra, {**extra_meta, **info}, out / f"{name}.safetensors")
@@ -231,8 +246,8 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} img/s"),
                TextColumn("{task.fields[losses]}"), TimeRemainingColumn()]
-    progress = Progress(*columns, disable=not show_progress)
-    with progress, (out / "log.jsonl").open("a") as log:
+    progress = Progress(*columns, disable=not show_progress or not ranks.main)
+    with progress, (out / "log.jsonl").open("a") if ranks.main else nullcontext() as log:
         bar = progress.add_task(f"{cfg.method}", total=t.steps, completed=start, rate="-", losses="")
         it, tick, tick_step = iter(loader), time.perf_counter(), start
         finite, skipping = FiniteLosses(), t.nonfinite == "skip"
@@ -250,8 +265,11 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
             sync = done % t.log_every == 0 or done % t.ckpt_every == 0 or done == t.steps
             if device.type == "cpu" or sync:
                 finite.check(saved_at)
-            if done % t.log_every == 0 or done == t.steps:
-                values = {k: float(v) for k, v in losses.items()} | ({"skipped": skipped} if skipping else {})
+            logging = done % t.log_every == 0 or done == t.steps
+            if logging:
+                values = ranks.mean({k: float(v) for k, v in losses.items()})  # the global batch's: a collective
+                values |= {"skipped": skipped} if skipping else {}
+            if ranks.main and logging:
                 now = time.perf_counter()
                 rate = (done - tick_step) * t.batch_size / max(now - tick, 1e-9)
                 tick, tick_step = now, done
@@ -261,15 +279,36 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
                     writer.add_scalar(f"loss/{k}", v, done)
                 writer.add_scalar("speed/img_per_s", rate, done)
                 progress.update(bar, rate=f"{rate:.1f}", losses=" ".join(f"{k} {v:.3f}" for k, v in values.items()))
-            if done % t.sample_every == 0 or done == t.steps:
+            if ranks.main and (done % t.sample_every == 0 or done == t.steps):
                 grid = method.sample(preview)
                 save_image(_stack_rows(grid), out / "samples" / f"step_{done:07d}.png")
                 writer.add_image("samples", (grid[0].clamp(-1, 1) + 1) / 2, done)
             if done % t.ckpt_every == 0 or done == t.steps:
                 checkpoint(done)
             progress.update(bar, completed=done)
-    writer.close()
+    if writer is not None:
+        writer.close()
+    ranks.barrier()  # rank 0's last checkpoint is on disk before any rank reports the run done
+    distributed.shutdown(ranks)
     return weights
+
+
+def _prepare_folder(cfg: RunConfig, out: Path, resume: bool) -> None:
+    """Check that `out` may be started or resumed as asked, and write its config (rank 0 only)."""
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.exists() and not resume:
+        raise RetouchError(f"{out} already holds a run; add --resume to continue it or choose another --out.")
+    if resume:
+        if not (out / "config.yaml").exists():
+            raise RetouchError(f"Nothing to resume in {out}: it has no config.yaml; start the run without --resume.")
+        conflicts = config_conflicts(RunConfig.from_yaml(out / "config.yaml"), cfg)
+        if conflicts:
+            raise RetouchError(f"{out} was started with other settings ({', '.join(conflicts)}); resume it as it was "
+                               "configured (only the step count may change), or choose another --out.")
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)  # temporary files of writes a kill interrupted
+    (out / "samples").mkdir(exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def _init_from(method, source: str | Path, device: torch.device) -> None:

@@ -116,7 +116,8 @@ def save_weights(net: nn.Module, meta: dict, path: Path, half: bool = True) -> P
 
 
 def resolve(model: str | Path) -> Path:
-    """A zoo name, a .safetensors file, or a run folder (its exported model.safetensors)."""
+    """A zoo name, a .safetensors file, a reference .pth (`retouch.foreign`), or a run folder (its
+    exported model.safetensors)."""
     if isinstance(model, str) and model in ZOO:
         return WEIGHTS_DIR / ZOO[model].file
     path = Path(model)
@@ -126,11 +127,16 @@ def resolve(model: str | Path) -> Path:
             raise RetouchError(f"Run folder {model} has no model.safetensors yet; wait for the first checkpoint or pass a weights file.")
     if not path.exists():
         known = ", ".join(sorted(ZOO)) or "none yet"
-        raise RetouchError(f"No model {model!r}: give a run folder, a .safetensors file, or a shipped name ({known}).")
+        raise RetouchError(f"No model {model!r}: give a run folder, a .safetensors file, a reference .pth, or a shipped name ({known}).")
     return path
 
 
-def read_meta(path: Path) -> dict:
+def read_meta(path: Path, arch: str | None = None) -> dict:
+    """A weights file's metadata; for a reference .pth, what `retouch.foreign` infers (`arch` overrides)."""
+    if path.suffix == ".pth":
+        from retouch.foreign import read_foreign
+
+        return read_foreign(path, arch)[1]
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)
@@ -168,9 +174,15 @@ def read_state_file(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_model(model: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
-    """The network in eval mode (fp32) and its metadata, from a name, file or run folder."""
+def load_model(model: str | Path, device: torch.device | str = "cpu", arch: str | None = None) -> tuple[nn.Module, dict]:
+    """The network in eval mode (fp32) and its metadata, from a name, file or run folder; a reference
+    .pth is read by `retouch.foreign` (architecture inferred, or given by `arch`)."""
     path = resolve(model)
+    if path.suffix == ".pth":
+        from retouch.foreign import read_foreign
+
+        net, meta = read_foreign(path, arch)
+        return net.to(device), meta
     meta = read_meta(path)
     net = build_net(dict(meta["net"]))
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}

@@ -1,10 +1,12 @@
-"""Small images and datasets made by the tests themselves (no shared data needed), and a simulated kill."""
+"""Small images and datasets made by the tests themselves (no shared data needed), a reference
+state dict written from its documented layout, and a simulated kill."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 
@@ -42,3 +44,19 @@ def killed_run(monkeypatch, method_cls: type, at_call: int, run) -> None:
     with pytest.raises(KeyboardInterrupt):
         run()
     monkeypatch.setattr(method_cls, "step", real_step)
+
+
+def basicsr_msrresnet_state(nf: int, nb: int, scale: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """MSRResNet's state dict written from BasicSR's srresnet_arch.py layout, not from our net."""
+    g = torch.Generator().manual_seed(seed)
+
+    def conv(cout: int, cin: int) -> dict[str, torch.Tensor]:
+        return {"weight": torch.randn(cout, cin, 3, 3, generator=g) * 0.05, "bias": torch.randn(cout, generator=g) * 0.01}
+
+    layers = {"conv_first": conv(nf, 3)}
+    layers |= {f"body.{i}.conv{j}": conv(nf, nf) for i in range(nb) for j in (1, 2)}
+    layers["upconv1"] = conv(nf * (4 if scale == 4 else scale * scale), nf)
+    if scale == 4:
+        layers["upconv2"] = conv(nf * 4, nf)
+    layers |= {"conv_hr": conv(nf, nf), "conv_last": conv(3, nf)}
+    return {f"{name}.{p}": t for name, params in layers.items() for p, t in params.items()}

@@ -12,6 +12,7 @@ from retouch.nets import NETS, TwoWay, build_net
 from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator
 from retouch.nets.classifier import ResNetGAP
 from retouch.nets.layers import init_weights, norm_layer
+from retouch.nets.msrresnet import MSRResNet
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator, receptive_field
 from retouch.nets.resnet import ResnetGenerator
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
@@ -261,7 +262,7 @@ def test_registry():
     assert NETS == {
         "unet": UnetGenerator, "resnet": ResnetGenerator,
         "patchgan": NLayerDiscriminator, "pixel": PixelDiscriminator, "resnet_gap": ResNetGAP,
-        "srresnet": SRResNet, "srgan_d": SRGANDiscriminator, "twoway": TwoWay,
+        "srresnet": SRResNet, "msrresnet": MSRResNet, "srgan_d": SRGANDiscriminator, "twoway": TwoWay,
         "biggan_g": BigGANGenerator, "biggan_d": BigGANDiscriminator,
     }
 

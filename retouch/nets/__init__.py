@@ -14,6 +14,7 @@ from retouch.errors import RetouchError
 from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator
 from retouch.nets.classifier import ResNetGAP
 from retouch.nets.layers import init_weights
+from retouch.nets.msrresnet import MSRResNet
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
 from retouch.nets.resnet import ResnetGenerator
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
@@ -26,6 +27,7 @@ NETS: dict[str, type[nn.Module]] = {
     "pixel": PixelDiscriminator,
     "resnet_gap": ResNetGAP,
     "srresnet": SRResNet,
+    "msrresnet": MSRResNet,
     "srgan_d": SRGANDiscriminator,
     "biggan_g": BigGANGenerator,
     "biggan_d": BigGANDiscriminator,
@@ -78,4 +80,4 @@ class TwoWay(nn.Module):
 NETS["twoway"] = TwoWay
 
 __all__ = ["NETS", "build_net", "init_weights", "BigGANDiscriminator", "BigGANGenerator",
-           "NLayerDiscriminator", "PixelDiscriminator", "ResnetGenerator", "SRGANDiscriminator", "SRResNet", "TwoWay", "UnetGenerator"]
+           "MSRResNet", "NLayerDiscriminator", "PixelDiscriminator", "ResnetGenerator", "SRGANDiscriminator", "SRResNet", "TwoWay", "UnetGenerator"]

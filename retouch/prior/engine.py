@@ -17,6 +17,8 @@ a batch of 8 gives the same results as 8 runs of one (up to floating point), onl
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +75,10 @@ class Fit:
 
 def discriminator_path(generator: Path) -> Path:
     """Where a prior's discriminator lives: `discriminator.safetensors` beside a run's
-    `model.safetensors`, `<name>-discriminator.safetensors` beside any other weights file."""
+    `model.safetensors`, `D.pth` beside BigGAN-PyTorch's `G_ema.pth` (DGP's `D_256.pth` beside
+    `G_ema_256.pth`), `<name>-discriminator.safetensors` beside any other weights file."""
+    if generator.suffix == ".pth":
+        return generator.with_name(re.sub(r"^G(_ema)?", "D", generator.stem) + ".pth")
     if generator.name == "model.safetensors":
         return generator.with_name("discriminator.safetensors")
     return generator.with_name(f"{generator.stem}-discriminator.safetensors")

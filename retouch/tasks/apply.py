@@ -90,7 +90,7 @@ class Translator:
     def multiple(self) -> int:
         """What the input's sides must divide by (2**downsamplings)."""
         spec = self.meta["net"]
-        return 2 ** spec["num_downs"] if spec["name"] == "unet" else 1 if spec["name"] == "srresnet" else 4
+        return 2 ** spec["num_downs"] if spec["name"] == "unet" else 1 if spec["name"] in ("srresnet", "msrresnet") else 4
 
     @property
     def scale(self) -> int:
@@ -183,16 +183,17 @@ def _ramp(tile: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.
 
 @functools.lru_cache(maxsize=4)
 def load_translator(model: str, device: str = "auto", precision: str = "auto", tile: int | None = None, overlap: int = 32,
-                    task: str = "translate", direction: str = "AtoB") -> Translator:
+                    task: str = "translate", direction: str = "AtoB", arch: str | None = None) -> Translator:
     """Load once per (model, device, precision, tiling, direction): the Python API calls this on every image.
 
     An unpaired model holds both generators; `direction` picks one. A paired model translates the
     one way it was trained, so only its default direction is accepted. Tiles are in input pixels;
     a super-resolution model's training size is its output crop, so its tiles are that (or
-    FREE_TILE) over its scale, which keeps output tiles the same size.
+    FREE_TILE) over its scale, which keeps output tiles the same size. `arch` describes a reference
+    .pth whose architecture its keys leave open (`retouch.foreign`).
     """
     dev = pick_device(device)
-    net, meta = load_model(model, dev)
+    net, meta = load_model(model, dev, arch)
     if meta.get("task") != task:
         raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {task!r}.")
     if meta["net"]["name"] == "twoway":
@@ -200,27 +201,28 @@ def load_translator(model: str, device: str = "auto", precision: str = "auto", t
     elif direction != "AtoB":
         raise RetouchError(f"Model {model} translates one way only; --direction {direction} needs an unpaired (two-way) model.")
     if tile is None:  # normalised nets need training-size tiles; without norms, tiles only bound memory
-        tile = meta.get("size", 256) if meta["net"].get("norm") != "none" else max(meta.get("size", 256), FREE_TILE)
+        tile = meta.get("size", 256) if meta["net"].get("norm", "none") != "none" else max(meta.get("size", 256), FREE_TILE)
         tile //= meta["net"].get("scale", 1)
     return Translator(net, meta, model, dev, pick_precision(precision, dev), tile, overlap)
 
 
 def translate(image: Image.Image | str | Path, model: str | Path, device: str = "auto", precision: str = "auto",
-              direction: str = "AtoB") -> Image.Image:
+              direction: str = "AtoB", arch: str | None = None) -> Image.Image:
     """Translate one image (PIL image or path) with a model name, weights file or run folder.
 
     >>> out = retouch.translate("horse.jpg", model="horse2zebra", direction="AtoB")  # doctest: +SKIP
     """
-    tr = load_translator(str(model), device, precision, direction=direction)
+    tr = load_translator(str(model), device, precision, direction=direction, arch=arch)
     x = to_tensor(image.convert("RGB")) if isinstance(image, Image.Image) else read_image(Path(image))
     return to_pil(tr(x))
 
 
 def translate_files(inputs: Path, output: Path, model: str | Path, device: str = "auto", precision: str = "auto",
-                    show_progress: bool = True, direction: str = "AtoB", codec: str | None = None, crf: int = 18) -> list[Path]:
+                    show_progress: bool = True, direction: str = "AtoB", codec: str | None = None, crf: int = 18,
+                    arch: str | None = None) -> list[Path]:
     """A file to a file, a folder to a folder with the same file names, or a film to a film
     (`codec`, `crf` for its video stream; the sound copied); provenance in each."""
-    tr = load_translator(str(model), device, precision, direction=direction)
+    tr = load_translator(str(model), device, precision, direction=direction, arch=arch)
     provenance = Provenance(model=tr.name, task="translate", regions=None)
     from retouch.video import is_video
 

@@ -34,14 +34,15 @@ class Bicubic:
         return _resize(x, h * self.scale, w * self.scale, "bicubic")
 
 
-def load_upscaler(model: str | Path, scale: int | None = None, device: str = "auto", precision: str = "auto") -> Translator | Bicubic:
-    """`bicubic`, or a super-resolution model (name, weights file or run folder); `scale`, when
-    given, must be the model's own."""
+def load_upscaler(model: str | Path, scale: int | None = None, device: str = "auto", precision: str = "auto",
+                  arch: str | None = None) -> Translator | Bicubic:
+    """`bicubic`, or a super-resolution model (name, weights file, run folder or BasicSR .pth, whose
+    architecture `arch` may give); `scale`, when given, must be the model's own."""
     if scale is not None and scale < 2:
         raise RetouchError(f"--scale must be at least 2, got {scale}.")
     if str(model) == BICUBIC:
         return Bicubic(scale or DEFAULT_SCALE)
-    tr = load_translator(str(model), device, precision, task="upscale")
+    tr = load_translator(str(model), device, precision, task="upscale", arch=arch)
     if scale is not None and scale != tr.scale:
         raise RetouchError(f"Model {model} upscales x{tr.scale}, not x{scale}: drop --scale or choose a x{scale} model.")
     return tr
@@ -59,22 +60,24 @@ def upscale(image: Image.Image | str | Path, model: str | Path = DEFAULT_MODEL, 
 
 
 def upscale_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL, scale: int | None = None, device: str = "auto",
-                  precision: str = "auto", show_progress: bool = True, codec: str | None = None, crf: int | None = None) -> list[Path]:
+                  precision: str = "auto", show_progress: bool = True, codec: str | None = None, crf: int | None = None,
+                  arch: str | None = None) -> list[Path]:
     """A file to a file, a folder to a folder with the same file names, or a film to a film; provenance in each."""
     from retouch.video import is_video
 
     if is_video(inputs):
-        return [upscale_video(inputs, output, model, scale, device, precision, codec, crf, show_progress)]
-    up = load_upscaler(model, scale, device, precision)
+        return [upscale_video(inputs, output, model, scale, device, precision, codec, crf, show_progress, arch)]
+    up = load_upscaler(model, scale, device, precision, arch)
     return map_files(up, inputs, output, Provenance(model=str(model), task=f"upscale x{up.scale}", regions=None), show_progress)
 
 
 def upscale_video(src: Path, dst: Path, model: str | Path = DEFAULT_MODEL, scale: int | None = None, device: str = "auto",
-                  precision: str = "auto", codec: str | None = None, crf: int | None = None, show_progress: bool = True) -> Path:
+                  precision: str = "auto", codec: str | None = None, crf: int | None = None, show_progress: bool = True,
+                  arch: str | None = None) -> Path:
     """Every frame of a film at `scale` times its size; the sound is copied (`retouch.video.process_video`)."""
     from retouch.video import DEFAULT_CRF, per_frame, process_video
 
-    up = load_upscaler(model, scale, device, precision)
+    up = load_upscaler(model, scale, device, precision, arch)
     process_video(src, dst, per_frame(lambda x, _: up(x)), Provenance(model=str(model), task=f"upscale x{up.scale}", regions=None),
                   None, codec, DEFAULT_CRF if crf is None else crf, scale=up.scale, show_progress=show_progress)
     return dst

@@ -1,0 +1,101 @@
+"""ONNX export: every shipped inference network, weights files and reference .pth, run in
+onnxruntime at two input sizes against PyTorch (dynamic axes must really work).
+
+Tolerance: 1e-4 absolute on images in [-1, 1] and on logits (measured: at most 1e-5, fp32 both sides).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from retouch.cli import app
+from retouch.errors import RetouchError
+from retouch.export import export_onnx
+from retouch.zoo import load_model
+from tests.helpers import basicsr_msrresnet_state
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+
+ATOL = 1e-4
+# (model, direction, two (height, width) input sizes, or two batch sizes for the generator)
+SHIPPED = [
+    ("demosaic", "AtoB", [(64, 96), (32, 160)]),
+    ("demosaic-l1", "AtoB", [(64, 64), (96, 32)]),
+    ("srresnet-x4", "AtoB", [(12, 20), (17, 9)]),
+    ("srgan-x4", "AtoB", [(12, 20), (9, 13)]),
+    ("horse2zebra", "AtoB", [(32, 48), (20, 36)]),
+    ("horse2zebra", "BtoA", [(32, 48), (24, 24)]),
+    ("cifar10-classifier", "AtoB", [(32, 32), (40, 56)]),
+    ("horse2zebra-domain", "AtoB", [(96, 96), (64, 80)]),
+    ("cifar10-prior", "AtoB", [(3,), (5,)]),
+]
+
+
+def torch_net(model, direction: str = "AtoB"):
+    net, meta = load_model(model)
+    return (net.direction(direction) if meta["net"]["name"] == "twoway" else net), meta
+
+
+def check_parity(path, net, sizes) -> dict[str, str]:
+    """Run the ONNX file and the PyTorch net on random inputs of each size; return its metadata."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    torch.manual_seed(0)
+    for size in sizes:
+        if names == ["z", "class"]:
+            z, y = torch.randn(size[0], net.dim_z), torch.arange(size[0]) % 10
+            with torch.no_grad():
+                expected = net(z, y)
+            got = session.run(None, {"z": z.numpy(), "class": y.numpy()})[0]
+        else:
+            x = torch.rand(2, session.get_inputs()[0].shape[1], *size) * 2 - 1
+            with torch.no_grad():
+                expected = net(x)
+            expected = expected.clamp(-1, 1) if expected.dim() == 4 else expected
+            got = session.run(None, {"image": x.numpy()})[0]
+        assert got.shape == tuple(expected.shape)
+        np.testing.assert_allclose(got, expected.numpy(), atol=ATOL, rtol=0)
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
+@pytest.mark.parametrize("model,direction,sizes", SHIPPED, ids=[f"{m}-{d}" for m, d, _ in SHIPPED])
+def test_shipped_networks_match_pytorch_in_onnxruntime(tmp_path, model, direction, sizes):
+    path = export_onnx(model, tmp_path / "model.onnx", direction=direction)
+    net, meta = torch_net(model, direction)
+    props = check_parity(path, net, sizes)
+    assert props["range"] == "[-1, 1]" and props["layout"] == "NCHW" and props["dtype"] == "float32"
+    assert json.loads(props["retouch"])["task"] == meta["task"]
+    if model.startswith("demosaic"):  # the masked generator documents its fourth channel
+        assert "mask" in props["input"] and "4 channels" in props["input"]
+
+
+def test_converted_weights_and_reference_pth_export(tmp_path):
+    torch.save({"params": basicsr_msrresnet_state(8, 2, 3)}, tmp_path / "MSRResNet_x3.pth")
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "MSRResNet_x3.pth"), "-o", str(tmp_path / "sr.onnx"), "--opset", "18"])
+    assert result.exit_code == 0, result.output
+    net, _ = load_model(tmp_path / "MSRResNet_x3.pth")
+    props = check_parity(tmp_path / "sr.onnx", net, [(8, 10), (5, 7)])
+    assert props["scale"] == "3"
+    assert onnx.load(str(tmp_path / "sr.onnx")).opset_import[0].version == 18
+
+
+def test_discriminators_are_refused_and_nothing_is_written(tmp_path):
+    with pytest.raises(RetouchError, match="does not export"):
+        export_onnx("cifar10-prior-discriminator", tmp_path / "d.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_dynamo_exporter(tmp_path):
+    pytest.importorskip("onnxscript")
+    torch.save(basicsr_msrresnet_state(4, 1, 2), tmp_path / "x2.pth")
+    export_onnx(tmp_path / "x2.pth", tmp_path / "x2.onnx", dynamo=True)
+    net, _ = load_model(tmp_path / "x2.pth")
+    check_parity(tmp_path / "x2.onnx", net, [(8, 10), (5, 7)])

@@ -1,0 +1,189 @@
+"""Reference .pth weights: architecture inferred from keys and shapes, strict loading, `retouch convert`.
+
+The pix2pix/CycleGAN and BigGAN files are written from our reference-layout nets (their keys are
+checked against the references' in test_nets.py and test_biggan.py); the MSRResNet file is built
+key by key from BasicSR's documented layout, and its outputs checked against that code's forward
+pass written out here with functional ops.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from typer.testing import CliRunner
+
+from retouch.cli import app
+from retouch.errors import RetouchError
+from retouch.foreign import convert, parse_arch, read_foreign
+from retouch.nets import build_net
+from retouch.prior.engine import load_prior
+from retouch.zoo import load_model, read_meta
+from tests.helpers import basicsr_msrresnet_state
+
+PIX2PIX = [
+    {"name": "unet", "in_channels": 3, "out_channels": 3, "num_downs": 7, "ngf": 2, "norm": "batch", "dropout": False, "skips": True},
+    {"name": "unet", "in_channels": 1, "out_channels": 3, "num_downs": 8, "ngf": 2, "norm": "instance", "dropout": False, "skips": True},
+    {"name": "resnet", "in_channels": 3, "out_channels": 3, "ngf": 4, "norm": "instance", "dropout": False, "n_blocks": 9, "padding": "reflect"},
+    {"name": "resnet", "in_channels": 3, "out_channels": 1, "ngf": 4, "norm": "batch", "dropout": True, "n_blocks": 6, "padding": "zero"},
+]
+
+
+def save_reference(net: torch.nn.Module, path, wrap: str | None = None, drop_tracked: bool = False):
+    state = {k: v for k, v in net.state_dict().items() if not (drop_tracked and k.endswith("num_batches_tracked"))}
+    torch.save({wrap: state} if wrap else state, path)
+    return path
+
+
+def randomise_stats(net: torch.nn.Module) -> torch.nn.Module:
+    """Batch-norm statistics other than 0 and 1, so loading them (or not) changes the output."""
+    torch.manual_seed(1)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    return net.eval()
+
+
+@pytest.mark.parametrize("spec", PIX2PIX, ids=lambda s: f"{s['name']}-{s['norm']}-{s.get('num_downs', s.get('n_blocks'))}")
+def test_pix2pix_generators_load_strictly_with_their_spec_inferred(tmp_path, spec):
+    ours = randomise_stats(build_net(dict(spec)))
+    path = save_reference(ours, tmp_path / "latest_net_G.pth", drop_tracked=True)  # as files from torch < 0.4.1
+    net, meta = read_foreign(path)
+    assert meta["net"] == spec and meta["task"] == "translate"
+    assert meta["size"] == (2 ** spec["num_downs"] if spec["name"] == "unet" else 256)
+    side = 2 ** spec["num_downs"] if spec["name"] == "unet" else 16
+    x = torch.rand(1, spec["in_channels"], side, side) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(net(x), ours(x))
+
+
+def test_arch_settles_what_keys_leave_open(tmp_path):
+    spec = PIX2PIX[2]
+    path = save_reference(build_net({**spec, "norm": "none", "padding": "replicate"}), tmp_path / "latest_net_G_A.pth")
+    assert read_meta(path)["net"]["norm"] == "instance"  # no norm keys: the reference's default
+    _, meta = read_foreign(path, "resnet_9blocks:norm=none,padding=replicate")
+    assert meta["net"] == {**spec, "norm": "none", "padding": "replicate"}
+    with pytest.raises(RetouchError, match="resnet_6blocks|n_blocks|does not fit"):
+        read_foreign(path, "resnet_6blocks")
+    with pytest.raises(RetouchError, match="keys are those of a resnet"):
+        read_foreign(path, "unet_256")
+    with pytest.raises(RetouchError, match="Unknown --arch"):
+        parse_arch("vgg19")
+
+
+def test_old_instance_norm_statistics_are_dropped(tmp_path):
+    """Files from PyTorch < 0.4 kept running stats for InstanceNorm; the reference loader drops them."""
+    spec = PIX2PIX[0] | {"norm": "instance"}
+    state = build_net(dict(spec)).state_dict()
+    state["model.model.1.model.2.running_mean"] = torch.zeros(4)
+    torch.save(state, tmp_path / "old.pth")
+    assert read_meta(tmp_path / "old.pth")["net"]["norm"] == "instance"
+
+
+def basicsr_forward(s: dict[str, torch.Tensor], x: torch.Tensor, nb: int, scale: int) -> torch.Tensor:
+    """BasicSR's MSRResNet.forward on [0, 1] images, with functional ops."""
+    def conv(name, h):
+        return F.conv2d(h, s[f"{name}.weight"], s[f"{name}.bias"], padding=1)
+
+    def lrelu(h):
+        return F.leaky_relu(h, 0.1)
+
+    feat = lrelu(conv("conv_first", x))
+    out = feat
+    for i in range(nb):
+        out = out + conv(f"body.{i}.conv2", F.relu(conv(f"body.{i}.conv1", out)))
+    steps = ["upconv1", "upconv2"] if scale == 4 else ["upconv1"]
+    for name in steps:
+        out = lrelu(F.pixel_shuffle(conv(name, out), 2 if scale == 4 else scale))
+    out = conv("conv_last", lrelu(conv("conv_hr", out)))
+    return out + F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+
+
+@pytest.mark.parametrize("scale,wrap", [(4, "params"), (3, None)])
+def test_basicsr_msrresnet_loads_and_matches_its_forward(tmp_path, scale, wrap):
+    state = basicsr_msrresnet_state(8, 2, scale)
+    path = tmp_path / "MSRResNet.pth"
+    torch.save({wrap: state} if wrap else state, path)
+    net, meta = load_model(path)
+    assert meta["task"] == "upscale"
+    assert meta["net"] == {"name": "msrresnet", "scale": scale, "in_channels": 3, "out_channels": 3, "channels": 8,
+                           "n_blocks": 2, "unit_range": True}
+    x01 = torch.rand(1, 3, 7, 9)
+    with torch.no_grad():
+        ours = (net(x01 * 2 - 1) + 1) / 2  # our nets take and give [-1, 1]; BasicSR works in [0, 1]
+    assert ours.shape == (1, 3, 7 * scale, 9 * scale)
+    torch.testing.assert_close(ours, basicsr_forward(state, x01, 2, scale), rtol=1e-5, atol=1e-5)
+
+
+def test_convert_round_trips_to_equal_outputs(tmp_path):
+    spec = PIX2PIX[0]
+    src = save_reference(randomise_stats(build_net(dict(spec))), tmp_path / "latest_net_G.pth", wrap=None)
+    result = CliRunner().invoke(app, ["convert", str(src), str(tmp_path / "p2p.safetensors"), "--arch", "unet_128"])
+    assert result.exit_code == 0, result.output
+    assert read_meta(tmp_path / "p2p.safetensors")["net"] == spec
+    a, _ = load_model(src)
+    b, _ = load_model(tmp_path / "p2p.safetensors")
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+
+
+def test_convert_refuses_what_is_not_a_state_dict(tmp_path):
+    torch.save([torch.zeros(2)], tmp_path / "list.pth")
+    result = CliRunner().invoke(app, ["convert", str(tmp_path / "list.pth"), str(tmp_path / "out.safetensors")])
+    assert result.exit_code != 0 and "no state dict" in str(result.exception)
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+@pytest.mark.parametrize("g_spec,d_spec,names", [
+    (dict(resolution=32, ch=4, n_classes=10, dim_z=16, attention=0, hier=False, shared=False), dict(resolution=32, ch=4, n_classes=10, attention=0),
+     ("G_ema.pth", "D.pth")),  # BigGAN-PyTorch's names
+    (dict(resolution=64, ch=8, n_classes=5, dim_z=20, shared_dim=8, attention=32), dict(resolution=64, ch=8, n_classes=5, attention=32),
+     ("G_ema_64.pth", "D_64.pth")),  # DGP's (G_ema_256.pth, D_256.pth)
+], ids=["cifar", "hier-attention"])
+def test_biggan_pytorch_files_are_a_prior(tmp_path, g_spec, d_spec, names):
+    G = build_net({"name": "biggan_g", **g_spec}).eval()
+    D = build_net({"name": "biggan_d", **d_spec}).eval()
+    torch.save(G.state_dict(), tmp_path / names[0])
+    torch.save(D.state_dict(), tmp_path / names[1])
+    G2, D2, meta = load_prior(tmp_path / names[0])  # what `retouch prior --model G_ema.pth` loads
+    assert meta["task"] == "generate" and len(meta["classes"]) == g_spec["n_classes"]
+    z, y = torch.randn(2, G.dim_z), torch.tensor([0, 3])
+    with torch.no_grad():
+        assert torch.equal(G2(z, y), G(z, y))
+        img = G(z, y)
+        assert torch.equal(D2(img, y), D(img, y))
+    written = convert(tmp_path / names[0], tmp_path / "prior.safetensors")
+    assert [p.name for p in written] == ["prior.safetensors", "prior-discriminator.safetensors"]
+    G3, D3, _ = load_prior(tmp_path / "prior.safetensors")
+    with torch.no_grad():
+        assert torch.equal(G3(z, y), G(z, y)) and torch.equal(D3(img, y), D(img, y))
+
+
+def test_upscale_takes_a_basicsr_pth_as_model(tmp_path):
+    from PIL import Image
+
+    torch.save({"params": basicsr_msrresnet_state(8, 1, 4)}, tmp_path / "MSRResNet.pth")
+    Image.new("RGB", (10, 6), (90, 120, 30)).save(tmp_path / "small.png")
+    result = CliRunner().invoke(app, ["upscale", str(tmp_path / "small.png"), "-o", str(tmp_path / "big.png"),
+                                      "--model", str(tmp_path / "MSRResNet.pth"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "big.png").size == (40, 24)
+
+
+def test_translate_takes_a_pix2pix_pth_and_its_arch(tmp_path):
+    from PIL import Image
+
+    spec = {**PIX2PIX[2], "n_blocks": 1}
+    torch.save(build_net(dict(spec)).state_dict(), tmp_path / "latest_net_G.pth")
+    Image.new("RGB", (20, 12), (90, 120, 30)).save(tmp_path / "in.png")
+    outputs = []
+    for arch in ([], ["--arch", "resnet:norm=none"]):
+        out = tmp_path / f"out{len(outputs)}.png"
+        result = CliRunner().invoke(app, ["translate", str(tmp_path / "in.png"), "-o", str(out), "--model",
+                                          str(tmp_path / "latest_net_G.pth"), "--device", "cpu", *arch])
+        assert result.exit_code == 0, result.output
+        outputs.append(Image.open(out).convert("RGB"))
+    assert outputs[0].size == (20, 12)
+    assert outputs[0].tobytes() != outputs[1].tobytes()  # instance norm (inferred) or none (--arch)
