@@ -27,7 +27,7 @@ W, H, N = 64, 48, 8
 def _frames(n=N, seed=0) -> list[np.ndarray]:
     """A camera moving over scikit-image's astronaut photo (bundled with the package)."""
     photo = Image.fromarray(skimage.data.astronaut()).resize((2 * W, 2 * W), Image.BICUBIC)
-    return camera_frames(photo, W, H, n, gen=torch.Generator().manual_seed(seed))
+    return list(camera_frames(photo, W, H, n, gen=torch.Generator().manual_seed(seed)))
 
 
 def _clip(path: Path, audio: bool = True, codec: str | None = None, frames=None) -> Path:
