@@ -258,3 +258,20 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path):
         assert proc.returncode == 2, (name, extra, stderr)
         assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("error:"), stderr
         assert not out.exists() and not list(tmp_path.glob(".out-*"))
+
+
+def test_photos_take_several_boxes_too(tmp_path):
+    from typer.testing import CliRunner
+
+    from retouch.cli import app
+
+    img = smooth_image(np.random.default_rng(0), 48, 64)
+    Image.fromarray(img).save(tmp_path / "in.png")
+    r = CliRunner().invoke(app, ["mosaic", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--box", "0,0,16,16",
+                                 "--box", "40,24,16,16", "--block", "8"])
+    assert r.exit_code == 0, r.output
+    assert "x=0 y=0 w=16 h=16, x=40 y=24 w=16 h=16" in r.output
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    for y, x in ((0, 0), (24, 40)):
+        assert (out[y : y + 8, x : x + 8] == out[y, x]).all()
+    assert np.array_equal(out[20:24], img[20:24])
