@@ -143,7 +143,7 @@ def run_video_demo(out: Path, block: int = 8, model: str = DEFAULT_MODEL, second
 
     out.mkdir(parents=True, exist_ok=True)
     photo = to_pil(_photo("chelsea"))
-    frames = camera_frames(photo, 320, 240, round(seconds * fps), zoom=1.15, gen=torch.Generator().manual_seed(0))
+    frames = list(camera_frames(photo, 320, 240, round(seconds * fps), zoom=1.15, gen=torch.Generator().manual_seed(0)))
     clean_path = write_clip(out / "clean.mp4", frames, fps)
     first = to_tensor(Image.fromarray(frames[0]))
     heat, found = heat_map(first, cls=PHOTOS["chelsea"])

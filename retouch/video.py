@@ -271,7 +271,7 @@ def describe(provenance: Provenance, regions: RegionSource | None) -> str:
     if provenance.task == "mosaic":
         return f"{where} hidden behind a mosaic with {provenance.tool} {provenance.version}; the rest of each frame is unchanged."
     return (f"{where} synthesised by model '{provenance.model}' (task: {provenance.task}) with {provenance.tool} "
-            f"{provenance.version}. Restoration invents plausible detail: it does not recover what was hidden.")
+            f"{provenance.version}. Synthesised pixels are the model's invention, not a recovery of what was there.")
 
 
 def _runs(indices: list[int]) -> str:

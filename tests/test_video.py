@@ -13,11 +13,11 @@ import skimage.data
 import torch
 from PIL import Image
 
-from retouch.locate.temporal import Detected, Tracked, smooth
+from retouch.errors import RetouchError
+from retouch.locate.temporal import Detected, Tracked, region_source, smooth
 from retouch.tasks.clips import camera_frames, make_clips, write_clip
 from retouch.tasks.hide import mosaic_video
 from retouch.tasks.upscale import upscale_video
-from retouch.locate.temporal import region_source
 from retouch.video import probe, quantize, read_frames
 from tests.helpers import smooth_image
 
@@ -27,7 +27,7 @@ W, H, N = 64, 48, 8
 def _frames(n=N, seed=0) -> list[np.ndarray]:
     """A camera moving over scikit-image's astronaut photo (bundled with the package)."""
     photo = Image.fromarray(skimage.data.astronaut()).resize((2 * W, 2 * W), Image.BICUBIC)
-    return camera_frames(photo, W, H, n, gen=torch.Generator().manual_seed(seed))
+    return list(camera_frames(photo, W, H, n, gen=torch.Generator().manual_seed(seed)))
 
 
 def _clip(path: Path, audio: bool = True, codec: str | None = None, frames=None) -> Path:
@@ -246,8 +246,11 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path):
             if p.dts is not None:
                 p.stream = a
                 out.mux(p)
-    cases = [("text.mp4", ["--box", "0,0,8,8"]), ("cut.mp4", ["--box", "0,0,8,8"]), ("sound.mp4", ["--box", "0,0,8,8"]),
-             ("in.mp4", ["--box", "0,0,8,8", "--codec", "no-such-codec"]), ("in.mp4", ["--box", "40,40,32,32"])]
+    for name, codec in (("cut.mp4", None), ("in.mp4", "no-such-codec")):  # in this process: each CLI start costs seconds
+        with pytest.raises(RetouchError):
+            _mosaic(tmp_path / name, tmp_path / "out.mp4", [(0, 0, 8, 8)], codec=codec)
+        assert not (tmp_path / "out.mp4").exists()
+    cases = [("text.mp4", ["--box", "0,0,8,8"]), ("sound.mp4", ["--box", "0,0,8,8"]), ("in.mp4", ["--box", "40,40,32,32"])]
     runs = [(name, extra, tmp_path / f"out-{name}") for name, extra in cases]
     procs = [_cli("mosaic", tmp_path / name, "-o", out, *extra, cwd=tmp_path) for name, extra, out in runs]  # at once: each starts Python
     for (name, extra, out), proc in zip(runs, procs):
@@ -255,3 +258,20 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path):
         assert proc.returncode == 2, (name, extra, stderr)
         assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("error:"), stderr
         assert not out.exists() and not list(tmp_path.glob(".out-*"))
+
+
+def test_photos_take_several_boxes_too(tmp_path):
+    from typer.testing import CliRunner
+
+    from retouch.cli import app
+
+    img = smooth_image(np.random.default_rng(0), 48, 64)
+    Image.fromarray(img).save(tmp_path / "in.png")
+    r = CliRunner().invoke(app, ["mosaic", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--box", "0,0,16,16",
+                                 "--box", "40,24,16,16", "--block", "8"])
+    assert r.exit_code == 0, r.output
+    assert "x=0 y=0 w=16 h=16, x=40 y=24 w=16 h=16" in r.output
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    for y, x in ((0, 0), (24, 40)):
+        assert (out[y : y + 8, x : x + 8] == out[y, x]).all()
+    assert np.array_equal(out[20:24], img[20:24])

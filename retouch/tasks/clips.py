@@ -10,6 +10,7 @@ packets the video verbs must copy unchanged. Seeded: the same arguments write th
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,12 +30,12 @@ TONE_HZ = 440.0
 
 
 def camera_frames(photo: Image.Image, width: int, height: int, frames: int, zoom: float = 1.25,
-                  gen: torch.Generator | None = None) -> list[np.ndarray]:
-    """`frames` HxWx3 uint8 views of `photo`: a pan across it (random direction) with a zoom-in."""
+                  gen: torch.Generator | None = None) -> Iterator[np.ndarray]:
+    """`frames` HxWx3 uint8 views of `photo`, one at a time (a minute of 1080p never sits in
+    memory): a pan across it (random direction) with a zoom-in."""
     W, H = photo.size
     base = min(W / width, H / height) * 0.9  # source pixels per output pixel at the widest view
     angle = float(torch.rand((), generator=gen)) * 2 * math.pi
-    out = []
     for i in range(frames):
         s = i / max(1, frames - 1)
         scale = base / (1 + (zoom - 1) * s)
@@ -44,31 +45,45 @@ def camera_frames(photo: Image.Image, width: int, height: int, frames: int, zoom
         cy = H / 2 + free_y * 0.8 * math.sin(angle) * (2 * s - 1)
         # output pixel (u, v) samples the photo at (x0 + u * scale, y0 + v * scale)
         data = (scale, 0, cx - vw / 2, 0, scale, cy - vh / 2)
-        out.append(np.asarray(photo.transform((width, height), Image.Transform.AFFINE, data, Image.Resampling.BICUBIC)))
-    return out
+        yield np.asarray(photo.transform((width, height), Image.Transform.AFFINE, data, Image.Resampling.BICUBIC))
 
 
-def write_clip(path: Path, frames: list[np.ndarray], fps: int = 25, codec: str | None = None, crf: int = DEFAULT_CRF,
+def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int = 25, codec: str | None = None, crf: int = DEFAULT_CRF,
                audio: bool = True) -> Path:
-    """Frames (HxWx3 uint8) to a clip at `fps` with a sine tone as long as the video, atomically."""
+    """Frames (HxWx3 uint8, streamed) to a clip at `fps` with a sine tone as long as the video,
+    written as it goes (sound interleaved with the frames), atomically."""
     codec = check_output(path, codec)
-    h, w = frames[0].shape[:2]
     with atomic_write(path) as f, av.open(f, "w", format=FORMATS[path.suffix.lower()]) as out:
-        enc = Encoder.add(out, codec, w, h, Fraction(fps), Fraction(1, fps), crf)
-        sound = None
-        if audio:
-            sound = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
-            t = np.arange(int(len(frames) / fps * SAMPLE_RATE)) / SAMPLE_RATE
-            wave = (0.3 * np.sin(2 * math.pi * TONE_HZ * t)).astype(np.float32)
-            step = 1024
-            for i in range(0, len(wave), step):
-                chunk = av.AudioFrame.from_ndarray(wave[None, i : i + step], format="fltp", layout="mono")
-                chunk.sample_rate, chunk.pts, chunk.time_base = SAMPLE_RATE, i, Fraction(1, SAMPLE_RATE)
+        sound = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio else None
+        enc = None
+        samples = 0  # tone written so far
+
+        def tone(until: int) -> None:
+            """The sine up to sample `until`, in AAC's 1024-sample frames (only the last may be shorter)."""
+            nonlocal samples
+            while samples < until:
+                size = min(1024, until - samples)
+                t = (samples + np.arange(size)) / SAMPLE_RATE
+                chunk = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * math.pi * TONE_HZ * t)).astype(np.float32)[None],
+                                                   format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts, chunk.time_base = SAMPLE_RATE, samples, Fraction(1, SAMPLE_RATE)
                 out.mux(sound.encode(chunk))
-            out.mux(sound.encode(None))
-        for i, rgb in enumerate(frames):
-            out.mux(enc.encode(rgb, i, Fraction(1, fps)))
+                samples += size
+
+        n = 0
+        for n, rgb in enumerate(frames, start=1):
+            if enc is None:
+                h, w = rgb.shape[:2]
+                enc = Encoder.add(out, codec, w, h, Fraction(fps), Fraction(1, fps), crf)
+            out.mux(enc.encode(rgb, n - 1, Fraction(1, fps)))
+            if sound is not None:
+                tone(n * SAMPLE_RATE // fps // 1024 * 1024)  # whole chunks up to this frame's time
+        if enc is None:
+            raise RetouchError(f"No frames to write to {path}.")
         out.mux(enc.encode(None))
+        if sound is not None:
+            tone(n * SAMPLE_RATE // fps)  # the rest, to the video's length
+            out.mux(sound.encode(None))
     return path
 
 
