@@ -282,9 +282,10 @@ def demosaic(
     output: Path = typer.Option(..., "-o", "--output", help="Output image, or folder (same file names). PNG keeps the untouched pixels exact."),
     box: str = typer.Option(None, help="Region X,Y,W,H in pixels."),
     mask: Path = typer.Option(None, help="Mask image (white = region), or a folder of masks named like the inputs."),
-    detect: bool = typer.Option(False, help="Find the mosaicked areas automatically (block-constant grid)."),
+    detect: bool = typer.Option(False, help="Find every mosaicked area automatically (grid fit, and the --detector network where the grid does not hold)."),
+    detector: str = typer.Option("mosaic-detect", help="Segmenter that --detect adds to the grid fit (name, weights file, run folder), or none for the grid alone."),
     model: str = typer.Option("demosaic", help="Shipped model name, weights .safetensors, or run folder."),
-    consistent: bool = typer.Option(True, help="Keep the cell colours the mosaic shows (when its grid can be read off a lossless region)."),
+    consistent: bool = typer.Option(True, help="Keep the cell colours the mosaic shows: exactly on lossless mosaics, softly on recompressed ones."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
 ) -> None:
@@ -295,8 +296,10 @@ def demosaic(
     from retouch.tasks.restore import demosaic_files, parse_box
 
     for path, boxes in demosaic_files(inputs, output, parse_box(box) if box else None, mask, detect, model, device, precision,
-                                      consistent):
-        where = ", ".join("x={} y={} w={} h={}".format(*b) for b in boxes) or "nothing to restore"
+                                      consistent, detector=None if detector == "none" else detector):
+        where = ", ".join("x={} y={} w={} h={}".format(*b) for b in boxes)
+        if not boxes:
+            where = "no mosaic region found: written unchanged" if detect else "empty region: written unchanged"
         typer.echo(f"{path}  ({where})")
 
 
@@ -331,6 +334,44 @@ def eval_region(
         for name, m in rows.items():
             table.add_row(block, name, f"{m['psnr_rgb']:.2f}", f"{m['ssim_rgb']:.4f}", f"{m['psnr_y']:.2f}", f"{m['ssim_y']:.4f}",
                           f"{m['detail']:.2f}")
+    Console().print(table)
+    if json_out:
+        write_report(report, json_out)
+
+
+@app.command("eval-detect")
+def eval_detect(
+    models: list[str] = typer.Argument(None, help="Segmenters to add to the grid fit (names, weights files, run folders); none: the grid alone."),
+    data: Path = typer.Option(..., help="Folder of clean photos, e.g. ../shared/data/bsds500/val (BSD100)."),
+    conditions: str = typer.Option(None, help="Comma-separated subset of: PNG, JPEG q90, JPEG q75, JPEG q50, rescaled 0.75x, rescaled 1.5x, two regions, mixed, clean photo."),
+    limit: int = typer.Option(None, help="Only the first N photos."),
+    seed: int = typer.Option(0, help="Boxes, blocks and offsets are drawn from it."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+) -> None:
+    """Mosaic detection per condition (clean PNG, JPEG, rescaled, two regions, clean photos): IoU, regions found, false regions."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from retouch.evaluate import write_report
+    from retouch.evaluate.detect import CONDITIONS, evaluate_detect
+    from retouch.locate.detect import detect_mosaic
+
+    chosen = tuple(c.strip() for c in conditions.split(",")) if conditions else CONDITIONS
+    unknown = [c for c in chosen if c not in CONDITIONS]
+    if unknown:
+        raise RetouchError(f"Unknown condition(s) {', '.join(unknown)}; choose from {', '.join(CONDITIONS)}.")
+    detectors = {"grid": detect_mosaic}
+    for m in models or []:
+        detectors[f"grid + {m}"] = lambda x, m=m: detect_mosaic(x, model=m)
+    report = evaluate_detect(detectors, data, chosen, seed=seed, limit=limit)
+    table = Table(title=escape(f"mosaic detection on {report['images']} photos in {data}"))
+    for col in ["detector", "condition", "mean IoU", "regions found (IoU >= 0.5)", "photos with a region", "s/image"]:
+        table.add_column(col, justify="left" if col in ("detector", "condition") else "right")
+    for name, by_condition in report["results"].items():
+        for condition, r in by_condition.items():
+            iou = f"{r['mean IoU']:.3f}" if "mean IoU" in r else ""
+            found = f"{r['regions found']:.0%} of {r['regions']}" if "regions" in r else ""
+            table.add_row(name, condition, iou, found, f"{r['photos with a region']:.0%}", f"{r['s/image']:.3f}")
     Console().print(table)
     if json_out:
         write_report(report, json_out)
