@@ -31,7 +31,7 @@ def main() -> None:
 
 @app.command()
 def train(
-    method: str = typer.Argument(..., help="Training recipe: pix2pix, cyclegan, srgan, classifier or gan_prior."),
+    method: str = typer.Argument(..., help="Training method: pix2pix, cyclegan, srgan, classifier, gan_prior or segmenter; or the recipe demosaic (clean photos in, the shipped demosaic model fine-tuned on mosaics made from them)."),
     data: Path = typer.Option(None, help="Training data: paired (AB files, or A/ and B/; a train/ subfolder is used when present); unpaired for cyclegan (trainA/, trainB/)."),
     out: Path = typer.Option(..., help="Run folder: config, checkpoints, logs, samples, model.safetensors."),
     config: Path = typer.Option(None, help="YAML recipe (see configs/); flags below override it."),
@@ -45,21 +45,34 @@ def train(
     precision: str = typer.Option(None, help="auto | fp32 | bf16."),
     compile_nets: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks (about a minute first; faster steps after)."),
     loss: str = typer.Option(None, help="The method's reconstruction/content loss (model.loss): pix2pix l1 | pan | l1+pan; srgan mse | pan | vgg."),
+    masked: bool = typer.Option(None, "--masked/--no-masked", help="pix2pix: restore only inside the pairs' mask/ (model.masked), as retouch demosaic needs."),
+    init_from: str = typer.Option(None, help="Start from this model (name, weights file or run folder); the demosaic recipe starts from the shipped demosaic."),
     resume: bool = typer.Option(False, help="Continue the run in --out exactly where its last checkpoint left it."),
 ) -> None:
     """Train a model; Ctrl-C or a kill loses at most the steps since the last checkpoint."""
+    from retouch.recipes import RECIPES, recipe
     from retouch.train import RunConfig, train as run_training
 
     overrides = [("data", "root", data), ("data", "size", size), ("data", "direction", direction),
                  ("data", "preprocess", preprocess), ("train", "steps", steps), ("train", "batch_size", batch_size),
                  ("train", "seed", seed), ("train", "device", device), ("train", "precision", precision),
-                 ("train", "compile", compile_nets), ("model", "loss", loss)]
+                 ("train", "compile", compile_nets), ("model", "loss", loss), ("model", "masked", masked), ("train", "init_from", init_from)]
     given = [key for _, key, value in overrides if value is not None] + (["config"] if config else [])
     if resume and given:
         raise RetouchError(f"--resume continues {out} exactly as it was configured; drop --{', --'.join(given).replace('_', '-')}.")
-    cfg = RunConfig.from_yaml(config) if config else RunConfig(method=method)
+    if method in RECIPES:
+        if config:
+            raise RetouchError(f"{method} is a ready-made recipe; drop --config, or train pix2pix with your config.")
+        if not data and not resume:
+            raise RetouchError(f"Say where your clean photos are with --data DIR; the {method} recipe makes the pairs from them.")
+        cfg = recipe(method, str(data) if data else "", init_from or "demosaic", size)
+        method = cfg.method
+    else:
+        cfg = RunConfig.from_yaml(config) if config else RunConfig(method=method)
     if cfg.method != method:
         raise RetouchError(f"{config} is a {cfg.method} recipe, not {method}.")
+    if masked is not None and not hasattr(cfg.model, "masked"):
+        raise RetouchError(f"{method} has no masked variant; drop --masked.")
     if loss is not None and not hasattr(cfg.model, "loss"):
         raise RetouchError(f"{method} has no choice of loss; drop --loss.")
     for section, key, value in overrides:
@@ -313,6 +326,7 @@ def eval_region(
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
     sheet: Path = typer.Option(None, help="Also write a PNG of crops: original | mosaic | bicubic | models."),
     consistent: bool = typer.Option(True, help="Project model outputs onto the observed cell colours (as `retouch demosaic` does)."),
+    jpeg: int = typer.Option(None, help="Save the mosaicked photo as a JPEG of this quality first (e.g. 75), as people meet it."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """Demosaic quality inside a hidden square, next to the mosaic and bicubic baselines."""
@@ -326,8 +340,9 @@ def eval_region(
         sizes = [int(b) for b in blocks.split(",")]
     except ValueError:
         raise RetouchError(f"--blocks {blocks!r} must be comma-separated integers, e.g. 8,12,16.") from None
-    report = evaluate_region(models, data, sizes, box=box, device=device, limit=limit, sheet=sheet, consistent=consistent)
-    table = Table(title=escape(f"inside a {box}x{box} box of {report['images']} photos in {data}"))
+    report = evaluate_region(models, data, sizes, box=box, device=device, limit=limit, sheet=sheet, consistent=consistent, jpeg=jpeg)
+    saved = f", saved as JPEG q{jpeg}" if jpeg else ""
+    table = Table(title=escape(f"inside a {box}x{box} box of {report['images']} photos in {data}{saved}"))
     for col in ["block", "method", "PSNR RGB", "SSIM RGB", "PSNR Y", "SSIM Y", "detail"]:
         table.add_column(col, justify="right" if col[0] in "PSd" else "left")
     for block, rows in report["results"].items():

@@ -121,6 +121,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     dtype = pick_precision(t.precision, device)
     torch.manual_seed(t.seed)
     dataset = get_method(cfg.method).dataset(cfg.data, train=True)
+    _check_masks(cfg, dataset)
     method = build_method(cfg, device, dtype)
     start = 0
     if resume:
@@ -190,6 +191,15 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
             progress.update(bar, completed=done)
     writer.close()
     return weights
+
+
+def _check_masks(cfg: RunConfig, dataset) -> None:
+    """Pairs with a mask/ folder (`retouch data pairs` writes one) are pairs for a region: an
+    unmasked model would learn to translate whole images and ignore it, which no one wants
+    silently, so say at the start what to add."""
+    if getattr(dataset, "masks", None) is not None and getattr(cfg.model, "masked", True) is False:
+        raise RetouchError(f"The pairs in {dataset.masks.parent} have a mask/ folder: add --masked (model.masked: true) to train a model that "
+                           "restores inside the mask (for retouch demosaic), or remove mask/ to translate whole images.")
 
 
 def _init_from(method, source: str | Path, device: torch.device) -> None:
