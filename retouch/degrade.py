@@ -21,6 +21,7 @@ A *spec* string names an operator family with ranges, drawn uniformly per sample
     rescale:factor=0.5-1.5                Rescale: what came before, shrunk or enlarged by the factor (cells
                                           off the pixel grid); keeps the size inside a mask (Rescale.around)
     edge:sigma=0.5-2,width=3              EdgeBlur: a soft mosaic edge, blurred over a band inside the region
+    h264:crf=20-35, hevc:crf=20-35        VideoFrame: one frame re-encoded by a video codec (needs PyAV)
 
 Any part takes `p=0.7`: applied to that share of samples only (e.g. a JPEG on most, not all).
 
@@ -404,6 +405,48 @@ class Jpeg(_Op):
         return apply_in_mask(x, torch.cat([self._roundtrip(im) for im in x]).to(x), mask)
 
 
+VIDEO_CODECS = {"h264": ("libx264", {}), "hevc": ("libx265", {"x265-params": "log-level=none"})}
+
+
+@dataclass(frozen=True)
+class VideoFrame(_Op):
+    """A frame re-encoded by a video codec (H.264 or HEVC at constant quality `crf`, 4:2:0) and
+    decoded, through PyAV (`pip install av`): the blocking and smearing of a mosaic in a video.
+    One frame is an intra frame, as a keyframe is. Odd sides are padded by edge replication for
+    the codec and cropped back. Not differentiable."""
+
+    codec: str = "h264"
+    crf: int = 28
+
+    def __post_init__(self) -> None:
+        if self.codec not in VIDEO_CODECS or not 0 <= self.crf <= 51:
+            raise RetouchError(f"Video re-encoding needs codec in {', '.join(VIDEO_CODECS)} and crf in 0-51; got {self.codec!r}, {self.crf}.")
+
+    def _roundtrip(self, image: torch.Tensor) -> torch.Tensor:
+        try:
+            import av
+        except ImportError:
+            raise RetouchError("Video re-encoding (h264:/hevc: degradations) needs PyAV: pip install av.") from None
+        rgb = np.asarray(to_pil(image))
+        h, w = rgb.shape[:2]
+        rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        name, options = VIDEO_CODECS[self.codec]
+        buf = io.BytesIO()
+        with av.open(buf, "w", format="matroska") as out:
+            stream = out.add_stream(name, rate=25)
+            stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+            stream.options = {"crf": str(self.crf), **options}
+            for packet in [*stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")), *stream.encode()]:
+                out.mux(packet)
+        buf.seek(0)
+        with av.open(buf) as inp:
+            decoded = next(inp.decode(video=0)).to_ndarray(format="rgb24")[:h, :w]
+        return to_tensor(Image.fromarray(np.ascontiguousarray(decoded)))
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return apply_in_mask(x, torch.cat([self._roundtrip(im) for im in x]).to(x), mask)
+
+
 @dataclass(frozen=True)
 class Rescale(_Op):
     """A picture shrunk or enlarged by `factor` after it was degraded (a screenshot, a repost):
@@ -566,6 +609,16 @@ class JpegFamily:
 
 
 @dataclass(frozen=True)
+class VideoFamily:
+    codec: str = "h264"
+    lo: int = 20
+    hi: int = 35
+
+    def sample(self, gen: torch.Generator) -> VideoFrame:
+        return VideoFrame(self.codec, _randint(gen, self.lo, self.hi))
+
+
+@dataclass(frozen=True)
 class RescaleFamily:
     lo: float = 0.5
     hi: float = 1.5
@@ -667,6 +720,8 @@ _PARTS: dict[str, tuple[set[str], Callable[[dict[str, str]], object]]] = {
     "freeform": ({"count", "width", "fill"}, _freeform_holes),
     "noise": ({"sigma"}, lambda p: NoiseFamily(*parse_range(p.get("sigma", "5-25"), "sigma", float, 0, 255))),
     "jpeg": ({"quality"}, lambda p: JpegFamily(*parse_range(p.get("quality", "30-90"), "quality", high=100))),
+    "h264": ({"crf"}, lambda p: VideoFamily("h264", *parse_range(p.get("crf", "20-35"), "crf", low=0, high=51))),
+    "hevc": ({"crf"}, lambda p: VideoFamily("hevc", *parse_range(p.get("crf", "20-35"), "crf", low=0, high=51))),
     "rescale": ({"factor"}, lambda p: RescaleFamily(*parse_range(p.get("factor", "0.5-1.5"), "factor", float, 0.1, 10))),
     "edge": ({"sigma", "width"}, lambda p: EdgeBlurFamily(*parse_range(p.get("sigma", "0.5-2"), "sigma", float, 0),
                                                           int(parse_range(p.get("width", "3"), "width", low=1)[0]))),

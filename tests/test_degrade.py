@@ -322,3 +322,17 @@ def test_robust_soft_projection_reads_jpeg_cells_by_their_median_and_moves_part_
     full = op.project(estimate, seen, mask, robust=True)
     half = op.project(estimate, seen, mask, robust=True, weight=0.5)
     assert torch.allclose(half, estimate + 0.5 * (full - estimate), atol=1e-6)
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_a_video_codec_re_encodes_a_frame_and_keeps_the_rest_exact(codec):
+    pytest.importorskip("av")
+    x = Mosaic(8)(_photo(47, 66))  # odd sides: padded for 4:2:0 and cropped back
+    mask = _box_mask(1, 47, 66, [(5, 6, 30, 40)])
+    op = _sample(f"{codec}:crf=35", 0)
+    y = op(x, mask)
+    assert y.shape == x.shape and torch.equal(y * (1 - mask), x * (1 - mask))
+    err = (y - x).abs()[mask.expand_as(x) > 0.5].mean()
+    assert 0 < err < 0.1  # visibly lossy, still the same picture
+    assert torch.equal(op(x, mask), y)  # deterministic
+    assert _sample(f"{codec}:crf=10", 0)(x).sub(x).abs().mean() < err
