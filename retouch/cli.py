@@ -356,7 +356,7 @@ def eval_region(
 
 @app.command("eval-detect")
 def eval_detect(
-    models: list[str] = typer.Argument(None, help="Segmenters to add to the grid fit (names, weights files, run folders); none: the grid alone."),
+    detectors: list[str] = typer.Argument(None, help="grid (the grid fit alone, the default) and/or segmenters that --detect adds to it (names such as mosaic-detect, weights files, run folders)."),
     data: Path = typer.Option(..., help="Folder of clean photos, e.g. ../shared/data/bsds500/val (BSD100)."),
     conditions: str = typer.Option(None, help="Comma-separated subset of: PNG, JPEG q90, JPEG q75, JPEG q50, rescaled 0.75x, rescaled 1.5x, two regions, mixed, clean photo."),
     limit: int = typer.Option(None, help="Only the first N photos."),
@@ -375,10 +375,9 @@ def eval_detect(
     unknown = [c for c in chosen if c not in CONDITIONS]
     if unknown:
         raise RetouchError(f"Unknown condition(s) {', '.join(unknown)}; choose from {', '.join(CONDITIONS)}.")
-    detectors = {"grid": detect_mosaic}
-    for m in models or []:
-        detectors[f"grid + {m}"] = lambda x, m=m: detect_mosaic(x, model=m)
-    report = evaluate_detect(detectors, data, chosen, seed=seed, limit=limit)
+    runs = {d if d == "grid" else f"grid + {d}": (lambda x, m=d: detect_mosaic(x, model=None if m == "grid" else m))
+            for d in detectors or ["grid"]}
+    report = evaluate_detect(runs, data, chosen, seed=seed, limit=limit)
     table = Table(title=escape(f"mosaic detection on {report['images']} photos in {data}"))
     for col in ["detector", "condition", "mean IoU", "regions found (IoU >= 0.5)", "photos with a region", "s/image"]:
         table.add_column(col, justify="left" if col in ("detector", "condition") else "right")
