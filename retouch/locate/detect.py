@@ -312,7 +312,7 @@ def combine(found: np.ndarray, net: np.ndarray, min_area: int, image: torch.Tens
     two soft). Their block size is read with `estimate_grid`, -1 when it cannot be.
     """
     out = found.copy()
-    labels, n = ndimage.label(net)
+    labels, _ = ndimage.label(net)
     for k, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
         region = ndimage.binary_fill_holes(labels[ys, xs] == k)
         area = int(region.sum())

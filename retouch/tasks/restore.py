@@ -24,7 +24,7 @@ DEFAULT_MODEL = "demosaic"
 CONTEXT = 32  # pixels of real image around the region that the model sees
 # How far towards the cell colours a recompressed mosaic's restoration is projected: its cells
 # are read robustly (medians) but still carry the codec's error (docs/benchmarks.md, eval-region)
-SOFT_WEIGHT = 0.5
+SOFT_WEIGHT = 0.75
 DETECTOR = "mosaic-detect"  # the segmenter `--detect` adds to the grid fit (retouch.locate.detect)
 
 
