@@ -16,7 +16,7 @@ from retouch.data import DataConfig, DegradedDataset
 from retouch.degrade import Jpeg, Mosaic
 from retouch.errors import RetouchError
 from retouch.io import read_image, read_provenance, to_pil, to_tensor
-from retouch.locate.detect import combine, detect_mosaic, estimate_grid
+from retouch.locate.detect import combine, detect_mosaic, estimate_grid, periodicity
 from retouch.tasks.restore import load_restorer, restore_region
 from retouch.train import RunConfig, train
 from retouch.zoo import ZOO
@@ -75,6 +75,20 @@ def test_estimate_grid_reads_a_jpeg_mosaic_and_not_a_photo():
     assert estimate_grid(Jpeg(70)(x), mask) is None
 
 
+def test_periodicity_tells_a_compressed_or_rescaled_mosaic_from_a_photo():
+    from retouch.degrade import Rescale
+
+    rng = np.random.default_rng(6)  # a photo-like field with no grid in it (smooth_image has one: 8x upscaling)
+    field = ndimage.gaussian_filter(rng.normal(0, 1, (128, 160, 3)), (4, 4, 0))
+    x = to_tensor(Image.fromarray((128 + 60 * field / field.std()).clip(0, 255).astype(np.uint8)))
+    mask = torch.zeros(1, 1, 128, 160)
+    mask[..., 16:112, 24:136] = 1
+    mosaic = Mosaic(10, (6, 4))(x, mask)
+    assert periodicity(Jpeg(60)(mosaic), mask) > 0.25
+    assert periodicity(Rescale(0.7)(mosaic), (torch.nn.functional.interpolate(mask, scale_factor=0.7) > 0.5).float()) > 0.25
+    assert periodicity(Jpeg(85)(x), mask) < 0.25
+
+
 def test_combine_keeps_the_grid_where_it_holds_and_adds_snapped_network_regions():
     found = np.zeros((60, 80), np.int64)
     found[5:25, 5:30] = 8  # a grid region, exact
@@ -97,7 +111,7 @@ def test_segmenter_trains_exports_and_detects_through_the_public_api(tmp_path):
                     train={"steps": 2, "batch_size": 2, "log_every": 1, "sample_every": 2, "ckpt_every": 2, "device": "cpu", "precision": "fp32"})
     weights = train(cfg, tmp_path / "run", show_progress=False)
     x = texture(64, 72)
-    d = detect_mosaic(x, model=tmp_path / "run", threshold=0.0, min_area=1)  # every pixel: one region
+    d = detect_mosaic(x, model=tmp_path / "run", threshold=0.0, min_area=1, min_periodicity=0)  # every pixel: one region
     assert d.mask.shape == (1, 1, 64, 72) and len(d.boxes) == len(d.blocks) == 1
     assert detect_mosaic(x, model=tmp_path / "run", threshold=1.0).boxes == []
     assert weights.exists()

@@ -87,8 +87,8 @@ def evaluate_detect(detectors: dict[str, Callable[[torch.Tensor], Detection]], d
     rows: dict[str, dict[str, list]] = {d: {c: [] for c in conditions} for d in detectors}
     for i, path in enumerate(track(paths, description="eval-detect", disable=not show_progress)):
         clean = read_image(path)
-        for j, condition in enumerate(conditions):
-            x, truth = make_case(clean, condition, np.random.default_rng([seed, i, j]))
+        for condition in conditions:  # each condition its own draw, the same in any subset of conditions
+            x, truth = make_case(clean, condition, np.random.default_rng([seed, i, CONDITIONS.index(condition)]))
             for name, detect in detectors.items():
                 t = time.perf_counter()
                 d = detect(x)

@@ -248,7 +248,8 @@ def detect_mosaic(
     min_runs: int = 6,
     model: str | Path | torch.nn.Module | None = None,
     threshold: float = 0.5,
-    min_area: int = 256,
+    min_area: int = 1024,
+    min_periodicity: float = 0.25,
 ) -> Detection:
     """Find every mosaicked region in `image` (1x3xHxW in [-1, 1]) and their block sizes.
 
@@ -260,7 +261,9 @@ def detect_mosaic(
 
     With `model` (a segmenter: shipped name such as `DEFAULT_MODEL`, weights file, run folder, or
     the network itself) its regions of probability above `threshold` and at least `min_area`
-    pixels are added where the grid found nothing (see `combine`).
+    pixels, whose edges repeat at least `min_periodicity` (see `periodicity`), are added where
+    the grid found nothing (see `combine`; the defaults were chosen on Kodak24 and horse2zebra
+    photos, docs/scripts/tune_detect.py).
     """
     y = _luma(image)
     lo, hi = blocks
@@ -273,7 +276,7 @@ def detect_mosaic(
         for b, py, px in _hypotheses(y, t, range(lo, hi + 1), min_runs):
             _add_regions(grids, b, py, px, min_edges, found)
     if model is not None:
-        found = combine(found, mosaic_probability(image, model) > threshold, min_area, image)
+        found = combine(found, mosaic_probability(image, model) > threshold, min_area, image, min_periodicity=min_periodicity)
     labels, _ = ndimage.label(found != 0)
     boxes, sizes = [], []
     for k, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
@@ -302,14 +305,44 @@ def mosaic_probability(image: torch.Tensor, model: str | Path | torch.nn.Module 
     return torch.sigmoid(net(x[:1].float().to(device))).cpu().numpy()[0, 0]
 
 
-def combine(found: np.ndarray, net: np.ndarray, min_area: int, image: torch.Tensor, snap: float = 0.8) -> np.ndarray:
+def periodicity(image: torch.Tensor, mask: torch.Tensor, lags: tuple[int, int] = (3, 48)) -> float:
+    """How periodic a region's cell edges are, 0-1: the jumps between neighbouring columns
+    (rows), averaged down the region, autocorrelated; the best normalised peak at a lag in
+    `lags` above the correlation at half that lag, the weaker of the two directions. A mosaic's edges repeat every cell, also when
+    compression blurs them or rescaling puts them between pixels (a lag within a pixel of the
+    cell); a photo's edges mostly do not."""
+    ys, xs = torch.nonzero(mask[0, 0] > 0.5, as_tuple=True)
+    if ys.numel() == 0:
+        return 0.0
+    t0, t1, l0, l1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    y = _luma(image[:1, :, t0:t1, l0:l1]).astype(np.float64)
+    m = (mask[0, 0, t0:t1, l0:l1] > 0.5).numpy()
+    scores = []
+    for axis in (0, 1):
+        d = np.abs(np.diff(y, axis=axis)) * (m[1:] & m[:-1] if axis == 0 else m[:, 1:] & m[:, :-1])
+        p = d.sum(1 - axis)
+        p = p - p.mean()
+        hi = min(lags[1], p.size // 2)
+        if hi < lags[0] or not (p**2).sum():
+            return 0.0
+        r = np.array([1.0] + [(p[:-lag] * p[lag:]).mean() for lag in range(1, hi + 1)]) / (p**2).mean()
+        # a peak at the period over the trough half a period away: smooth (photo) profiles decay
+        # monotonically, so their correlation at a lag never beats the one at half of it
+        scores.append(float(max(r[lag] - r[lag // 2] for lag in range(lags[0], hi + 1))))
+    return min(scores)
+
+
+def combine(found: np.ndarray, net: np.ndarray, min_area: int, image: torch.Tensor, snap: float = 0.8,
+            min_periodicity: float = 0.0) -> np.ndarray:
     """The grid's regions (`found`: block size per pixel, 0 elsewhere) and the network's (`net`,
     boolean), one region each: the grid where it holds, the network where it does not.
 
     A network region whose pixels the grid already explains for the most part is the grid's
     (exact to the pixel); the others are added, holes filled, and snapped to their bounding box
     when they fill `snap` of it (mosaics are drawn as rectangles, the net's border is a pixel or
-    two soft). Their block size is read with `estimate_grid`, -1 when it cannot be.
+    two soft). A region whose edges are less periodic than `min_periodicity` (see `periodicity`)
+    is not a mosaic and is dropped. Their block size is read with `estimate_grid`, -1 when it
+    cannot be.
     """
     out = found.copy()
     labels, _ = ndimage.label(net)
@@ -322,6 +355,8 @@ def combine(found: np.ndarray, net: np.ndarray, min_area: int, image: torch.Tens
             region[:] = True
         mask = torch.zeros(1, 1, *found.shape)
         mask[0, 0, ys, xs] = torch.from_numpy(region).float()
+        if min_periodicity > 0 and periodicity(image, mask) < min_periodicity:
+            continue
         grid = estimate_grid(image, mask)
         view = out[ys, xs]  # writes through to `out`
         view[region & (view == 0)] = grid.block if grid else -1  # -1: a region of unknown block
