@@ -333,23 +333,26 @@ def periodicity(image: torch.Tensor, mask: torch.Tensor, lags: tuple[int, int] =
 
 
 def combine(found: np.ndarray, net: np.ndarray, min_area: int, image: torch.Tensor, snap: float = 0.8,
-            min_periodicity: float = 0.0) -> np.ndarray:
+            min_periodicity: float = 0.0, margin: int = 9) -> np.ndarray:
     """The grid's regions (`found`: block size per pixel, 0 elsewhere) and the network's (`net`,
     boolean), one region each: the grid where it holds, the network where it does not.
 
-    A network region whose pixels the grid already explains for the most part is the grid's
-    (exact to the pixel); the others are added, holes filled, and snapped to their bounding box
-    when they fill `snap` of it (mosaics are drawn as rectangles, the net's border is a pixel or
-    two soft). A region whose edges are less periodic than `min_periodicity` (see `periodicity`)
-    is not a mosaic and is dropped. Their block size is read with `estimate_grid`, -1 when it
-    cannot be.
+    The grid's regions, grown by `margin` // 2 px (the network's soft rim around them), are taken
+    out of the network's, and what remains is opened with a `margin` x `margin` square, so the rim
+    does not come back as a thin ring; the remaining regions of at least `min_area` pixels are
+    added, holes filled, and snapped to their bounding box when they fill `snap` of it (mosaics are
+    drawn as rectangles, the network's border is a pixel or two soft). A region whose edges are
+    less periodic than `min_periodicity` (see `periodicity`) is not a mosaic and is dropped. Their
+    block size is read with `estimate_grid`, -1 when it cannot be.
     """
     out = found.copy()
-    labels, _ = ndimage.label(net)
+    claimed = found != 0
+    rest = net & ~(ndimage.binary_dilation(claimed, np.ones((margin, margin), bool)) if claimed.any() else claimed)
+    labels, _ = ndimage.label(ndimage.binary_opening(rest, np.ones((margin, margin), bool)))
     for k, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
         region = ndimage.binary_fill_holes(labels[ys, xs] == k)
         area = int(region.sum())
-        if area < min_area or (found[ys, xs][region] > 0).sum() > area / 2:
+        if area < min_area:
             continue
         if area >= snap * region.size:
             region[:] = True
