@@ -338,17 +338,21 @@ def combine(found: np.ndarray, net: np.ndarray, min_area: int, image: torch.Tens
     boolean), one region each: the grid where it holds, the network where it does not.
 
     The grid's regions, grown by `margin` // 2 px (the network's soft rim around them), are taken
-    out of the network's, and what remains is opened with a `margin` x `margin` square, so the rim
-    does not come back as a thin ring; the remaining regions of at least `min_area` pixels are
-    added, holes filled, and snapped to their bounding box when they fill `snap` of it (mosaics are
+    out of the network's, and thin leftovers near them (what an opening with a `margin` x `margin`
+    square removes) too, so the rim does not come back as a ring. The remaining regions of at
+    least `min_area` pixels are added, holes filled, and snapped to their bounding box when they fill `snap` of it (mosaics are
     drawn as rectangles, the network's border is a pixel or two soft). A region whose edges are
     less periodic than `min_periodicity` (see `periodicity`) is not a mosaic and is dropped. Their
     block size is read with `estimate_grid`, -1 when it cannot be.
     """
     out = found.copy()
-    claimed = found != 0
-    rest = net & ~(ndimage.binary_dilation(claimed, np.ones((margin, margin), bool)) if claimed.any() else claimed)
-    labels, _ = ndimage.label(ndimage.binary_opening(rest, np.ones((margin, margin), bool)))
+    claimed, square = found != 0, np.ones((margin, margin), bool)
+    rest = net.copy()
+    if claimed.any():
+        rest &= ~ndimage.binary_dilation(claimed, square)
+        rim = ndimage.binary_dilation(claimed, np.ones((3 * margin, 3 * margin), bool))
+        rest &= ~(rim & ~ndimage.binary_opening(rest, square))  # thin leftovers beside a grid region
+    labels, _ = ndimage.label(rest)
     for k, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
         region = ndimage.binary_fill_holes(labels[ys, xs] == k)
         area = int(region.sum())
