@@ -76,7 +76,7 @@ def _report(run: Callable[[], list], line: Callable[[Any], str] = str) -> None:
 
 @app.command()
 def train(
-    method: str = typer.Argument(..., help="Training recipe: pix2pix, cyclegan, srgan, classifier or gan_prior."),
+    method: str = typer.Argument(..., help="Training method: pix2pix, cyclegan, srgan, classifier, gan_prior or segmenter; or the recipe demosaic (clean photos in, the shipped demosaic model fine-tuned on mosaics made from them)."),
     data: Path = typer.Option(None, help="Training data: paired (AB files, or A/ and B/; a train/ subfolder is used when present); unpaired for cyclegan (trainA/, trainB/)."),
     out: Path = typer.Option(..., help="Run folder: config, checkpoints, logs, samples, model.safetensors."),
     config: Path = typer.Option(None, help="YAML recipe (see configs/); flags below override it."),
@@ -91,6 +91,8 @@ def train(
     compile_nets: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks (about a minute first; faster steps after)."),
     loss: str = typer.Option(None, help="The method's reconstruction/content loss (model.loss): pix2pix l1 | pan | l1+pan; srgan mse | pan | vgg."),
     nonfinite: str = typer.Option(None, help="On a NaN or inf loss: stop (keep the last good checkpoint) or skip the step (undo it, count it in the log)."),
+    masked: bool = typer.Option(None, "--masked/--no-masked", help="pix2pix: restore only inside the pairs' mask/ (model.masked), as retouch demosaic needs."),
+    init_from: str = typer.Option(None, help="Start from this model (name, weights file or run folder); the demosaic recipe starts from the shipped demosaic."),
     resume: bool = typer.Option(False, help="Continue the run in --out where its last checkpoint left it (the same command with --resume added; --steps N to go on to N)."),
 ) -> None:
     """Train a model; Ctrl-C or a kill loses at most the steps since the last checkpoint.
@@ -99,22 +101,32 @@ def train(
     are accepted, a conflicting one is refused, and --steps may move the end (the learning-rate
     schedule is then the new length's, from the step reached).
     """
-    from retouch.train import RunConfig, config_conflicts, train as run_training
+    from retouch.recipes import RECIPES, recipe
+    from retouch.train import RunConfig, config_conflicts
+    from retouch.train import train as run_training
 
     flags = {"data.root": ("--data", data), "data.size": ("--size", size), "data.direction": ("--direction", direction),
              "data.preprocess": ("--preprocess", preprocess), "train.steps": ("--steps", steps),
              "train.batch_size": ("--batch-size", batch_size), "train.seed": ("--seed", seed), "train.device": ("--device", device),
              "train.precision": ("--precision", precision), "train.compile": ("--compile", compile_nets), "train.nonfinite": ("--nonfinite", nonfinite),
-             "model.loss": ("--loss", loss)}
+             "model.loss": ("--loss", loss), "model.masked": ("--masked", masked), "train.init_from": ("--init-from", init_from)}
     saved = out / "config.yaml"
-    if config:
-        cfg = RunConfig.from_yaml(config)
-    elif resume and saved.exists():
-        cfg = RunConfig.from_yaml(saved)  # the run as it was started, with the flags given again on top
+    if resume and saved.exists():
+        cfg = RunConfig.from_yaml(config) if config else RunConfig.from_yaml(saved)  # the run as it was started, flags on top
+    elif method in RECIPES:
+        if config:
+            raise RetouchError(f"{method} is a ready-made recipe; drop --config, or train pix2pix with your config.")
+        if not data:
+            raise RetouchError(f"Say where your clean photos are with --data DIR; the {method} recipe makes the pairs from them.")
+        cfg = recipe(method, str(data), init_from or "demosaic", size)
     else:
-        cfg = RunConfig(method=method)
+        cfg = RunConfig.from_yaml(config) if config else RunConfig(method=method)
+    if method in RECIPES:
+        method = cfg.method  # a recipe is a configured method (demosaic: masked pix2pix)
     if cfg.method != method:
         raise RetouchError(f"{config or saved} is a {cfg.method} recipe, not {method}.")
+    if masked is not None and not hasattr(cfg.model, "masked"):
+        raise RetouchError(f"{method} has no masked variant; drop --masked.")
     if loss is not None and not hasattr(cfg.model, "loss"):
         raise RetouchError(f"{method} has no choice of loss; drop --loss.")
     for dotted, (_, value) in flags.items():
@@ -386,13 +398,14 @@ def demosaic(
     output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film. PNG keeps the untouched pixels exact."),
     box: list[str] = typer.Option(None, help="Region X,Y,W,H in pixels (repeat for several)."),
     mask: Path = typer.Option(None, help="Mask image (white = region), or a folder of masks named like the inputs."),
-    detect: bool = typer.Option(False, help="Find the mosaicked areas automatically (block-constant grid); in films, smoothed over time."),
+    detect: bool = typer.Option(False, help="Find every mosaicked area automatically (grid fit, and the --detector network where the grid does not hold); in films (grid alone), smoothed over time."),
     mask_video: Path = typer.Option(None, help="Films: a mask clip of the same length (white = region)."),
     track: list[str] = typer.Option(None, help="Films: a box X,Y,W,H on the first frame, followed through the film (repeat for several)."),
     detect_tol: float = typer.Option(2.0, help="Films with --detect: luma levels still counted as flat (compressed frames need > 0)."),
     boxes_json: Path = typer.Option(None, help="Films: boxes for every frame, as `retouch mosaic --regions-json` wrote them."),
+    detector: str = typer.Option("mosaic-detect", help="Segmenter that --detect adds to the grid fit (name, weights file, run folder), or none for the grid alone."),
     model: str = typer.Option("demosaic", help="Shipped model name, weights .safetensors, or run folder."),
-    consistent: bool = typer.Option(True, help="Keep the cell colours the mosaic shows (when its grid can be read off a lossless region)."),
+    consistent: bool = typer.Option(True, help="Keep the cell colours the mosaic shows: exactly on lossless mosaics, softly on recompressed ones."),
     temporal: bool = typer.Option(True, help="Films: blend each restored region with the previous one, aligned by the camera's motion (less flicker)."),
     regions_json: Path = typer.Option(None, help="Films: also write every frame's boxes here."),
     codec: str = _codec_option(),
@@ -423,9 +436,11 @@ def demosaic(
 
     def line(result: tuple[Path, list]) -> str:
         path, found = result
-        return f"{path}  ({', '.join('x={} y={} w={} h={}'.format(*b) for b in found) or 'nothing to restore'})"
+        where = ", ".join("x={} y={} w={} h={}".format(*b) for b in found)
+        return f"{path}  ({where or ('no mosaic region found: written unchanged' if detect else 'empty region: written unchanged')})"
 
-    _report(lambda: demosaic_files(inputs, output, boxes, mask, detect, model, device, precision, consistent), line)
+    _report(lambda: demosaic_files(inputs, output, boxes, mask, detect, model, device, precision, consistent,
+                                   detector=None if detector == "none" else detector), line)
 
 
 @app.command("eval-region")
@@ -438,6 +453,7 @@ def eval_region(
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
     sheet: Path = typer.Option(None, help="Also write a PNG of crops: original | mosaic | bicubic | models."),
     consistent: bool = typer.Option(True, help="Project model outputs onto the observed cell colours (as `retouch demosaic` does)."),
+    jpeg: int = typer.Option(None, help="Save the mosaicked photo as a JPEG of this quality first (e.g. 75), as people meet it."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """Demosaic quality inside a hidden square, next to the mosaic and bicubic baselines."""
@@ -451,8 +467,9 @@ def eval_region(
         sizes = [int(b) for b in blocks.split(",")]
     except ValueError:
         raise RetouchError(f"--blocks {blocks!r} must be comma-separated integers, e.g. 8,12,16.") from None
-    report = evaluate_region(models, data, sizes, box=box, device=device, limit=limit, sheet=sheet, consistent=consistent)
-    table = Table(title=escape(f"inside a {box}x{box} box of {report['images']} photos in {data}"))
+    report = evaluate_region(models, data, sizes, box=box, device=device, limit=limit, sheet=sheet, consistent=consistent, jpeg=jpeg)
+    saved = f", saved as JPEG q{jpeg}" if jpeg else ""
+    table = Table(title=escape(f"inside a {box}x{box} box of {report['images']} photos in {data}{saved}"))
     for col in ["block", "method", "PSNR RGB", "SSIM RGB", "PSNR Y", "SSIM Y", "detail"]:
         table.add_column(col, justify="right" if col[0] in "PSd" else "left")
     for block, rows in report["results"].items():
@@ -501,6 +518,43 @@ def eval_video(
         table.add_row(name, f"{m['psnr']:.2f}", f"{m['flicker']:.2f}")
     Console().print(table)
     typer.echo(f"temporal vs per-frame: {report['flicker_reduction']:.0%} less flicker, {report['psnr_change_db']:+.2f} dB PSNR")
+    if json_out:
+        write_report(report, json_out)
+
+
+@app.command("eval-detect")
+def eval_detect(
+    detectors: list[str] = typer.Argument(None, help="grid (the grid fit alone, the default) and/or segmenters that --detect adds to it (names such as mosaic-detect, weights files, run folders)."),
+    data: Path = typer.Option(..., help="Folder of clean photos, e.g. ../shared/data/bsds500/val (BSD100)."),
+    conditions: str = typer.Option(None, help="Comma-separated subset of: PNG, JPEG q90, JPEG q75, JPEG q50, rescaled 0.75x, rescaled 1.5x, two regions, mixed, clean photo."),
+    limit: int = typer.Option(None, help="Only the first N photos."),
+    seed: int = typer.Option(0, help="Boxes, blocks and offsets are drawn from it."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+) -> None:
+    """Mosaic detection per condition (clean PNG, JPEG, rescaled, two regions, clean photos): IoU, regions found, false regions."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from retouch.evaluate import write_report
+    from retouch.evaluate.detect import CONDITIONS, evaluate_detect
+    from retouch.locate.detect import detect_mosaic
+
+    chosen = tuple(c.strip() for c in conditions.split(",")) if conditions else CONDITIONS
+    unknown = [c for c in chosen if c not in CONDITIONS]
+    if unknown:
+        raise RetouchError(f"Unknown condition(s) {', '.join(unknown)}; choose from {', '.join(CONDITIONS)}.")
+    runs = {d if d == "grid" else f"grid + {d}": (lambda x, m=d: detect_mosaic(x, model=None if m == "grid" else m))
+            for d in detectors or ["grid"]}
+    report = evaluate_detect(runs, data, chosen, seed=seed, limit=limit)
+    table = Table(title=escape(f"mosaic detection on {report['images']} photos in {data}"))
+    for col in ["detector", "condition", "mean IoU", "regions found (IoU >= 0.5)", "photos with a region", "s/image"]:
+        table.add_column(col, justify="left" if col in ("detector", "condition") else "right")
+    for name, by_condition in report["results"].items():
+        for condition, r in by_condition.items():
+            iou = f"{r['mean IoU']:.3f}" if "mean IoU" in r else ""
+            found = f"{r['regions found']:.0%} of {r['regions']}" if "regions" in r else ""
+            table.add_row(name, condition, iou, found, f"{r['photos with a region']:.0%}", f"{r['s/image']:.3f}")
+    Console().print(table)
     if json_out:
         write_report(report, json_out)
 

@@ -46,6 +46,10 @@ class DataConfig:
     degrade: str = ""
     region: str = "box"  # where the degradation acts: "box" (random rectangle) or "full" (whole crop; SR pairs)
     region_size: list[int] = field(default_factory=lambda: [32, 112])  # box side range (pixels) inside the crop
+    regions: list[int] = field(default_factory=lambda: [1, 1])  # how many boxes (range; 0 = some crops stay clean), each its own draw
+    # Degradations of the whole crop after the region's, what saving or re-encoding the file adds
+    # (e.g. "jpeg:quality=40-95,p=0.8"): outside the region too, as in a real file; size-preserving.
+    post: str = ""
 
     def resolved_load_size(self) -> int:
         return self.load_size or round(self.size * 286 / 256)
@@ -260,6 +264,8 @@ class DegradedDataset(Dataset):
     Each item is a random crop, its degraded version (`input`), the region `mask` (1 = degraded)
     and the clean crop (`target`). Crop, flip, region and the operator's own parameters (block
     size, grid offset, ...) all come from the item's seed, so the stream is reproducible.
+    `regions` boxes (a range; each box draws its own operator) make the region, and `post`
+    degrades the whole crop after them (the saved file's compression).
     """
 
     def __init__(self, cfg: DataConfig, train: bool = True):
@@ -270,7 +276,11 @@ class DegradedDataset(Dataset):
         lo, hi = cfg.region_size
         if cfg.region == "box" and not 1 <= lo <= hi <= cfg.size:
             raise RetouchError(f"region_size {lo}-{hi} must lie within 1 and the crop size {cfg.size}.")
+        lo, hi = cfg.regions
+        if not 0 <= lo <= hi:
+            raise RetouchError(f"regions {lo}-{hi} must be a range of box counts with 0 <= lo <= hi.")
         self.cfg, self.train, self.family = cfg, train, parse(cfg.degrade)
+        self.post = parse(cfg.post) if cfg.post else None
         self.paths = [p for r in roots(cfg) for p in list_images(split_dir(r, cfg.split))]
         if not self.paths:
             raise RetouchError(f"No images found in {', '.join(map(str, roots(cfg)))}.")
@@ -295,20 +305,35 @@ class DegradedDataset(Dataset):
         clean = _random_crop(_to_float(self._images[i]), size, gen if self.train else None)
         if self.train and self.cfg.flip and torch.rand((), generator=gen) < 0.5:
             clean = clean.flip(-1)
-        mask = torch.zeros(1, size, size)
+        mask = torch.zeros(1, 1, size, size)
+        degraded = clean[None]
         if self.cfg.region == "full":
+            # a full region acts on the whole crop: the same pixels, and size-changing operators
+            # (downsample, for super-resolution pairs) work too
             mask[:] = 1
+            degraded = self.family.sample(gen)(degraded, None)
         else:
-            lo, hi = self.cfg.region_size
-            bh, bw = (int(v) for v in torch.randint(lo, hi + 1, (2,), generator=gen))
-            top = int(torch.randint(0, size - bh + 1, (), generator=gen))
-            left = int(torch.randint(0, size - bw + 1, (), generator=gen))
-            mask[:, top : top + bh, left : left + bw] = 1
-        op = self.family.sample(gen)
-        # a full region acts on the whole crop: the same pixels, and size-changing operators
-        # (downsample, for super-resolution pairs) work too
-        degraded = op(clean[None], None if self.cfg.region == "full" else mask[None])[0]
-        return {"input": degraded, "mask": mask, "target": clean, "index": i}
+            lo, hi = self.cfg.regions
+            for _ in range(lo if lo == hi else int(torch.randint(lo, hi + 1, (), generator=gen))):
+                box = self._box(gen)
+                degraded = self.family.sample(gen)(degraded, box)
+                mask = torch.maximum(mask, box)
+        if self.post is not None:
+            degraded = self.post.sample(gen)(degraded, None)
+            if degraded.shape[2:] != clean.shape[1:]:
+                raise RetouchError(f"data.post {self.cfg.post!r} changed the crop's size; use size-preserving operators there.")
+        return {"input": degraded[0], "mask": mask[0], "target": clean, "index": i}
+
+    def _box(self, gen: torch.Generator) -> torch.Tensor:
+        """A random box of `region_size` sides inside the crop, as a 1x1xSxS mask."""
+        size, (lo, hi) = self.cfg.size, self.cfg.region_size
+        bh, bw = (int(v) for v in torch.randint(lo, hi + 1, (2,), generator=gen))
+        top = int(torch.randint(0, size - bh + 1, (), generator=gen))
+        left = int(torch.randint(0, size - bw + 1, (), generator=gen))
+        box = torch.zeros(1, 1, size, size)
+        box[..., top : top + bh, left : left + bw] = 1
+        return box
+
 
 
 class StreamSampler(Sampler):

@@ -17,10 +17,18 @@ A *spec* string names an operator family with ranges, drawn uniformly per sample
     freeform:count=1-4,width=0.05-0.15    FreeFormHoles: random brush strokes (DeepFill v2 style masks)
     noise:sigma=5-25                      GaussianNoise: sigma in 0-255 units, clipped to the valid range
     jpeg:quality=30-90                    Jpeg: Pillow's encoder at that quality (4:2:0 chroma), per image
+    mosaic:block=4-32,aspect=0.5-2        non-square cells: width = block x a factor drawn in `aspect`
+    rescale:factor=0.5-1.5                Rescale: what came before, shrunk or enlarged by the factor (cells
+                                          off the pixel grid); keeps the size inside a mask (Rescale.around)
+    edge:sigma=0.5-2,width=3              EdgeBlur: a soft mosaic edge, blurred over a band inside the region
+    h264:crf=20-35, hevc:crf=20-35        VideoFrame: one frame re-encoded by a video codec (needs PyAV)
+
+Any part takes `p=0.7`: applied to that share of samples only (e.g. a JPEG on most, not all).
 
 Holes take `fill=0-255` (default 127.5, mid-grey: 0 in the network's [-1, 1], i.e. a zero-filled
 input as inpainting models expect; the footprint says where the holes are). Parts joined by `+`
-apply left to right inside the same mask: ``mosaic:block=8-16+jpeg:quality=40-70``. For
+apply left to right inside the same mask: ``mosaic:block=8-16+jpeg:quality=40-70``. A mosaic as people meet it is
+``mosaic:block=4-32+edge:sigma=0.5-1.5,p=0.3+rescale:factor=0.5-1.5,p=0.5+jpeg:quality=40-95,p=0.8``. For
 super-resolution of real photos, ``blur:sigma=0.5-1.5+downsample:scale=4+noise:sigma=0-8+jpeg:quality=60-95``
 blurs the sharp photo, shrinks it, then adds sensor noise and compression to the small image.
 
@@ -72,48 +80,72 @@ class _Op:
 
 @dataclass(frozen=True)
 class Mosaic(_Op):
-    """Pixelation: each block x block cell replaced by its mean colour.
+    """Pixelation: each cell of block x block pixels (block x block_w when `block_w` is set: the
+    non-square cells some editors and codecs leave) replaced by its mean colour.
 
-    Grid lines fall at rows `offset[0] + k * block` and columns `offset[1] + k * block`: (0, 0)
-    aligns the grid to the image, the region's top-left corner modulo `block` aligns it to the
+    Grid lines fall at rows `offset[0] + k * block` and columns `offset[1] + k * block_w`: (0, 0)
+    aligns the grid to the image, the region's top-left corner modulo the cell aligns it to the
     region. Cells cut by the image border average only the pixels inside the image.
     """
 
     block: int = 8
     offset: tuple[int, int] = (0, 0)
+    block_w: int = 0  # 0: square cells
 
     def __post_init__(self) -> None:
-        if self.block < 1:
-            raise RetouchError(f"Mosaic block must be at least 1 pixel, got {self.block}.")
+        if self.block < 1 or self.block_w < 0:
+            raise RetouchError(f"Mosaic cells must be at least 1 pixel, got {self.block}x{self.block_w or self.block}.")
+
+    @property
+    def cell(self) -> tuple[int, int]:
+        """(height, width) of one cell."""
+        return self.block, self.block_w or self.block
 
     @classmethod
-    def aligned_to(cls, block: int, top: int, left: int) -> "Mosaic":
+    def aligned_to(cls, block: int, top: int, left: int, block_w: int = 0) -> "Mosaic":
         """A mosaic whose grid starts at the region's corner (what most editors do)."""
-        return cls(block, (top % block, left % block))
+        return cls(block, (top % block, left % (block_w or block)), block_w)
 
     def _pads(self, h: int, w: int) -> tuple[int, int, int, int]:
-        b = self.block
-        top, left = (b - self.offset[0] % b) % b, (b - self.offset[1] % b) % b
-        return left, (-(left + w)) % b, top, (-(top + h)) % b
+        bh, bw = self.cell
+        top, left = (bh - self.offset[0] % bh) % bh, (bw - self.offset[1] % bw) % bw
+        return left, (-(left + w)) % bw, top, (-(top + h)) % bh
 
     def cell_means(self, x: torch.Tensor) -> torch.Tensor:
         """One pixel per cell (the grid padded to whole cells): the colour the mosaic shows there."""
         return self._cell_sums(x) / self._cell_sums(torch.ones_like(x[:, :1]))
 
+    def cell_medians(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """One pixel per cell: the median of the cell's masked pixels (NaN where it has none).
+
+        A recompressed mosaic's cells are no longer flat: JPEG rings near the cell edges and
+        blocks, and the median of the cell is the colour most of it still shows."""
+        bh, bw = self.cell
+        left, right, top, bottom = self._pads(*x.shape[2:])
+        inside = F.pad((mask > 0.5).expand_as(x), (left, right, top, bottom), value=False)
+        v = torch.where(inside, F.pad(x, (left, right, top, bottom)), torch.nan)
+        n, c, hh, ww = v.shape
+        cells = v.reshape(n, c, hh // bh, bh, ww // bw, bw).permute(0, 1, 2, 4, 3, 5).reshape(n, c, hh // bh, ww // bw, -1)
+        return cells.nanmedian(-1).values
+
     def expand(self, cells: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Cell values back to an h x w image on this grid (each cell a flat block)."""
         left, _, top, _ = self._pads(h, w)
-        big = cells.repeat_interleave(self.block, 2).repeat_interleave(self.block, 3)
+        bh, bw = self.cell
+        big = cells.repeat_interleave(bh, 2).repeat_interleave(bw, 3)
         return big[:, :, top : top + h, left : left + w]
 
     def bicubic(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """The classic non-learned inverse: bicubic interpolation of the block means, each mean
         placed at its cell's centre (the baseline every demosaic model must beat); inside the
         mask only, as `__call__`."""
+        return self.interpolate(self.cell_means(x), x, mask)
+
+    def interpolate(self, cells: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Bicubic interpolation of given cell colours (one pixel per cell) over `x`, inside the mask."""
         h, w = x.shape[2:]
         left, _, top, _ = self._pads(h, w)
-        cells = self.cell_means(x)
-        big = F.interpolate(cells, scale_factor=self.block, mode="bicubic", align_corners=False)
+        big = F.interpolate(cells, scale_factor=self.cell, mode="bicubic", align_corners=False)
         return apply_in_mask(x, big[:, :, top : top + h, left : left + w].clamp(-1, 1), mask)
 
     def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -121,9 +153,10 @@ class Mosaic(_Op):
         return apply_in_mask(x, self.expand(self.cell_means(x), h, w), mask)
 
     def _cell_sums(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(F.pad(x, self._pads(*x.shape[2:])), self.block, divisor_override=1)
+        return F.avg_pool2d(F.pad(x, self._pads(*x.shape[2:])), self.cell, divisor_override=1)
 
-    def project(self, x: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor, iters: int = 10) -> torch.Tensor:
+    def project(self, x: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor, iters: int = 10,
+                weight: float = 1.0, robust: bool = False) -> torch.Tensor:
         """`x` with its masked pixels shifted, cell by cell, until the mosaic of `x` is `hidden`.
 
         A restoration whose cells average to other colours than the mosaic shows contradicts what
@@ -132,27 +165,35 @@ class Mosaic(_Op):
         it, so this never increases the error; alternating with the clipping to [-1, 1] (`iters`
         rounds) keeps that true, as both sets hold the truth. `hidden` is the mosaicked image on this grid; only pixels of cells that
         touch the mask change, and only inside the mask.
+
+        A recompressed mosaic shows each cell's colour only approximately: then `robust` reads it
+        as the cell's median instead of its mean, and `weight` < 1 moves only that share of the
+        way onto the set (a soft projection), as the set itself is uncertain.
         """
         ys, xs = torch.nonzero(mask[0, 0] > 0.5, as_tuple=True)
         if ys.numel() == 0:
             return x
-        b, (oy, ox) = self.block, self.offset
+        (bh, bw), (oy, ox) = self.cell, self.offset
         h, w = x.shape[2:]
         # whole cells around the mask, so no cell is cut by the crop
-        t0 = max(0, int(ys.min()) - (int(ys.min()) - oy) % b)
-        l0 = max(0, int(xs.min()) - (int(xs.min()) - ox) % b)
-        t1, l1 = min(h, int(ys.max()) + b), min(w, int(xs.max()) + b)
-        grid = Mosaic(b, ((oy - t0) % b, (ox - l0) % b))
+        t0 = max(0, int(ys.min()) - (int(ys.min()) - oy) % bh)
+        l0 = max(0, int(xs.min()) - (int(xs.min()) - ox) % bw)
+        t1, l1 = min(h, int(ys.max()) + bh), min(w, int(xs.max()) + bw)
+        grid = Mosaic(bh, ((oy - t0) % bh, (ox - l0) % bw), bw)
         crop = lambda t: t[:, :, t0:t1, l0:l1]  # noqa: E731
         m, seen = crop((mask > 0.5).to(x.dtype)), crop(hidden)
         n_all, n_mask = grid._cell_sums(torch.ones_like(m)), grid._cell_sums(m)
-        observed = grid._cell_sums(seen * m) / n_mask.clamp(min=1)  # every masked pixel of a cell shows its mean
-        out = crop(x).clone()
+        if robust:
+            observed = grid.cell_medians(seen, m).nan_to_num(0.0)
+        else:
+            observed = grid._cell_sums(seen * m) / n_mask.clamp(min=1)  # every masked pixel of a cell shows its mean
+        start = crop(x)
+        out = start.clone()
         for _ in range(iters):
             delta = (observed - grid._cell_sums(out) / n_all) * n_all / n_mask.clamp(min=1)
             out = torch.where(m > 0.5, out + grid.expand(delta * (n_mask > 0), *out.shape[2:]), out).clamp(-1, 1)
         result = x.clone()
-        result[:, :, t0:t1, l0:l1] = out
+        result[:, :, t0:t1, l0:l1] = out if weight >= 1 else torch.where(m > 0.5, start + weight * (out - start), start)
         return result
 
 
@@ -364,15 +405,125 @@ class Jpeg(_Op):
         return apply_in_mask(x, torch.cat([self._roundtrip(im) for im in x]).to(x), mask)
 
 
+VIDEO_CODECS = {"h264": ("libx264", {}), "hevc": ("libx265", {"x265-params": "log-level=none"})}
+
+
+@dataclass(frozen=True)
+class VideoFrame(_Op):
+    """A frame re-encoded by a video codec (H.264 or HEVC at constant quality `crf`, 4:2:0) and
+    decoded, through PyAV (`pip install av`): the blocking and smearing of a mosaic in a video.
+    One frame is an intra frame, as a keyframe is. Odd sides are padded by edge replication for
+    the codec and cropped back. Not differentiable."""
+
+    codec: str = "h264"
+    crf: int = 28
+
+    def __post_init__(self) -> None:
+        if self.codec not in VIDEO_CODECS or not 0 <= self.crf <= 51:
+            raise RetouchError(f"Video re-encoding needs codec in {', '.join(VIDEO_CODECS)} and crf in 0-51; got {self.codec!r}, {self.crf}.")
+
+    def _roundtrip(self, image: torch.Tensor) -> torch.Tensor:
+        try:
+            import av
+        except ImportError:
+            raise RetouchError("Video re-encoding (h264:/hevc: degradations) needs PyAV: pip install av.") from None
+        rgb = np.asarray(to_pil(image))
+        h, w = rgb.shape[:2]
+        rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        name, options = VIDEO_CODECS[self.codec]
+        buf = io.BytesIO()
+        with av.open(buf, "w", format="matroska") as out:
+            stream = out.add_stream(name, rate=25)
+            stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+            stream.options = {"crf": str(self.crf), **options}
+            for packet in [*stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")), *stream.encode()]:
+                out.mux(packet)
+        buf.seek(0)
+        with av.open(buf) as inp:
+            decoded = next(inp.decode(video=0)).to_ndarray(format="rgb24")[:h, :w]
+        return to_tensor(Image.fromarray(np.ascontiguousarray(decoded)))
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return apply_in_mask(x, torch.cat([self._roundtrip(im) for im in x]).to(x), mask)
+
+
+@dataclass(frozen=True)
+class Rescale(_Op):
+    """A picture shrunk or enlarged by `factor` after it was degraded (a screenshot, a repost):
+    mosaic cells `factor` times their size, their edges off the pixel grid and softened by the
+    resampling (bicubic, antialiased when shrinking).
+
+    Alone on a whole image (no mask) it resizes it: the size changes. Inside a mask it keeps the
+    size, so the clean image stays the target of a training pair: `around` runs the operators
+    before it in a chain at 1/`factor` the resolution and resamples their result back, which is
+    the same picture as degrading first and rescaling the whole file after, seen at the clean
+    image's scale. Alone inside a mask that is a resampling there and back.
+    """
+
+    factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.factor <= 10:
+            raise RetouchError(f"Rescale factor must lie in 0.1-10, got {self.factor}.")
+
+    def size(self, h: int, w: int) -> tuple[int, int]:
+        return max(1, round(h * self.factor)), max(1, round(w * self.factor))
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None:
+            return _resize(x, *self.size(*x.shape[2:]), "bicubic")
+        return self.around(lambda y, m: y, x, mask)
+
+    def around(self, inner: Callable, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`inner(x, mask)` done at 1/factor the resolution, resampled back to x's size, in the mask."""
+        h, w = x.shape[2:]
+        hs, ws = max(1, round(h / self.factor)), max(1, round(w / self.factor))
+        big = inner(_resize(x, hs, ws, "bicubic"), F.interpolate((mask > 0.5).to(x.dtype), size=(hs, ws), mode="nearest-exact"))
+        return apply_in_mask(x, _resize(big, h, w, "bicubic"), mask)
+
+
+@dataclass(frozen=True)
+class EdgeBlur(_Op):
+    """A soft mosaic edge (feathered selections, resampling): a Gaussian blur of `sigma` px over a
+    band `width` px deep just inside the region's border; the rest of the region is untouched."""
+
+    sigma: float = 1.0
+    width: int = 3
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        region = _region(x, mask)
+        k = 2 * self.width + 1
+        core = -F.max_pool2d(-F.pad(region, (self.width,) * 4, value=0.0), k, stride=1)  # eroded region
+        band = (region > 0.5) & (core < 0.5)
+        return torch.where(band, GaussianBlur(self.sigma)(x), x)
+
+
+@dataclass(frozen=True)
+class Identity(_Op):
+    """No change: what an optional part (`p=` in a spec) draws when it is skipped."""
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return x
+
+    def footprint(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.zeros_like(_region(x, mask))
+
+
 @dataclass(frozen=True)
 class Compose(_Op):
-    """Operators applied left to right, each inside the same mask; the footprint is their union."""
+    """Operators applied left to right, each inside the same mask; the footprint is their union.
+
+    Inside a mask a `Rescale` wraps the operators before it (see `Rescale.around`)."""
 
     parts: tuple = ()
 
     def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        for op in self.parts:
-            x = op(x, mask)
+        start = x
+        for i, op in enumerate(self.parts):
+            if isinstance(op, Rescale) and mask is not None:
+                x = op.around(Compose(self.parts[:i]), start, mask)
+            else:
+                x = op(x, mask)
         return x
 
     def footprint(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -385,18 +536,26 @@ class Compose(_Op):
 
 @dataclass(frozen=True)
 class MosaicFamily:
-    """Mosaics with block sizes in [lo, hi] and, with `jitter`, a random grid offset."""
+    """Mosaics with block sizes in [lo, hi], with `aspect` (width / height range) non-square cells,
+    and with `jitter` a random grid offset. Without `aspect` the draws are the ones streams seeded
+    before it existed made."""
 
     lo: int = 8
     hi: int = 8
     jitter: bool = True
+    aspect: tuple[float, float] | None = None
 
     def sample(self, gen: torch.Generator) -> Mosaic:
         block = int(torch.randint(self.lo, self.hi + 1, (), generator=gen))
+        block_w = 0 if self.aspect is None else max(2, round(block * _uniform(gen, *self.aspect)))
         if not self.jitter:
-            return Mosaic(block)
-        oy, ox = (int(v) for v in torch.randint(0, block, (2,), generator=gen))
-        return Mosaic(block, (oy, ox))
+            return Mosaic(block, (0, 0), block_w)
+        oy = int(torch.randint(0, block, (), generator=gen)) if block_w else None
+        if oy is None:
+            oy, ox = (int(v) for v in torch.randint(0, block, (2,), generator=gen))
+        else:
+            ox = int(torch.randint(0, block_w, (), generator=gen))
+        return Mosaic(block, (oy, ox), block_w)
 
 
 @dataclass(frozen=True)
@@ -450,6 +609,47 @@ class JpegFamily:
 
 
 @dataclass(frozen=True)
+class VideoFamily:
+    codec: str = "h264"
+    lo: int = 20
+    hi: int = 35
+
+    def sample(self, gen: torch.Generator) -> VideoFrame:
+        return VideoFrame(self.codec, _randint(gen, self.lo, self.hi))
+
+
+@dataclass(frozen=True)
+class RescaleFamily:
+    lo: float = 0.5
+    hi: float = 1.5
+
+    def sample(self, gen: torch.Generator) -> Rescale:
+        return Rescale(_uniform(gen, self.lo, self.hi))
+
+
+@dataclass(frozen=True)
+class EdgeBlurFamily:
+    lo: float = 0.5
+    hi: float = 2.0
+    width: int = 3
+
+    def sample(self, gen: torch.Generator) -> EdgeBlur:
+        return EdgeBlur(_uniform(gen, self.lo, self.hi), self.width)
+
+
+@dataclass(frozen=True)
+class MaybeFamily:
+    """A part applied with probability `p` per sample (else the identity): `jpeg:quality=50-95,p=0.7`."""
+
+    p: float
+    family: object
+
+    def sample(self, gen: torch.Generator):
+        skip = float(torch.rand((), generator=gen)) >= self.p
+        return Identity() if skip else self.family.sample(gen)
+
+
+@dataclass(frozen=True)
 class ComposeFamily:
     parts: tuple = ()
 
@@ -495,6 +695,11 @@ def _downsample(p: dict[str, str]) -> DownsampleFamily:
     return DownsampleFamily(*parse_range(p.get("scale", "2"), "scale", low=2), method, _flag(p, "up", False))
 
 
+def _mosaic(p: dict[str, str]) -> MosaicFamily:
+    aspect = parse_range(p["aspect"], "aspect", float, 0.1, 10) if "aspect" in p else None
+    return MosaicFamily(*parse_range(p.get("block", "8"), "block"), _flag(p, "jitter", True), aspect)
+
+
 def _rect_holes(p: dict[str, str]) -> HolesFamily:
     size = parse_range(p.get("size", "0.2-0.5"), "size", float, 0, 1)
     return HolesFamily(RectHoles(size=size, fill=_fill(p)), *parse_range(p.get("count", "1-3"), "count"))
@@ -507,7 +712,7 @@ def _freeform_holes(p: dict[str, str]) -> HolesFamily:
 
 # name -> (options it takes, builder from the option strings)
 _PARTS: dict[str, tuple[set[str], Callable[[dict[str, str]], object]]] = {
-    "mosaic": ({"block", "jitter"}, lambda p: MosaicFamily(*parse_range(p.get("block", "8"), "block"), _flag(p, "jitter", True))),
+    "mosaic": ({"block", "jitter", "aspect"}, _mosaic),
     "downsample": ({"scale", "method", "up"}, _downsample),
     "grey": (set(), lambda p: Greyscale()),
     "blur": ({"sigma"}, lambda p: BlurFamily(*parse_range(p.get("sigma", "0.5-2"), "sigma", float, 0))),
@@ -515,6 +720,11 @@ _PARTS: dict[str, tuple[set[str], Callable[[dict[str, str]], object]]] = {
     "freeform": ({"count", "width", "fill"}, _freeform_holes),
     "noise": ({"sigma"}, lambda p: NoiseFamily(*parse_range(p.get("sigma", "5-25"), "sigma", float, 0, 255))),
     "jpeg": ({"quality"}, lambda p: JpegFamily(*parse_range(p.get("quality", "30-90"), "quality", high=100))),
+    "h264": ({"crf"}, lambda p: VideoFamily("h264", *parse_range(p.get("crf", "20-35"), "crf", low=0, high=51))),
+    "hevc": ({"crf"}, lambda p: VideoFamily("hevc", *parse_range(p.get("crf", "20-35"), "crf", low=0, high=51))),
+    "rescale": ({"factor"}, lambda p: RescaleFamily(*parse_range(p.get("factor", "0.5-1.5"), "factor", float, 0.1, 10))),
+    "edge": ({"sigma", "width"}, lambda p: EdgeBlurFamily(*parse_range(p.get("sigma", "0.5-2"), "sigma", float, 0),
+                                                          int(parse_range(p.get("width", "3"), "width", low=1)[0]))),
 }
 
 
@@ -524,11 +734,12 @@ def _parse_part(part: str, spec: str):
         what = f"Unknown degradation {name!r}" if name else "An empty degradation"
         raise RetouchError(f"{what} in {spec!r}; use {', '.join(_PARTS)}, joined by + (e.g. mosaic:block=8+jpeg:quality=50).")
     params = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in args.split(",") if kv)
+    p = parse_range(params.pop("p"), "p", float, 0, 1)[0] if "p" in params else None
     known, build = _PARTS[name]
     unknown = set(params) - known
     if unknown:
-        raise RetouchError(f"Unknown {name} option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known)) or 'none'}.")
-    return build(params)
+        raise RetouchError(f"Unknown {name} option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known)) or 'none'}, and p= for any part.")
+    return build(params) if p is None else MaybeFamily(p, build(params))
 
 
 def parse(spec: str):

@@ -18,11 +18,17 @@ from typing import Any
 
 import torch
 import yaml
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from torch.utils.data import DataLoader
 
-from retouch.atomic import atomic_write, remove_stale
 from retouch import distributed
+from retouch.atomic import atomic_write, remove_stale
 from retouch.data import DataConfig, StreamSampler
 from retouch.device import pick_device, pick_precision
 from retouch.errors import RetouchError
@@ -173,6 +179,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     dtype = pick_precision(t.precision, device)
     torch.manual_seed(t.seed)
     dataset = get_method(cfg.method).dataset(cfg.data, train=True)
+    _check_masks(cfg, dataset)
     method = build_method(cfg, device, dtype)
     start = skipped = 0
     if resume and ckpt_path.exists():  # killed before its first checkpoint: it starts again from step 0
@@ -210,7 +217,9 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
                         generator=torch.Generator().manual_seed(t.seed))
     preview = _preview_batch(dataset, t.seed)
 
-    from torch.utils.tensorboard import SummaryWriter  # heavy import, only when training
+    from torch.utils.tensorboard import (
+        SummaryWriter,  # heavy import, only when training
+    )
 
     writer = SummaryWriter(str(out / "logs"), purge_step=start) if ranks.main else None
     weights = out / "model.safetensors"
@@ -309,6 +318,15 @@ def _prepare_folder(cfg: RunConfig, out: Path, resume: bool) -> None:
     remove_stale(out)  # temporary files of writes a kill interrupted
     (out / "samples").mkdir(exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def _check_masks(cfg: RunConfig, dataset) -> None:
+    """Pairs with a mask/ folder (`retouch data pairs` writes one) are pairs for a region: an
+    unmasked model would learn to translate whole images and ignore it, which no one wants
+    silently, so say at the start what to add."""
+    if getattr(dataset, "masks", None) is not None and getattr(cfg.model, "masked", True) is False:
+        raise RetouchError(f"The pairs in {dataset.masks.parent} have a mask/ folder: add --masked (model.masked: true) to train a model that "
+                           "restores inside the mask (for retouch demosaic), or remove mask/ to translate whole images.")
 
 
 def _init_from(method, source: str | Path, device: torch.device) -> None:

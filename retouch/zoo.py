@@ -60,6 +60,13 @@ ZOO: dict[str, ZooEntry] = {
         summary="the demosaic model's L1 phase (1b): the same U-Net trained with L1 only (smoother; the benchmark's L1 row)",
         card="docs/models/demosaic.md",
     ),
+    "mosaic-detect": ZooEntry(
+        file="mosaic-detect.safetensors",
+        sha256="1cb23238daa0916efea2519de9ed4c438c5b11d1ac3a4f1eb244f8ebcb6301fd",
+        task="segment",
+        summary="80k-parameter fully convolutional mosaic segmenter (per-pixel probability) that `--detect` adds to the grid fit: JPEG, rescaled and soft-edged mosaics",
+        card="docs/models/mosaic-detect.md",
+    ),
     "horse2zebra": ZooEntry(
         file="horse2zebra.safetensors",
         sha256="9dfaaa8768d154145e8883d57aab6e254401fc1ed2d189f39874a22eba6c1de8",

@@ -11,6 +11,8 @@ from PIL import Image
 from retouch.degrade import (
     Compose,
     Downsample,
+    EdgeBlur,
+    Identity,
     FreeFormHoles,
     GaussianBlur,
     GaussianNoise,
@@ -18,6 +20,7 @@ from retouch.degrade import (
     Jpeg,
     Mosaic,
     RectHoles,
+    Rescale,
     parse,
 )
 from retouch.errors import RetouchError
@@ -34,6 +37,10 @@ RANDOM_SPECS = [
     "jpeg:quality=10-90",
     "blur:sigma=0.5-2",
     "grey+holes:fill=0+noise:sigma=8",
+    "mosaic:block=4-32,aspect=0.5-2",
+    "mosaic:block=6-12+rescale:factor=0.5-1.5",
+    "mosaic:block=8+edge:sigma=0.5-2,width=2",
+    "mosaic:block=8+jpeg:quality=40-90,p=0.5",
 ]
 
 
@@ -251,3 +258,81 @@ def test_projection_makes_the_estimate_mosaic_back_to_what_was_seen_and_only_get
         assert torch.equal(projected[mask.expand_as(x) < 0.5], estimate[mask.expand_as(x) < 0.5])  # outside untouched
         assert ((projected - x) ** 2).sum() <= ((estimate - x) ** 2).sum() + 1e-6
     assert torch.allclose(op.project(x, hidden, mask), x, atol=1e-5)  # the truth is already consistent
+
+
+def test_non_square_cells_hold_their_mean_and_project_back():
+    x = to_tensor(Image.fromarray(smooth_image(np.random.default_rng(4), 60, 80)))
+    op = Mosaic(6, (2, 3), block_w=10)
+    y = op(x)
+    # the cell at rows 2-7, columns 3-12 is one flat colour: its mean
+    assert torch.allclose(y[:, :, 2:8, 3:13], x[:, :, 2:8, 3:13].mean((2, 3), keepdim=True).expand(-1, -1, 6, 10))
+    assert not torch.allclose(y[:, :, 2:8, 3:13], y[:, :, 2:8, 13:23])
+    mask = torch.zeros(1, 1, 60, 80)
+    mask[..., 5:50, 7:70] = 1
+    hidden = op(x, mask)
+    projected = op.project(op.bicubic(x, mask), hidden, mask)
+    assert (op(projected, mask) - hidden).abs().max() < 0.5 / 127.5
+    assert _sample("mosaic:block=8,aspect=2", 0).cell == (8, 16)
+
+
+def test_rescale_alone_resizes_and_inside_a_mask_moves_cell_edges_off_the_pixel_grid():
+    x = _photo(48, 64)
+    assert Rescale(0.75)(x).shape[2:] == (36, 48)
+    assert Rescale(1.5)(x).shape[2:] == (72, 96)
+    mask = _box_mask(1, 48, 64, [(8, 8, 32, 48)])
+    y = Compose((Mosaic(8, (0, 0)), Rescale(1.5)))(x, mask)
+    assert y.shape == x.shape and torch.equal(y * (1 - mask), x * (1 - mask))
+    # 8 px cells seen 1.5x larger: an edge every 12 px, spread over two or three pixels
+    steps = (y[0, 0, 20, 8:56].diff().abs() * 127.5).round()
+    edges = torch.nonzero(steps > 3).flatten()
+    starts = edges[torch.cat([torch.tensor([True]), edges.diff() > 1])]
+    assert len(starts) >= 3 and (starts.diff().float().mean() - 12).abs() <= 1
+    assert ((edges.diff() == 1).sum() >= 2)  # soft: consecutive steps, not one jump
+    with pytest.raises(RetouchError, match="0.1-10"):
+        Rescale(0)
+
+
+def test_edge_blur_changes_only_a_band_inside_the_region_border():
+    x = Mosaic(8)(_photo(48, 64))
+    mask = _box_mask(1, 48, 64, [(8, 8, 32, 48)])
+    y = EdgeBlur(1.5, 3)(x, mask)
+    changed = (y != x).any(1, keepdim=True)
+    assert torch.equal(changed & (mask < 0.5), torch.zeros_like(changed))
+    assert not changed[..., 14:34, 14:50].any()  # deeper than 3 px inside: untouched
+    assert changed[..., 8:11, 8:56].any()
+
+
+def test_an_optional_part_is_applied_to_about_that_share_of_samples():
+    family = parse("jpeg:quality=50,p=0.3")
+    drawn = [family.sample(torch.Generator().manual_seed(s)) for s in range(400)]
+    share = sum(not isinstance(op, Identity) for op in drawn) / len(drawn)
+    assert 0.24 <= share <= 0.36
+    x = _photo()
+    assert torch.equal(Identity()(x), x)
+
+
+def test_robust_soft_projection_reads_jpeg_cells_by_their_median_and_moves_part_way():
+    x = _photo(64, 64, seed=5)
+    op = Mosaic(8)
+    mask = torch.ones(1, 1, 64, 64)
+    seen = Jpeg(60)(op(x))
+    medians = op.cell_medians(seen, mask)
+    assert (medians - op.cell_means(op(x))).abs().mean() < (seen - op(x)).abs().mean()
+    estimate = op.bicubic(seen)
+    full = op.project(estimate, seen, mask, robust=True)
+    half = op.project(estimate, seen, mask, robust=True, weight=0.5)
+    assert torch.allclose(half, estimate + 0.5 * (full - estimate), atol=1e-6)
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_a_video_codec_re_encodes_a_frame_and_keeps_the_rest_exact(codec):
+    pytest.importorskip("av")
+    x = Mosaic(8)(_photo(47, 66))  # odd sides: padded for 4:2:0 and cropped back
+    mask = _box_mask(1, 47, 66, [(5, 6, 30, 40)])
+    op = _sample(f"{codec}:crf=35", 0)
+    y = op(x, mask)
+    assert y.shape == x.shape and torch.equal(y * (1 - mask), x * (1 - mask))
+    err = (y - x).abs()[mask.expand_as(x) > 0.5].mean()
+    assert 0 < err < 0.1  # visibly lossy, still the same picture
+    assert torch.equal(op(x, mask), y)  # deterministic
+    assert _sample(f"{codec}:crf=10", 0)(x).sub(x).abs().mean() < err

@@ -24,6 +24,8 @@ def test_shipped_model_is_intact_documented_and_loads(name):
     spec = meta["net"]["generator"] if two_way else meta["net"]
     size, scale = meta["size"], spec.get("scale", 1)
     expected = (1, len(meta["classes"])) if entry.task == "classify" else (1, 3, size * scale, size * scale)
+    if entry.task == "segment":  # one logit per pixel
+        expected = (1, 1, size, size)
     if entry.task == "discriminate":  # a prior's discriminator: image and class in, one logit out
         assert net(torch.zeros(1, 3, size, size), torch.tensor([0])).shape == (1, 1)
         return

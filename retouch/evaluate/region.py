@@ -4,6 +4,9 @@ Each photo gets a centred square mosaicked with a region-aligned grid; PSNR/SSIM
 ratio (edge energy against the original's) are measured inside the square only (outside, every
 method returns the input exactly). The rows are the
 mosaic itself, bicubic interpolation of the block means (the non-learned answer) and each model.
+With `jpeg` the mosaicked photo is saved as a JPEG of that quality first, as people meet it: the
+block means are then read back as each decoded cell's median, and the consistency projection is
+the soft one `retouch demosaic` uses for recompressed mosaics.
 """
 
 from __future__ import annotations
@@ -14,17 +17,17 @@ import torch
 from PIL import Image, ImageDraw
 from rich.progress import track
 
-from retouch.degrade import Mosaic
+from retouch.degrade import Jpeg, Mosaic
 from retouch.io import list_images, read_image, to_pil
 from retouch.metrics import detail_ratio, image_metrics, mean_metrics
-from retouch.tasks.restore import box_mask, load_restorer, restore_region
+from retouch.tasks.restore import SOFT_WEIGHT, box_mask, load_restorer, restore_region
 
 BASELINES = ("mosaic", "bicubic", "consistent bicubic")
 
 
 def evaluate_region(models: list[str], data: Path, blocks: list[int], box: int = 128, device: str = "auto",
                     limit: int | None = None, sheet: Path | None = None, sheet_images: int = 4,
-                    consistent: bool = True, show_progress: bool = True) -> dict:
+                    consistent: bool = True, jpeg: int | None = None, show_progress: bool = True) -> dict:
     """Mean PSNR/SSIM/detail inside the box per block size and method; optionally a crop sheet per block.
 
     `consistent` is passed to `restore_region` for the models; the "consistent bicubic" row is the
@@ -42,8 +45,15 @@ def evaluate_region(models: list[str], data: Path, blocks: list[int], box: int =
             mask = box_mask(h, w, (left, top, box, box))
             mosaic = Mosaic.aligned_to(block, top, left)
             hidden = mosaic(clean, mask)
-            bicubic = mosaic.bicubic(clean, mask)
-            outputs = {"mosaic": hidden, "bicubic": bicubic, "consistent bicubic": mosaic.project(bicubic, hidden, mask)}
+            if jpeg is None:
+                bicubic = mosaic.bicubic(clean, mask)
+                consistent_bicubic = mosaic.project(bicubic, hidden, mask)
+            else:
+                hidden = Jpeg(jpeg)(hidden)
+                cells = mosaic.cell_medians(hidden, mask)
+                bicubic = mosaic.interpolate(torch.where(cells.isnan(), mosaic.cell_means(hidden), cells), hidden, mask)
+                consistent_bicubic = mosaic.project(bicubic, hidden, mask, weight=SOFT_WEIGHT, robust=True)
+            outputs = {"mosaic": hidden, "bicubic": bicubic, "consistent bicubic": consistent_bicubic}
             outputs.update({m: restore_region(tr, hidden, mask, consistent=consistent) for m, tr in restorers.items()})
             inside = lambda t: t[:, :, top : top + box, left : left + box]  # noqa: E731
             for name, out in outputs.items():
@@ -54,7 +64,7 @@ def evaluate_region(models: list[str], data: Path, blocks: list[int], box: int =
     if sheet:
         _sheet(crops, ["original", *BASELINES, *models]).save(sheet)
     return {"data": str(data), "images": len(paths), "box": box, "align": "region", "consistent": consistent,
-            "results": results}
+            "jpeg": jpeg, "results": results}
 
 
 def _sheet(crops: dict[int, list[list[torch.Tensor]]], labels: list[str]) -> Image.Image:

@@ -18,18 +18,24 @@ neighbouring patches are equal or the jumps do not sit on one straight, periodic
    it is a rectangle anchored on the side that touches the found cells, so the mask is exact
    to the pixel for any grid offset.
 
+4. with a `model` (the shipped `mosaic-detect` segmenter), a small network's per-pixel mosaic
+   probability finds what the grid misses (JPEG, video codecs, rescaled or soft-edged mosaics):
+   the grid's exact mask is kept wherever it explains a region, the network's region elsewhere.
+
 Works on luma (BT.601, in thousandths of a level so lossless inputs compare exactly). Several
 regions, each with its own block size and grid, are found in one call; the first grid to claim
 a region wins. Limits: a mosaic over a flat area (blown-out sky) is invisible there, as its
 cells equal their neighbours; nearest-neighbour upscaled pixel art is a mosaic by this
-definition; recompressed (JPEG) mosaics are found only with `tol` > 0, partly, and with false
-alarms on JPEG photos (docs/benchmarks.md has the numbers).
+definition; without a model, recompressed (JPEG) mosaics are found only with `tol` > 0, partly,
+and with false alarms on JPEG photos (docs/benchmarks.md has the numbers).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,6 +48,7 @@ from retouch.io import _quantize
 
 _SCALE = 1000  # luma = 299 R + 587 G + 114 B: integer, so lossless cells are exactly flat
 _MAX_GRIDS = 12  # grids tried per image, strongest run evidence first
+DEFAULT_MODEL = "mosaic-detect"  # the shipped segmenter `retouch demosaic --detect` uses
 _MIN_DENSITY = 0.75  # share of a region's inner cell edges that must jump: ~1 in a mosaic,
 # ~0.5 for JPEG-flattened shadows and for a wrong grid laid over a real mosaic
 
@@ -49,7 +56,8 @@ _MIN_DENSITY = 0.75  # share of a region's inner cell edges that must jump: ~1 i
 @dataclass
 class Detection:
     """Where the mosaic is: `mask` 1x1xHxW float (1 = mosaic), one (x, y, w, h) box and one block
-    size per connected region, and `block` the block size of the largest region (None if none)."""
+    size per connected region (0 where a region's grid could not be read: rescaled or heavily
+    compressed cells), and `block` the block size of the largest region (None if none)."""
 
     mask: torch.Tensor
     boxes: list[tuple[int, int, int, int]]
@@ -238,14 +246,24 @@ def detect_mosaic(
     blocks: tuple[int, int] = (4, 32),
     min_edges: int = 4,
     min_runs: int = 6,
+    model: str | Path | torch.nn.Module | None = None,
+    threshold: float = 0.5,
+    min_area: int = 1024,
+    min_periodicity: float = 0.25,
 ) -> Detection:
-    """Find mosaicked regions in `image` (1x3xHxW in [-1, 1]) and their block sizes.
+    """Find every mosaicked region in `image` (1x3xHxW in [-1, 1]) and their block sizes.
 
     `tol` is the luma difference (8-bit levels) still counted as equal: 0 for lossless images;
     raise it for compressed ones, at the cost of more false alarms. `blocks` is the range of
     block sizes searched (inclusive). A region needs `min_edges` cell edges where two flat cells
     of different colour meet, and a grid needs `min_runs` runs of exactly one block on one phase
     in each direction to be tried at all: both keep smooth or blown-out areas from firing.
+
+    With `model` (a segmenter: shipped name such as `DEFAULT_MODEL`, weights file, run folder, or
+    the network itself) its regions of probability above `threshold` and at least `min_area`
+    pixels, whose edges repeat at least `min_periodicity` (see `periodicity`), are added where
+    the grid found nothing (see `combine`; the defaults were chosen on Kodak24 and horse2zebra
+    photos, docs/scripts/tune_detect.py).
     """
     y = _luma(image)
     lo, hi = blocks
@@ -257,12 +275,151 @@ def detect_mosaic(
         grids = _Grids(y, t)
         for b, py, px in _hypotheses(y, t, range(lo, hi + 1), min_runs):
             _add_regions(grids, b, py, px, min_edges, found)
-    labels, _ = ndimage.label(found > 0)
+    if model is not None:
+        found = combine(found, mosaic_probability(image, model) > threshold, min_area, image, min_periodicity=min_periodicity)
+    labels, _ = ndimage.label(found != 0)
     boxes, sizes = [], []
     for k, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
         boxes.append((xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start))
-        sizes.append(int(np.bincount(found[ys, xs][labels[ys, xs] == k]).argmax()))
-    return Detection(torch.from_numpy(found > 0).float()[None, None], boxes, sizes)
+        sizes.append(int(np.bincount(np.maximum(found[ys, xs][labels[ys, xs] == k], 0)).argmax()))
+    return Detection(torch.from_numpy(found != 0).float()[None, None], boxes, sizes)
+
+
+@lru_cache(maxsize=4)
+def _segmenter(model: str) -> torch.nn.Module:
+    """A segmenter loaded once per process (video calls the detector frame after frame)."""
+    from retouch.zoo import load_model
+
+    net, meta = load_model(model, "cpu")
+    if meta.get("task") != "segment":
+        raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not 'segment'; use a mosaic segmenter such as {DEFAULT_MODEL}.")
+    return net
+
+
+@torch.inference_mode()
+def mosaic_probability(image: torch.Tensor, model: str | Path | torch.nn.Module = DEFAULT_MODEL) -> np.ndarray:
+    """HxW probability that each pixel belongs to a mosaic, from a segmenter network."""
+    net = model if isinstance(model, torch.nn.Module) else _segmenter(str(model))
+    x = image if image.dim() == 4 else image[None]
+    device = next(net.parameters()).device
+    return torch.sigmoid(net(x[:1].float().to(device))).cpu().numpy()[0, 0]
+
+
+def periodicity(image: torch.Tensor, mask: torch.Tensor, lags: tuple[int, int] = (3, 48)) -> float:
+    """How periodic a region's cell edges are, 0-1: the jumps between neighbouring columns
+    (rows), averaged down the region, autocorrelated; the best normalised peak at a lag in
+    `lags` above the correlation at half that lag, the weaker of the two directions. A mosaic's edges repeat every cell, also when
+    compression blurs them or rescaling puts them between pixels (a lag within a pixel of the
+    cell); a photo's edges mostly do not."""
+    ys, xs = torch.nonzero(mask[0, 0] > 0.5, as_tuple=True)
+    if ys.numel() == 0:
+        return 0.0
+    t0, t1, l0, l1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    y = _luma(image[:1, :, t0:t1, l0:l1]).astype(np.float64)
+    m = (mask[0, 0, t0:t1, l0:l1] > 0.5).numpy()
+    scores = []
+    for axis in (0, 1):
+        d = np.abs(np.diff(y, axis=axis)) * (m[1:] & m[:-1] if axis == 0 else m[:, 1:] & m[:, :-1])
+        p = d.sum(1 - axis)
+        p = p - p.mean()
+        hi = min(lags[1], p.size // 2)
+        if hi < lags[0] or not (p**2).sum():
+            return 0.0
+        r = np.array([1.0] + [(p[:-lag] * p[lag:]).mean() for lag in range(1, hi + 1)]) / (p**2).mean()
+        # a peak at the period over the trough half a period away: smooth (photo) profiles decay
+        # monotonically, so their correlation at a lag never beats the one at half of it
+        scores.append(float(max(r[lag] - r[lag // 2] for lag in range(lags[0], hi + 1))))
+    return min(scores)
+
+
+def combine(found: np.ndarray, net: np.ndarray, min_area: int, image: torch.Tensor, snap: float = 0.8,
+            min_periodicity: float = 0.0, margin: int = 9) -> np.ndarray:
+    """The grid's regions (`found`: block size per pixel, 0 elsewhere) and the network's (`net`,
+    boolean), one region each: the grid where it holds, the network where it does not.
+
+    The grid's regions, grown by `margin` // 2 px (the network's soft rim around them), are taken
+    out of the network's, and thin leftovers near them (what an opening with a `margin` x `margin`
+    square removes) too, so the rim does not come back as a ring. The remaining regions of at
+    least `min_area` pixels are added, holes filled, and snapped to their bounding box when they fill `snap` of it (mosaics are
+    drawn as rectangles, the network's border is a pixel or two soft). A region whose edges are
+    less periodic than `min_periodicity` (see `periodicity`) is not a mosaic and is dropped. Their
+    block size is read with `estimate_grid`, -1 when it cannot be.
+    """
+    out = found.copy()
+    claimed, square = found != 0, np.ones((margin, margin), bool)
+    rest = net.copy()
+    if claimed.any():
+        rest &= ~ndimage.binary_dilation(claimed, square)
+        rim = ndimage.binary_dilation(claimed, np.ones((3 * margin, 3 * margin), bool))
+        rest &= ~(rim & ~ndimage.binary_opening(rest, square))  # thin leftovers beside a grid region
+    labels, _ = ndimage.label(rest)
+    for k, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
+        region = ndimage.binary_fill_holes(labels[ys, xs] == k)
+        area = int(region.sum())
+        if area < min_area:
+            continue
+        if area >= snap * region.size:
+            region[:] = True
+        mask = torch.zeros(1, 1, *found.shape)
+        mask[0, 0, ys, xs] = torch.from_numpy(region).float()
+        if min_periodicity > 0 and periodicity(image, mask) < min_periodicity:
+            continue
+        grid = estimate_grid(image, mask)
+        view = out[ys, xs]  # writes through to `out`
+        view[region & (view == 0)] = grid.block if grid else -1  # -1: a region of unknown block
+    return out
+
+
+def estimate_grid(image: torch.Tensor, mask: torch.Tensor, blocks: tuple[int, int] = (4, 32), min_contrast: float = 2.0) -> Mosaic | None:
+    """The mosaic grid of a region known to be mosaicked but not exactly flat (JPEG, a video
+    codec), or None: the jumps between neighbouring columns (rows), averaged down the region,
+    peak on the grid lines; the block and phase whose lines stand out most from the steps between
+    them win.
+    Rescaled mosaics have no integer grid, and give None unless the lines still stand out
+    `min_contrast` times above the rest."""
+    ys, xs = torch.nonzero(mask[0, 0] > 0.5, as_tuple=True)
+    if ys.numel() == 0:
+        return None
+    t0, t1, l0, l1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    y = _luma(image[:1, :, t0:t1, l0:l1]).astype(np.float64)
+    m = (mask[0, 0, t0:t1, l0:l1] > 0.5).numpy()
+    fits = []
+    for axis in (0, 1):  # 0: jumps between rows, 1: between columns
+        d = np.abs(np.diff(y, axis=axis)) * (m[1:] & m[:-1] if axis == 0 else m[:, 1:] & m[:, :-1])
+        profile = d.sum(1 - axis) / max(1, d.shape[1 - axis])
+        fit = _periodic(profile, blocks, min_contrast)
+        if fit is None:
+            return None
+        fits.append(fit)
+    (bh, py), (bw, px) = fits
+    if max(bh, bw) > 2 * min(bh, bw):
+        return None
+    return Mosaic(bh, ((t0 + py) % bh, (l0 + px) % bw), 0 if bw == bh else bw)
+
+
+def _periodic(profile: np.ndarray, blocks: tuple[int, int], min_contrast: float) -> tuple[int, int] | None:
+    """(period, phase) of the lines in a 1-D jump profile (position i is the step from i to i + 1,
+    so a line before pixel p sits at p - 1), or None when no period stands out.
+
+    Each candidate scores the mean jump on its lines over the mean off them: a multiple of the
+    true period leaves true lines off its own, half of it puts flat steps on, so both score lower.
+    """
+    if profile.size < 2 * blocks[0]:
+        return None
+    scores = {}
+    for b in range(blocks[0], min(blocks[1], profile.size // 2) + 1):
+        sums = np.bincount(np.arange(profile.size) % b, profile, minlength=b)
+        counts = np.bincount(np.arange(profile.size) % b, minlength=b)
+        p = int(np.argmax(sums / counts))
+        off = (profile.sum() - sums[p]) / max(1, profile.size - counts[p])
+        scores[b] = (sums[p] / counts[p] / max(off, 1e-9), (p + 1) % b)
+    best = max(scores, key=lambda b: scores[b][0])
+    if scores[best][0] < min_contrast:
+        return None
+    # a multiple wins when every other line is weaker by chance: take its smallest divisor whose
+    # lines (same phase) still stand out nearly as well
+    period = min(d for d in scores if best % d == 0 and scores[d][1] == scores[best][1] % d and scores[d][0] >= 0.6 * scores[best][0])
+    return period, scores[period][1]
 
 
 def fit_grid(image: torch.Tensor, mask: torch.Tensor) -> Mosaic | None:

@@ -17,6 +17,7 @@ from retouch.nets.layers import init_weights
 from retouch.nets.msrresnet import MSRResNet
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
 from retouch.nets.resnet import ResnetGenerator
+from retouch.nets.segmenter import Segmenter
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.unet import UnetGenerator
 
@@ -31,6 +32,7 @@ NETS: dict[str, type[nn.Module]] = {
     "srgan_d": SRGANDiscriminator,
     "biggan_g": BigGANGenerator,
     "biggan_d": BigGANDiscriminator,
+    "segmenter": Segmenter,
 }
 
 

@@ -1,9 +1,9 @@
 """Region restoration (demosaicking): change only the pixels inside a region, at any image size.
 
-A masked model (pix2pix with `masked: true`) sees the image and the region mask. It runs on the
+A masked model (pix2pix with `masked: true`) sees the image and the region mask. It runs on each
 region's bounding box plus a margin of real context, not on the whole photo, so a 128 px box in a
-24 Mpx photo costs the same as in a thumbnail; every pixel outside the region is returned as it
-came in, bit for bit.
+24 Mpx photo costs the same as in a thumbnail, and two regions in opposite corners cost two boxes;
+every pixel outside the regions is returned as it came in, bit for bit.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from retouch.tasks.apply import Translator, each_file, load_translator
 DEFAULT_MODEL = "demosaic"
 CONTEXT = 32  # pixels of real image around the region that the model sees
 WINDOW = CONTEXT + 64  # pixels around the region converted to float (see restore_image)
+# How far towards the cell colours a recompressed mosaic's restoration is projected: its cells
+# are read robustly (medians) but still carry the codec's error (docs/benchmarks.md, eval-region)
+SOFT_WEIGHT = 0.75
+DETECTOR = "mosaic-detect"  # the segmenter `--detect` adds to the grid fit (retouch.locate.detect)
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
@@ -84,28 +88,35 @@ def region_boxes(mask: torch.Tensor) -> list[tuple[int, int, int, int]]:
 
 @torch.inference_mode()
 def restore_region(tr: Translator, x: torch.Tensor, mask: torch.Tensor, context: int = CONTEXT,
-                   consistent: bool = True) -> torch.Tensor:
+                   consistent: bool = True, soft_weight: float = SOFT_WEIGHT) -> torch.Tensor:
     """`x` with the masked pixels replaced by the model's; the rest is `x` itself, exactly.
 
-    With `consistent`, when the region is a lossless mosaic whose grid can be read off it
-    (`fit_grid`), the result is projected so that mosaicking it again gives `x` back: the model
-    may invent detail, but not contradict the cell colours it was shown.
+    Each connected region is restored on its own box plus `context`. With `consistent`, the
+    result is projected so that mosaicking it again gives the cell colours `x` shows: exactly when
+    the region is a lossless mosaic whose grid can be read off it (`fit_grid`); softly, `soft_weight`
+    of the way towards each cell's median, when only an approximate grid can (`estimate_grid`:
+    JPEG, video codecs); not at all when no grid can (rescaled mosaics). The model may invent
+    detail, but not contradict the cell colours it was shown.
     """
-    from retouch.locate.detect import fit_grid
+    from retouch.locate.detect import estimate_grid, fit_grid
 
     result = x.clone()
-    for left, top, bw, bh in region_boxes(mask):
-        h, w = x.shape[2:]
-        t0, t1 = max(0, top - context), min(h, top + bh + context)
-        l0, l1 = max(0, left - context), min(w, left + bw + context)
-        own = torch.zeros_like(mask)
-        own[:, :, top : top + bh, left : left + bw] = mask[:, :, top : top + bh, left : left + bw]
-        crop_mask = own[:, :, t0:t1, l0:l1]
+    h, w = x.shape[2:]
+    labels = ndimage.label((mask[0, 0] > 0.5).numpy(), structure=np.ones((3, 3)))[0]
+    for k, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
+        region = torch.from_numpy(labels == k).float()[None, None]  # this region alone
+        t0, t1 = max(0, ys.start - context), min(h, ys.stop + context)
+        l0, l1 = max(0, xs.start - context), min(w, xs.stop + context)
+        crop_mask = region[:, :, t0:t1, l0:l1]
         out = tr(result[:, :, t0:t1, l0:l1], crop_mask)
         result[:, :, t0:t1, l0:l1] = torch.where(crop_mask > 0.5, out, result[:, :, t0:t1, l0:l1])
-        grid = fit_grid(x, own) if consistent else None
-        if grid:
-            result = grid.project(result, x, own)
+        if not consistent:
+            continue
+        grid = fit_grid(x, region)
+        if grid is not None:
+            result = grid.project(result, x, region)
+        elif (grid := estimate_grid(x, region)) is not None:
+            result = grid.project(result, x, region, weight=soft_weight, robust=True)
     return result
 
 
@@ -138,9 +149,10 @@ def load_restorer(model: str | Path = DEFAULT_MODEL, device: str = "auto", preci
     return load_translator(str(model), device, precision, task="restore")
 
 
-def _region(img: Image.Image, box: tuple[int, int, int, int] | None, mask: torch.Tensor | None,
-            detect: bool) -> tuple[int, int, int, int] | torch.Tensor:
-    """Exactly one way of saying where: a box, a mask, or detection of an existing mosaic."""
+def _region(img: Image.Image, box: tuple[int, int, int, int] | None, mask: torch.Tensor | None, detect: bool,
+            detector: str | Path | None = DETECTOR) -> list[tuple[int, int, int, int]] | torch.Tensor:
+    """Exactly one way of saying where: boxes, a mask, or detection of existing mosaics (every
+    region the grid fit and the `detector` segmenter find; the grid alone with None)."""
     given = sum(v is not None for v in (box, mask)) + int(detect)
     if given != 1:
         raise RetouchError("Say where to restore with exactly one of --box, --mask or --detect.")
@@ -153,32 +165,35 @@ def _region(img: Image.Image, box: tuple[int, int, int, int] | None, mask: torch
         return (mask > 0.5).float()
     from retouch.locate.detect import detect_mosaic
 
-    return (detect_mosaic(to_tensor(img)).mask > 0.5).float().reshape(1, 1, h, w)
+    return (detect_mosaic(to_tensor(img), model=detector).mask > 0.5).float().reshape(1, 1, h, w)
 
 
 def demosaic(image: Image.Image | str | Path, box: tuple[int, int, int, int] | None = None, mask: torch.Tensor | None = None,
              detect: bool = False, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
-             consistent: bool = True) -> Image.Image:
-    """Restore the mosaicked region of one image (PIL image or path); the rest is untouched.
+             consistent: bool = True, detector: str | Path | None = DETECTOR) -> Image.Image:
+    """Restore the mosaicked regions of one image (PIL image or path); the rest is untouched.
 
     >>> out = retouch.demosaic("photo.png", box=(40, 60, 128, 128))  # doctest: +SKIP
     """
     img = to_rgb(image) if isinstance(image, Image.Image) else load_image(Path(image))  # a copy we may change
-    return restore_image(load_restorer(model, device, precision), img, _region(img, box, mask, detect), consistent)[0]
+    return restore_image(load_restorer(model, device, precision), img, _region(img, box, mask, detect, detector), consistent)[0]
 
 
 def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | None = None, mask: Path | None = None,
                    detect: bool = False, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
-                   consistent: bool = True, show_progress: bool = True) -> list[tuple[Path, list]]:
+                   consistent: bool = True, show_progress: bool = True,
+                   detector: str | Path | None = DETECTOR) -> list[tuple[Path, list]]:
     """Files or folders; `mask` is one mask image for all inputs, or a folder of masks with the inputs' names.
 
-    Returns (written file, restored boxes) per input; provenance in each file names the boxes.
+    Returns (written file, restored boxes: one per region) per input; provenance in each file
+    names the boxes. An image where nothing is to be restored (detection found no mosaic) is
+    written unchanged, with an empty list of boxes.
     """
     tr = load_restorer(model, device, precision)
 
     def one(src: Path, dst: Path) -> tuple[Path, list]:
         img = load_image(src)
-        region = _region(img, box, None if mask is None else mask_for(mask, src, img.size[1], img.size[0]), detect)
+        region = _region(img, box, None if mask is None else mask_for(mask, src, img.size[1], img.size[0]), detect, detector)
         img, boxes = restore_image(tr, img, region, consistent)
         return save_image(img, dst, Provenance(model=str(model), task="demosaic", regions=boxes)), boxes
 

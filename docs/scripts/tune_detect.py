@@ -1,0 +1,54 @@
+"""Choose the segmenter's post-processing (threshold, smallest region, periodicity) for `--detect`
+on photos that neither trained it nor benchmark it: Kodak24 and the first 40 horse2zebra testA
+photos, with the conditions of `retouch eval-detect` (its mixed condition, and clean photos).
+Prints mean IoU, regions found and the false-region rate per setting.
+
+    OMP_NUM_THREADS=1 python docs/scripts/tune_detect.py --model runs/mosaic-detect
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from retouch.evaluate.detect import make_case, score
+from retouch.io import list_images, read_image
+from retouch.locate.detect import combine, detect_mosaic, mosaic_probability
+from retouch.zoo import load_model
+
+FOLDERS = [Path("../shared/data/sr-bench/Kodak24"), Path("../shared/data/horse2zebra/testA")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="runs/mosaic-detect")
+    ap.add_argument("--per-folder", type=int, default=40)
+    args = ap.parse_args()
+    net, _ = load_model(args.model)
+    paths = [p for f in FOLDERS for p in list_images(f)[: args.per_folder]]
+    cases = []
+    for i, path in enumerate(paths):
+        clean = read_image(path)
+        for j, condition in enumerate(["mixed", "JPEG q75", "clean photo"]):
+            x, truth = make_case(clean, condition, np.random.default_rng([7, i, j]))
+            grid = (detect_mosaic(x).mask[0, 0].numpy() > 0.5).astype(np.int64)  # the grid's regions (block unknown: 1)
+            cases.append((condition, x, truth, grid, mosaic_probability(x, net)))
+    print(f"{len(paths)} photos")
+    print("| threshold | min area | min periodicity | mixed IoU | mixed found | JPEG q75 IoU | clean photos with a region |")
+    print("|---|---|---|---|---|---|---|")
+    for threshold, min_area, periodic in itertools.product([0.5, 0.7], [1024], [0.0, 0.15, 0.25, 0.35]):
+        rows: dict[str, list] = {}
+        for condition, x, truth, grid, prob in cases:
+            found = combine(grid, prob > threshold, min_area, x, min_periodicity=periodic) != 0
+            rows.setdefault(condition, []).append((*score(torch.from_numpy(found).float()[None, None], truth), found.any()))
+        m = {c: np.array(r, dtype=float) for c, r in rows.items()}
+        print(f"| {threshold} | {min_area} | {periodic} | {m['mixed'][:, 0].mean():.3f} | {m['mixed'][:, 1].sum() / m['mixed'][:, 2].sum():.0%} "
+              f"| {m['JPEG q75'][:, 0].mean():.3f} | {m['clean photo'][:, 3].mean():.0%} |")
+
+
+if __name__ == "__main__":
+    main()
