@@ -425,6 +425,19 @@ def bench(
 
 
 @app.command()
+def studio(
+    host: str = typer.Option("127.0.0.1", help="Address to bind: 127.0.0.1 keeps the page on this machine; 0.0.0.0 opens it to the network."),
+    port: int = typer.Option(7860, help="Port to serve on."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    max_pixels: int = typer.Option(50_000_000, help="Largest upload accepted, in pixels (width x height)."),
+) -> None:
+    """A local web page for hiding, restoring, upscaling, translating and the prior (needs the studio extra)."""
+    from retouch.studio import serve
+
+    serve(host, port, device, max_pixels)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("retouch-demo"), "-o", "--out", help="Folder for index.html, sheet.png, metrics.json."),
     block: int = typer.Option(8, help="Mosaic block size in pixels."),
