@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from retouch.errors import RetouchError
 from retouch.io import load_image, read_image, save_image
@@ -46,6 +46,7 @@ PRIOR_MODEL = "cifar10-prior"
 PRIOR_TASKS = ("inpaint", "colorize")
 REGIONS = ("box", "painted", "detect")  # how the user says where: typed/proposed box, brush, the detector
 OUTLINE = (255, 40, 40)
+VIEW_ONLY = ["fullscreen"]  # no share button (it would upload), no download of the on-page copy: downloads are the task's file
 
 
 # ------------------------------------------------------------------------------------------------
@@ -162,6 +163,16 @@ def outline(path: Path, boxes: list[tuple[int, int, int, int]]) -> Image.Image:
     return im
 
 
+def enlarged(paths: list[Path], side: int, scale: int = 8) -> Image.Image:
+    """Images side by side, each centre-cropped to `side` (as `prior --fit` does) and enlarged
+    `scale` times with nearest neighbours, so a 32 px result can be seen on the page."""
+    ims = [ImageOps.fit(load_image(p), (side, side), Image.BICUBIC).resize((side * scale,) * 2, Image.NEAREST) for p in paths]
+    sheet = Image.new("RGB", (sum(im.width for im in ims), side * scale), "white")
+    for i, im in enumerate(ims):
+        sheet.paste(im, (i * side * scale, 0))
+    return sheet
+
+
 def hide(src: Path, region: Where, block: int, workdir: Path) -> Path:
     """`retouch mosaic`: the region behind a mosaic of `block` px cells; the rest bit-exact."""
     from retouch.tasks.hide import mosaic_files
@@ -273,8 +284,8 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
         path = Path(file)
         try:
             image = UPLOAD_CHECKS["image"](path, max_pixels)
-        except RetouchError as e:
-            return None, None, f"**Could not use this file.** {e}", *[gr.update()] * 4
+        except RetouchError as e:  # the server's upload folder is no business of the page's
+            return None, None, f"**Could not use this file.** {str(e).replace(str(path), path.name)}", *[gr.update()] * 4
         state = {"path": str(path), "size": image.size}
         editor = {"background": image, "layers": [], "composite": None}
         return state, editor, upload_status(path, image), *default_box(*image.size)
@@ -316,8 +327,9 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
     def on_prior(state, task, mode, x, y, w, h, editor, progress=gr.Progress()):
         progress(0, desc=f"fitting the prior ({task}, about 10 s on a CPU)")
         region = region_of(state, mode, x, y, w, h, editor) if task == "inpaint" else Where()
-        path = prior(photo(state), task, region, device, workdir)
-        return str(path), str(path)
+        src = photo(state)
+        path = prior(src, task, region, device, workdir)
+        return enlarged([src, path], load_image(path).width), str(path)
 
     with gr.Blocks(title="retouch studio", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         state = gr.State(None)
@@ -328,7 +340,7 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
             status = gr.Markdown("Upload a photo to start.", elem_id="status")
         with gr.Row():
             editor = gr.ImageEditor(label="Paint the region (brush) when 'painted' is chosen", type="numpy", sources=(),
-                                    transforms=(), layers=False, format="png", elem_id="editor", scale=2, height=460,
+                                    transforms=(), layers=False, format="png", buttons=VIEW_ONLY, elem_id="editor", scale=2, height=460,
                                     brush=gr.Brush(colors=["rgba(255, 40, 40, 0.6)"], color_mode="fixed"))
             with gr.Column(scale=1):
                 mode = gr.Radio(list(REGIONS), value="box", label="Where", elem_id="region",
@@ -343,18 +355,19 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
             with gr.Tab("Hide", id="hide"):
                 block = gr.Slider(4, 64, value=16, step=1, label="Block size (px): fewer cells across hide more", elem_id="block")
                 hide_button = gr.Button("Hide", variant="primary", elem_id="hide-run")
-                hide_image = gr.Image(label="Hidden", type="filepath", interactive=False, elem_id="hide-image")
+                hide_image = gr.Image(label="Hidden", type="filepath", interactive=False, buttons=VIEW_ONLY, elem_id="hide-image")
                 hide_file = gr.DownloadButton("Download (PNG with provenance)", elem_id="hide-download")
             with gr.Tab("Restore", id="restore"):
                 restore_model = gr.Dropdown(list(RESTORE_MODELS), value=RESTORE_MODELS[0], label="Model", elem_id="restore-model")
                 restore_button = gr.Button("Restore", variant="primary", elem_id="restore-run")
-                restore_slider = gr.ImageSlider(label="Before / after (region outlined)", type="pil", interactive=False,
+                restore_slider = gr.ImageSlider(label="Before / after (region outlined)", type="pil", interactive=False, buttons=VIEW_ONLY,
                                                 elem_id="restore-slider")
                 restore_file = gr.DownloadButton("Download (PNG with provenance)", elem_id="restore-download")
             with gr.Tab("Upscale", id="upscale"):
                 upscale_button = gr.Button("Upscale x4 with each", variant="primary", elem_id="upscale-run")
                 with gr.Row():
-                    up_images = [gr.Image(label=m, type="filepath", interactive=False, elem_id=f"upscale-image-{m}") for m in UPSCALE_MODELS]
+                    up_images = [gr.Image(label=m, type="filepath", interactive=False, buttons=VIEW_ONLY, elem_id=f"upscale-image-{m}")
+                                 for m in UPSCALE_MODELS]
                 with gr.Row():
                     up_files = [gr.DownloadButton(f"Download {m}", elem_id=f"upscale-download-{m}") for m in UPSCALE_MODELS]
             with gr.Tab("Translate", id="translate"):
@@ -364,14 +377,15 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
                     tr_dir = gr.Radio(["AtoB", "BtoA"], value="AtoB", label="Direction (horse2zebra: AtoB = horse to zebra)",
                                       elem_id="translate-direction")
                 tr_button = gr.Button("Translate", variant="primary", elem_id="translate-run-button")
-                tr_image = gr.Image(label="Translated", type="filepath", interactive=False, elem_id="translate-image")
+                tr_image = gr.Image(label="Translated", type="filepath", interactive=False, buttons=VIEW_ONLY, elem_id="translate-image")
                 tr_file = gr.DownloadButton("Download (PNG with provenance)", elem_id="translate-download")
             with gr.Tab("Prior", id="prior"):
                 gr.Markdown(f"Deep generative prior with `{PRIOR_MODEL}`: the photo is centre-cropped to 32x32, "
                             "the prior's size. Inpainting fills the region chosen above.")
                 pr_task = gr.Radio(list(PRIOR_TASKS), value=PRIOR_TASKS[0], label="Task", elem_id="prior-task")
                 pr_button = gr.Button("Run the prior", variant="primary", elem_id="prior-run")
-                pr_image = gr.Image(label="Result (32x32)", type="filepath", interactive=False, elem_id="prior-image")
+                pr_image = gr.Image(label="Input as the prior sees it | result (32x32, shown 8x)", type="pil", format="png",
+                                    interactive=False, buttons=VIEW_ONLY, elem_id="prior-image")
                 pr_file = gr.DownloadButton("Download (PNG with provenance)", elem_id="prior-download")
 
         upload.change(on_upload, upload, [state, editor, status, bx, by, bw, bh])

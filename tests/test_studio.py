@@ -2,8 +2,8 @@
 
 The browser tests start `retouch studio` on a free localhost port and drive Debian's `chromium`
 with Playwright (no browser download); they skip, saying why, when gradio, playwright or chromium
-is missing. Boxes are typed into the X, Y, W, H fields: painting with the mouse works in the
-editor, but a typed box is what the test can compare pixels against exactly. Each verb's page is
+is missing. Boxes are typed into the X, Y, W, H fields, which the tests can compare pixels against
+exactly; one test also paints with the mouse, where the editor's zoom decides the exact pixels. Each verb's page is
 saved as docs/img/studio-*.png for docs/studio.md.
 """
 
@@ -57,12 +57,13 @@ def photos(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("photos")
     astronaut = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((256, 256), Image.BICUBIC))
     chelsea = np.asarray(Image.fromarray(skimage.data.chelsea()).resize((240, 160), Image.BICUBIC))
+    coffee = np.asarray(Image.fromarray(skimage.data.coffee()).resize((256, 171), Image.BICUBIC))
     good = _png(root / "astronaut.png", astronaut)
     truncated = root / "truncated.png"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     text = root / "notes.png"
     text.write_text("this is not an image\n")
-    return {"astronaut": good, "chelsea": _png(root / "chelsea.png", chelsea),
+    return {"astronaut": good, "coffee": _png(root / "coffee.png", coffee), "chelsea": _png(root / "chelsea.png", chelsea),
             "small": _png(root / "small.png", astronaut[96:144, 100:164]), "truncated": truncated, "text": text,
             "bomb": _bomb(root / "bomb.png"), "huge": _bomb(root / "huge.png", 5000)}
 
@@ -232,15 +233,15 @@ def _outside(mask_box: tuple[int, int, int, int], shape: tuple[int, ...]) -> np.
 
 @browser_test
 def test_hide_then_restore_in_the_browser(page, photos, tmp_path):
-    box = (64, 48, 128, 96)
-    _upload(page, photos["astronaut"], "astronaut.png")
+    box = (64, 40, 128, 96)
+    _upload(page, photos["coffee"], "coffee.png")
     _box(page, box)
     page.locator("#block input[type=number]").fill("8")
     page.locator("#block input[type=number]").press("Tab")
     _run(page, "Hide", "hide-run", "hide-image")
     _shot(page, "hide")
     hidden = _download(page, "hide-download", tmp_path / "hidden.png")
-    original, hid = _pixels(photos["astronaut"]), _pixels(hidden)
+    original, hid = _pixels(photos["coffee"]), _pixels(hidden)
     outside = _outside(box, original.shape)
     assert hid.shape == original.shape
     assert np.array_equal(hid[outside], original[outside])  # only the box changed...
@@ -248,7 +249,9 @@ def test_hide_then_restore_in_the_browser(page, photos, tmp_path):
     assert read_provenance(hidden) == {**read_provenance(hidden), "task": "mosaic", "regions": [box]}
 
     _upload(page, hidden, "hidden.png")
-    _box(page, box)
+    page.locator("#propose-detect").click()  # the detector finds the mosaic it is shown and fills the box fields
+    page.wait_for_function("() => document.querySelector('#box-x input').value === '64'")
+    assert tuple(int(page.locator(f"#box-{n} input").input_value()) for n in "xywh") == box
     _run(page, "Restore", "restore-run", "restore-slider")
     _shot(page, "restore")
     restored = _pixels(_download(page, "restore-download", tmp_path / "restored.png"))
@@ -258,6 +261,32 @@ def test_hide_then_restore_in_the_browser(page, photos, tmp_path):
     assert mse(restored) < mse(hid)  # the model's guess is closer to the photo than the mosaic was
     prov = read_provenance(tmp_path / "restored.png")
     assert (prov["task"], prov["model"], prov["regions"]) == ("demosaic", "demosaic", [box])
+
+
+@browser_test
+def test_painted_region_in_the_browser(page, photos, tmp_path):
+    """A brush stroke across the middle of the photo: only pixels inside what was painted change.
+
+    Where the stroke lands in image pixels depends on the editor's zoom, so the test checks that the
+    changed pixels lie inside the painted region's box (the provenance records it) and that the box
+    is a part of the photo around its centre."""
+    _upload(page, photos["coffee"], "coffee.png")
+    page.get_by_label("painted").check()
+    editor = page.locator("#editor")
+    editor.get_by_label("Brush", exact=True).click()
+    frame = editor.locator("canvas").first.bounding_box()
+    cx, cy = frame["x"] + frame["width"] / 2, frame["y"] + frame["height"] / 2
+    page.mouse.move(cx - 40, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 40, cy, steps=10)
+    page.mouse.up()
+    _run(page, "Hide", "hide-run", "hide-image")
+    _shot(page, "paint")
+    out = _download(page, "hide-download", tmp_path / "painted.png")
+    [(x, y, w, h)] = read_provenance(out)["regions"]
+    assert x < 128 < x + w and y < 85 < y + h and w * h < 256 * 171 / 2
+    changed = (_pixels(out) != _pixels(photos["coffee"])).any(axis=-1)
+    assert changed.any() and not changed[_outside((x, y, w, h), changed.shape)].any()
 
 
 @browser_test
@@ -276,7 +305,8 @@ def test_bad_uploads_show_a_message_and_the_next_good_one_works(page, photos, tm
     for bad, words in (("truncated", "truncated"), ("text", "not an image"), ("bomb", "too large to open safely"),
                        ("huge", "over this studio's limit")):
         _upload(page, photos[bad], "Could not use this file")
-        assert words in page.locator("#status").inner_text()
+        message = page.locator("#status").inner_text()
+        assert words in message and photos[bad].name in message and f"/{photos[bad].name}" not in message  # no server paths
         if bad == "truncated":
             _shot(page, "bad-upload")
     _upload(page, photos["chelsea"], "chelsea.png")
@@ -289,6 +319,9 @@ def test_bad_uploads_show_a_message_and_the_next_good_one_works(page, photos, tm
 @browser_test
 def test_translate_and_prior_in_the_browser(page, photos, tmp_path):
     _upload(page, photos["small"], "small.png")
+    default = [page.locator(f"#box-{n} input").input_value() for n in "xywh"]
+    page.locator("#propose-cam").click()  # the classifier's activation map proposes another box
+    page.wait_for_function(f"() => ['x','y','w','h'].map(n => document.querySelector('#box-' + n + ' input').value).join() !== '{','.join(default)}'")
     _run(page, "Translate", "translate-run-button", "translate-image")
     _shot(page, "translate")
     out = _download(page, "translate-download", tmp_path / "zebra.png")
