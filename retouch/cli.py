@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from retouch.errors import RetouchError
 from retouch.toy.cli import toy_app
@@ -25,7 +26,7 @@ def main() -> None:
     try:
         app()
     except RetouchError as e:
-        err.print(f"[bold red]error:[/] {e}")
+        err.print(f"[bold red]error:[/] {escape(str(e))}")  # escaped: messages hold brackets, e.g. ".[studio]"
         raise SystemExit(2) from None
 
 
@@ -99,7 +100,6 @@ def evaluate_cmd(
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """PSNR/SSIM (RGB and Y) over a paired test set, next to the identity baseline; top-1 accuracy for a classifier."""
-    from rich.markup import escape
     from rich.table import Table
 
     from retouch.evaluate import write_report
@@ -179,7 +179,6 @@ def eval_sr(
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """PSNR/SSIM on the Y channel (BT.601, border of `scale` px cut, HR modcropped), as SR papers report them."""
-    from rich.markup import escape
     from rich.table import Table
 
     from retouch.evaluate import write_report
@@ -313,7 +312,6 @@ def eval_region(
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """Demosaic quality inside a hidden square, next to the mosaic and bicubic baselines."""
-    from rich.markup import escape
     from rich.table import Table
 
     from retouch.evaluate import write_report

@@ -23,8 +23,10 @@ for what the user can fix), so they are tested without a browser; `build_app` wi
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -257,7 +259,9 @@ def _gradio():
 def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdir: Path | None = None):
     """The studio as a `gradio.Blocks`: upload, region, and one tab per verb."""
     gr = _gradio()
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="retouch-studio-"))
+    if workdir is None:  # the tasks' outputs, gone when the server stops (Gradio keeps its own served copies)
+        workdir = Path(tempfile.mkdtemp(prefix="retouch-studio-"))
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
 
     def user_errors(fn):
         """RetouchError -> gr.Error: the message appears on the page; the server carries on."""
@@ -325,7 +329,7 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
 
     @user_errors
     def on_prior(state, task, mode, x, y, w, h, editor, progress=gr.Progress()):
-        progress(0, desc=f"fitting the prior ({task}, about 10 s on a CPU)")
+        progress(0, desc=f"fitting the prior ({task})")
         region = region_of(state, mode, x, y, w, h, editor) if task == "inpaint" else Where()
         src = photo(state)
         path = prior(src, task, region, device, workdir)
