@@ -25,6 +25,7 @@ from PIL import Image
 
 from retouch.errors import RetouchError
 from retouch.io import read_provenance
+from retouch.studio import default_box
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "img"
@@ -111,6 +112,17 @@ def test_studio_without_gradio_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio -> ImportError
     with pytest.raises(RetouchError, match=r'pip install -e "\.\[studio\]"'):
         build_app()
+
+
+def test_cli_without_gradio_exits_2_naming_the_extra(tmp_path):
+    """`retouch studio` where gradio cannot be imported: one sentence with the install command, exit 2."""
+    (tmp_path / "gradio").mkdir()
+    (tmp_path / "gradio" / "__init__.py").write_text("raise ImportError('no gradio here')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    r = subprocess.run([sys.executable, "-m", "retouch", "studio", "--port", str(_free_port())], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert 'pip install -e ".[studio]"' in " ".join(r.stderr.split())  # rich may wrap the line
 
 
 # ------------------------------------------------------------------------------------------------
@@ -201,6 +213,13 @@ def _box(pg, box: tuple[int, int, int, int]) -> None:
         field.press("Tab")
 
 
+BOX_FIELDS = "['x', 'y', 'w', 'h'].map(n => document.querySelector('#box-' + n + ' input').value).join()"  # JS: the fields as 'X,Y,W,H'
+
+
+def _join(box: tuple[int, ...]) -> str:
+    return ",".join(map(str, box))
+
+
 def _run(pg, tab: str, button: str, result: str) -> None:
     """Open the verb's tab, press its button, wait for the result element to show an image."""
     pg.get_by_role("tab", name=tab).click()
@@ -250,8 +269,8 @@ def test_hide_then_restore_in_the_browser(page, photos, tmp_path):
 
     _upload(page, hidden, "hidden.png")
     page.locator("#propose-detect").click()  # the detector finds the mosaic it is shown and fills the box fields
-    page.wait_for_function("() => document.querySelector('#box-x input').value === '64'")
-    assert tuple(int(page.locator(f"#box-{n} input").input_value()) for n in "xywh") == box
+    page.wait_for_function(f"() => {BOX_FIELDS} !== '{_join(default_box(256, 171))}'")  # the upload's default box, replaced
+    assert page.evaluate(BOX_FIELDS) == _join(box)
     _run(page, "Restore", "restore-run", "restore-slider")
     _shot(page, "restore")
     restored = _pixels(_download(page, "restore-download", tmp_path / "restored.png"))
@@ -319,9 +338,9 @@ def test_bad_uploads_show_a_message_and_the_next_good_one_works(page, photos, tm
 @browser_test
 def test_translate_and_prior_in_the_browser(page, photos, tmp_path):
     _upload(page, photos["small"], "small.png")
-    default = [page.locator(f"#box-{n} input").input_value() for n in "xywh"]
+    assert page.evaluate(BOX_FIELDS) == _join(default_box(64, 48))
     page.locator("#propose-cam").click()  # the classifier's activation map proposes another box
-    page.wait_for_function(f"() => ['x','y','w','h'].map(n => document.querySelector('#box-' + n + ' input').value).join() !== '{','.join(default)}'")
+    page.wait_for_function(f"() => {BOX_FIELDS} !== '{_join(default_box(64, 48))}'")
     _run(page, "Translate", "translate-run-button", "translate-image")
     _shot(page, "translate")
     out = _download(page, "translate-download", tmp_path / "zebra.png")

@@ -6,7 +6,8 @@ from its page, `--starts` times, in wall seconds and in the CPU seconds the proc
 mosaicked (8 px blocks) is uploaded in headless Chromium (the page helpers of tests/test_studio.py),
 then Restore is pressed `--restores` times with the shipped `demosaic` (the box moved 8 px each
 time, so each answer is a new image); each time is from the click to the before/after slider showing it, so it includes the browser's round trip
-and the page's redraw. The first restore also loads the model.
+and the page's redraw. The first is the server's first call (the model is loaded in the background when the
+server starts, `studio.warm_restorer`).
 
 Usage (the table in docs/benchmarks.md; needs the studio and e2e extras and Debian's chromium):
     python docs/scripts/studio_timing.py --json docs/results/studio-timing.json
@@ -110,7 +111,7 @@ def main() -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     report = {"cpu": cpu, "cores": os.cpu_count(), "load_1min_at_end": os.getloadavg()[0], "start_s": starts, "start_cpu_s": start_cpu,
-              "restore_512_s": restores, "restore_first_includes_model_load": True}
+              "restore_512_s": restores, "restore_first_is_the_servers_first": True}
     print(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
