@@ -389,7 +389,7 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
                             "the prior's size. Inpainting fills the region chosen above.")
                 pr_task = gr.Radio(list(PRIOR_TASKS), value=PRIOR_TASKS[0], label="Task", elem_id="prior-task")
                 pr_button = gr.Button("Run the prior", variant="primary", elem_id="prior-run")
-                pr_image = gr.Image(label="Input as the prior sees it | result (32x32, shown 8x)", type="pil", format="png",
+                pr_image = gr.Image(label="Input cropped to 32x32 | result (shown 8x)", type="pil", format="png",
                                     interactive=False, buttons=VIEW_ONLY, elem_id="prior-image")
                 pr_file = gr.DownloadButton("Download (PNG with provenance)", elem_id="prior-download")
 
