@@ -209,7 +209,6 @@ def evaluate_cmd(
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """PSNR/SSIM (RGB and Y) over a paired test set, next to the identity baseline; top-1 accuracy for a classifier."""
-    from rich.markup import escape
     from rich.table import Table
 
     from retouch.evaluate import write_report
@@ -293,7 +292,6 @@ def eval_sr(
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """PSNR/SSIM on the Y channel (BT.601, border of `scale` px cut, HR modcropped), as SR papers report them."""
-    from rich.markup import escape
     from rich.table import Table
 
     from retouch.evaluate import write_report
@@ -457,7 +455,6 @@ def eval_region(
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """Demosaic quality inside a hidden square, next to the mosaic and bicubic baselines."""
-    from rich.markup import escape
     from rich.table import Table
 
     from retouch.evaluate import write_report
@@ -720,6 +717,19 @@ def bench(
     if slow:
         err.print(f"slower than {min_ratio}x the reference: {', '.join(slow)}")
         raise typer.Exit(1)
+
+
+@app.command()
+def studio(
+    host: str = typer.Option("127.0.0.1", help="Address to bind: 127.0.0.1 keeps the page on this machine; 0.0.0.0 opens it to the network."),
+    port: int = typer.Option(7860, help="Port to serve on."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    max_pixels: int = typer.Option(50_000_000, help="Largest upload accepted, in pixels (width x height)."),
+) -> None:
+    """A local web page for hiding, restoring, upscaling, translating and the prior (needs the studio extra)."""
+    from retouch.studio import serve
+
+    serve(host, port, device, max_pixels)
 
 
 @app.command()
