@@ -86,7 +86,7 @@ def main() -> None:
         for i in range(4):
             a = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
             Image.fromarray(np.concatenate([a, 255 - a], 1)).save(pairs / f"{i}.png")
-    unet = tiny_model(work, "pix2pix", f"method: pix2pix\nmodel:\n  netG: unet\n  ngf: 4\n  unet_downs: 3\n  norm: none\n"
+    unet = tiny_model(work, "pix2pix", f"method: pix2pix\nmodel:\n  netG: unet\n  ngf: 4\n  unet_downs: 5\n  norm: none\n"
                       f"  dropout: false\n  gan_weight: 0.0\ndata:\n  root: {work / 'pairs'}\n  size: 64\n  preprocess: crop\n"
                       "train:\n  steps: 2\n  batch_size: 1\n  device: cpu\n")
     sr = tiny_model(work, "srgan", f"method: srgan\nmodel:\n  scale: 4\n  channels: 8\n  n_blocks: 1\n  norm: none\n  loss: mse\n"

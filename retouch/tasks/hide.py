@@ -13,17 +13,19 @@ import logging
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
-from retouch.io import Provenance, file_pairs, read_image, save_image
+from retouch.io import Provenance, file_pairs, load_image, save_image, to_pil, to_tensor
 from retouch.tasks.apply import each_file
-from retouch.tasks.restore import box_mask, mask_boxes, mask_for
+from retouch.tasks.restore import box_mask, check_box, mask_boxes, mask_for
 
 log = logging.getLogger(__name__)
 ALIGN = ("region", "image")
 LOSSY = (".jpg", ".jpeg", ".webp")  # Pillow writes WebP lossy by default
 CAM_MODEL = "cifar10-classifier"
+STRIP = 256  # rows of the whole image mosaicked at a time (rounded to whole cells)
 
 
 def cam_region(x: torch.Tensor, locate: str) -> torch.Tensor:
@@ -52,6 +54,41 @@ def mosaic_region(x: torch.Tensor, region: torch.Tensor | None, block: int, alig
     return mosaic(x, region)
 
 
+def mosaic_image(img: Image.Image, region: tuple[int, int, int, int] | torch.Tensor | None, block: int,
+                 align: str = "region") -> tuple[Image.Image, list | None]:
+    """`img` (8-bit RGB, changed in place) with the region mosaicked as `mosaic_region` would, and
+    the boxes for provenance (None for the whole image).
+
+    Only whole cells around the region are ever a float tensor (the whole image goes by strips of
+    whole cells), so a 100 MP photo costs its 8-bit buffer, not float copies of itself; every cell
+    lies inside one window, so the result is the same to the bit. `region` is a box or a mask.
+    """
+    if align not in ALIGN:
+        raise RetouchError(f"Unknown --align {align!r}; use region or image.")
+    w, h = img.size
+    if region is None:
+        step = block * max(1, STRIP // block)
+        windows, boxes = [(0, top, w, min(h, top + step)) for top in range(0, h, step)], None
+    else:
+        boxes = [check_box(h, w, region)] if isinstance(region, tuple) else mask_boxes(region)
+        if not boxes:
+            return img, []
+        x0, y0, bw, bh = boxes[0]
+        oy, ox = (y0, x0) if align == "region" else (0, 0)
+        # from the grid line at or before the region to a block past it: whole cells only
+        windows = [(x0 - (x0 - ox) % block, y0 - (y0 - oy) % block, min(w, x0 + bw + block), min(h, y0 + bh + block))]
+    for l0, t0, l1, t1 in windows:
+        x = to_tensor(img.crop((l0, t0, l1, t1)))
+        if region is None:
+            m = None
+        elif isinstance(region, tuple):
+            m = box_mask(t1 - t0, l1 - l0, (region[0] - l0, region[1] - t0, region[2], region[3]))
+        else:
+            m = region[:, :, t0:t1, l0:l1]
+        img.paste(to_pil(mosaic_region(x, m, block, align)), (l0, t0))
+    return img, boxes
+
+
 def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | None = None, mask: Path | None = None,
                  locate: str | None = None, block: int = 16, align: str = "region",
                  show_progress: bool = True) -> list[tuple[Path, list | None]]:
@@ -69,18 +106,17 @@ def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | No
         log.warning("Writing %s, a lossy format: pixels outside the region will not be exact; write .png to keep them.", "/".join(lossy))
 
     def one(src: Path, dst: Path) -> tuple[Path, list | None]:
-        x = read_image(src)
-        h, w = x.shape[2:]
+        img = load_image(src)
+        w, h = img.size
         if box is not None:
-            region = box_mask(h, w, box)
+            region = box
         elif mask is not None:
             region = mask_for(mask, src, h, w)
         elif locate is not None:
-            region = cam_region(x, locate)
+            region = cam_region(to_tensor(img), locate)
         else:
             region = None
-        boxes = mask_boxes(region) if region is not None else None
-        out = mosaic_region(x, region, block, align)
-        return save_image(out, dst, Provenance(task="mosaic", regions=boxes)), boxes
+        img, boxes = mosaic_image(img, region, block, align)
+        return save_image(img, dst, Provenance(task="mosaic", regions=boxes)), boxes
 
     return each_file(pairs, one, "mosaic", show_progress)
