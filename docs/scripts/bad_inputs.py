@@ -309,12 +309,15 @@ def make_corpus(root: Path, seed: int = 0) -> list[Entry]:
 
 
 def sample(entries: list[Entry], n: int, seed: int = 0) -> list[Entry]:
-    """`n` entries covering every kind at least once (then random others), in corpus order."""
+    """`n` entries, one of each kind first (as many kinds as `n` allows), then random others; in
+    corpus order."""
     rng = random.Random(seed)
     by_kind: dict[str, list[Entry]] = {}
     for e in entries:
         by_kind.setdefault(e.kind, []).append(e)
     picked = [rng.choice(v) for v in by_kind.values()]
+    rng.shuffle(picked)
+    picked = picked[:n]
     rest = [e for e in entries if e not in picked]
     picked += rng.sample(rest, max(0, n - len(picked)))
     order = {id(e): i for i, e in enumerate(entries)}
@@ -481,6 +484,20 @@ def warm(verbs: list[str]) -> None:
         load_classifier("cifar10-classifier")
     if "prior" in verbs:
         import retouch.prior.run  # noqa: F401
+    # one real run of each verb in this process, so the CLI's lazy set-up (Typer, Rich, first torch
+    # calls) is done once here and not again in every forked child
+    import contextlib
+
+    from retouch.cli import main as cli_main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "warm.png"
+        Image.new("RGB", (8, 8), (120, 60, 30)).save(src)
+        for verb in verbs:
+            sys.argv = ["retouch", *[str(a) for a in VERBS[verb](src, Path(tmp) / f"{verb}.png")]]
+            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+                with contextlib.suppress(SystemExit):
+                    cli_main()
 
 
 def folder_run(verb: str, corpus: Path, out: Path) -> dict:

@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,7 +57,9 @@ def tiny_model(work: Path, method: str, yaml: str) -> Path:
 def measure(tree: Path, argv: list[str]) -> tuple[float, float, int]:
     """(peak RSS in GiB, wall seconds, exit status) of `retouch ARGV` run from `tree`."""
     env = {**os.environ, "PYTHONPATH": str(tree.resolve()), "OMP_NUM_THREADS": "2"}
-    p = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "retouch", *argv], env=env, capture_output=True, text=True)
+    # run from outside any tree: `python -m` puts the working directory first on sys.path
+    p = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "retouch", *argv], env=env, capture_output=True, text=True,
+                       cwd=tempfile.gettempdir())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", p.stderr).group(1)
     seconds = sum(float(x) * 60**i for i, x in enumerate(reversed(wall.split(":"))))
@@ -97,9 +100,9 @@ def main() -> None:
     cases = {
         "demosaic --box 256x256": ["demosaic", str(big), "-o", str(out / "demosaic.tif"), "--box", "6000,4000,256,256", "--device", "cpu"],
         "mosaic --box 512x512": ["mosaic", str(big), "-o", str(out / "mosaic-box.tif"), "--box", "6000,4000,512,512"],
-        "mosaic (whole image)": ["mosaic", str(big), "-o", str(out / "mosaic.tif")],
         "translate (tiled U-Net)": ["translate", str(big), "-o", str(out / "translate.tif"), "--model", str(unet), "--device", "cpu"],
         "upscale x4, 6.3 MP in (tiled SRResNet)": ["upscale", str(small), "-o", str(out / "upscale.tif"), "--model", str(sr), "--device", "cpu"],
+        "mosaic (whole image)": ["mosaic", str(big), "-o", str(out / "mosaic.tif")],
         "upscale x4, 6.3 MP in (bicubic)": ["upscale", str(small), "-o", str(out / "bicubic.tif"), "--model", "bicubic"],
     }
     only = [c for c in args.only.split(",") if c]
