@@ -19,7 +19,8 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
     Opened with mode "xb" rather than `mkstemp`, so the result gets the usual permissions from the
     umask (mkstemp's 0600 made shipped weights unreadable to other users).
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{SUFFIX}")
+    # the name's first 100 bytes only, so a name near the 255-byte limit still leaves room for the suffix
+    tmp = path.with_name(f".{os.fsdecode(os.fsencode(path.name)[:100])}.{secrets.token_hex(4)}{SUFFIX}")
     try:
         with open(tmp, "xb") as f:
             yield f

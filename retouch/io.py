@@ -420,6 +420,9 @@ def save_image(
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RetouchError(f"Cannot create the folder {path.parent} ({e.strerror}); choose an output folder you can write to.") from None
+    # Pillow's encoders read settings from `info` (a source TIFF's compression, a JPEG's EXIF offsets,
+    # ...) that describe the file an image was read from, not the one written now: save without them.
+    info, im.info = im.info, {}
     try:
         with atomic_write(path) as f:
             im.save(f, format=fmt, **kwargs)
@@ -427,6 +430,8 @@ def save_image(
         if e.errno is None:  # the encoder failed, not the filesystem
             raise
         raise RetouchError(f"Cannot write {path} ({e}); choose an output folder you can write to with free space.") from None
+    finally:
+        im.info = info
     return path
 
 

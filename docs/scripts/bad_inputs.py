@@ -309,12 +309,15 @@ def make_corpus(root: Path, seed: int = 0) -> list[Entry]:
 
 
 def sample(entries: list[Entry], n: int, seed: int = 0) -> list[Entry]:
-    """`n` entries covering every kind at least once (then random others), in corpus order."""
+    """`n` entries, one of each kind first (as many kinds as `n` allows), then random others; in
+    corpus order."""
     rng = random.Random(seed)
     by_kind: dict[str, list[Entry]] = {}
     for e in entries:
         by_kind.setdefault(e.kind, []).append(e)
     picked = [rng.choice(v) for v in by_kind.values()]
+    rng.shuffle(picked)
+    picked = picked[:n]
     rest = [e for e in entries if e not in picked]
     picked += rng.sample(rest, max(0, n - len(picked)))
     order = {id(e): i for i, e in enumerate(entries)}
@@ -461,6 +464,66 @@ def judge(verb: str, o: Outcome) -> list[str]:
     return problems
 
 
+def warm(verbs: list[str]) -> None:
+    """Import what the verbs import and load their models through the same caches the CLI calls
+    hit, so each forked run costs its own work and not Python's and torch's start-up."""
+    import retouch.cli  # noqa: F401
+    from retouch.locate.cam import load_classifier
+    from retouch.tasks import hide  # noqa: F401
+    from retouch.tasks.apply import load_translator
+    from retouch.tasks.restore import load_restorer
+    from retouch.tasks.upscale import load_upscaler
+
+    if "demosaic" in verbs:
+        load_restorer("demosaic", "cpu", "auto")
+    if "upscale" in verbs:
+        load_upscaler("srresnet-x4", None, "cpu", "auto")
+    if "translate" in verbs:
+        load_translator("horse2zebra", "cpu", "auto", direction="AtoB")
+    if "locate" in verbs:
+        load_classifier("cifar10-classifier")
+    if "prior" in verbs:
+        import retouch.prior.run  # noqa: F401
+    # one real run of each verb in this process, so the CLI's lazy set-up (Typer, Rich, first torch
+    # calls) is done once here and not again in every forked child
+    import contextlib
+
+    from retouch.cli import main as cli_main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "warm.png"
+        Image.new("RGB", (8, 8), (120, 60, 30)).save(src)
+        for verb in verbs:
+            sys.argv = ["retouch", *[str(a) for a in VERBS[verb](src, Path(tmp) / f"{verb}.png")]]
+            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+                with contextlib.suppress(SystemExit):
+                    cli_main()
+
+
+def folder_run(verb: str, corpus: Path, out: Path) -> dict:
+    """`retouch VERB CORPUS -o OUT` as a real subprocess: the good files written, the bad ones
+    listed once each in the summary, exit 2, one line per failed file, no temporary files."""
+    import subprocess
+
+    from retouch.io import list_images
+
+    argv = [str(a) for a in VERBS[verb](corpus, out)]
+    t = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "retouch", *argv], capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    stderr = p.stderr.decode(errors="replace")
+    tried = list_images(corpus)
+    written = {n for n in os.listdir(out)} if out.exists() else set()
+    listed = [line for line in stderr.splitlines() if line.startswith("  ")]
+    failed_names = {line.split(": ", 1)[0].strip() for line in listed}
+    return {
+        "verb": verb, "rc": p.returncode, "tried": len(tried), "written": len(written - {n for n in written if n.endswith(".tmp")}),
+        "listed": len(listed), "temp files": sum(n.endswith(".tmp") for n in written), "traceback": "Traceback" in stderr,
+        "every file answered": all(os.fsdecode(q.name) in written or os.fsdecode(q.name).replace("\n", "?") in failed_names
+                                   or q.name in stderr for q in tried),
+        "seconds": time.monotonic() - t,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -472,6 +535,7 @@ def main() -> None:
     rn.add_argument("--sample", type=int, default=0, help="only N files (every kind kept), e.g. for prior")
     rn.add_argument("--seed", type=int, default=0)
     rn.add_argument("--keep", type=Path, help="work here and keep it (default: a temporary folder)")
+    rn.add_argument("--folders", default=None, help="verbs to also run once on the whole folder (default: all but locate and prior, when not sampling)")
     args = ap.parse_args()
     if args.cmd == "make":
         entries = make_corpus(args.dir, args.seed)
@@ -485,29 +549,41 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    verbs = args.verbs.split(",")
+    warm(verbs)
     work = args.keep or Path(tempfile.mkdtemp(prefix="retouch-bad-"))
     entries = make_corpus(work / "corpus", args.seed)
     if args.sample:
         entries = sample(entries, args.sample, args.seed)
     print(f"{len(entries)} files; CPU: {_cpu()}", flush=True)
-    rows = []
-    for verb in args.verbs.split(","):
+    rows, folders = [], []
+    for verb in verbs:
         t = time.monotonic()
         outcomes = run_verb(verb, entries, work / "out")
         problems = {i: judge(verb, o) for i, o in enumerate(outcomes)}
         bad = {i: p for i, p in problems.items() if p}
         for i, p in bad.items():
             print(f"  {verb} {outcomes[i].entry.path.name!r} ({outcomes[i].entry.kind}): {'; '.join(p)}", flush=True)
-            print("    " + outcomes[i].stderr.strip().replace("\n", "\n    ")[:800], flush=True)
+            print("    " + outcomes[i].stderr.strip().replace("\n", "\n    ")[-800:], flush=True)
         rows.append((verb, len(outcomes), sum(o.rc == 0 for o in outcomes), sum(o.rc == 2 for o in outcomes),
                      sum(o.rc not in (0, 2) for o in outcomes), sum(o.traceback for o in outcomes),
                      sum(bool(o.outputs) and o.rc != 0 for o in outcomes) + sum(any(n != "out.png" for n in o.outputs) for o in outcomes),
                      sum(not o.one_line for o in outcomes if o.rc == 2), len(bad), time.monotonic() - t))
         print(rows[-1], flush=True)
+    folder_verbs = args.folders.split(",") if args.folders is not None else [] if args.sample else [v for v in verbs if v not in ("prior", "locate")]
+    for verb in filter(None, folder_verbs):  # locate reads one image; the prior takes minutes an image
+        folders.append(folder_run(verb, work / "corpus", work / "folder" / verb))
+        print(folders[-1], flush=True)
     print("\n| verb | files | output (exit 0) | clear error (exit 2) | other exit | tracebacks | partial outputs | multi-line errors | wrong outcomes | seconds |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| `{r[0]}` | " + " | ".join(str(v) for v in r[1:-1]) + f" | {r[-1]:.0f} |")
+    if folders:
+        print("\n| folder run | exit | images tried | written | listed as failed | every file answered | temp files | traceback | seconds |")
+        print("|---|---:|---:|---:|---:|---|---:|---|---:|")
+        for f in folders:
+            print(f"| `{f['verb']}` | {f['rc']} | {f['tried']} | {f['written']} | {f['listed']} | {f['every file answered']} | "
+                  f"{f['temp files']} | {f['traceback']} | {f['seconds']:.0f} |")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,7 +57,9 @@ def tiny_model(work: Path, method: str, yaml: str) -> Path:
 def measure(tree: Path, argv: list[str]) -> tuple[float, float, int]:
     """(peak RSS in GiB, wall seconds, exit status) of `retouch ARGV` run from `tree`."""
     env = {**os.environ, "PYTHONPATH": str(tree.resolve()), "OMP_NUM_THREADS": "2"}
-    p = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "retouch", *argv], env=env, capture_output=True, text=True)
+    # run from outside any tree: `python -m` puts the working directory first on sys.path
+    p = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "retouch", *argv], env=env, capture_output=True, text=True,
+                       cwd=tempfile.gettempdir())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", p.stderr).group(1)
     seconds = sum(float(x) * 60**i for i, x in enumerate(reversed(wall.split(":"))))
@@ -86,7 +89,7 @@ def main() -> None:
         for i in range(4):
             a = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
             Image.fromarray(np.concatenate([a, 255 - a], 1)).save(pairs / f"{i}.png")
-    unet = tiny_model(work, "pix2pix", f"method: pix2pix\nmodel:\n  netG: unet\n  ngf: 4\n  unet_downs: 3\n  norm: none\n"
+    unet = tiny_model(work, "pix2pix", f"method: pix2pix\nmodel:\n  netG: unet\n  ngf: 4\n  unet_downs: 5\n  norm: none\n"
                       f"  dropout: false\n  gan_weight: 0.0\ndata:\n  root: {work / 'pairs'}\n  size: 64\n  preprocess: crop\n"
                       "train:\n  steps: 2\n  batch_size: 1\n  device: cpu\n")
     sr = tiny_model(work, "srgan", f"method: srgan\nmodel:\n  scale: 4\n  channels: 8\n  n_blocks: 1\n  norm: none\n  loss: mse\n"
@@ -97,9 +100,9 @@ def main() -> None:
     cases = {
         "demosaic --box 256x256": ["demosaic", str(big), "-o", str(out / "demosaic.tif"), "--box", "6000,4000,256,256", "--device", "cpu"],
         "mosaic --box 512x512": ["mosaic", str(big), "-o", str(out / "mosaic-box.tif"), "--box", "6000,4000,512,512"],
-        "mosaic (whole image)": ["mosaic", str(big), "-o", str(out / "mosaic.tif")],
         "translate (tiled U-Net)": ["translate", str(big), "-o", str(out / "translate.tif"), "--model", str(unet), "--device", "cpu"],
         "upscale x4, 6.3 MP in (tiled SRResNet)": ["upscale", str(small), "-o", str(out / "upscale.tif"), "--model", str(sr), "--device", "cpu"],
+        "mosaic (whole image)": ["mosaic", str(big), "-o", str(out / "mosaic.tif")],
         "upscale x4, 6.3 MP in (bicubic)": ["upscale", str(small), "-o", str(out / "bicubic.tif"), "--model", "bicubic"],
     }
     only = [c for c in args.only.split(",") if c]

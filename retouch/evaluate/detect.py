@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from retouch.degrade import Jpeg, Mosaic, Rescale
 from retouch.io import list_images, read_image, to_pil, to_tensor
-from retouch.locate.detect import Detection, detect_mosaic
+from retouch.locate.detect import Detection
 
 CONDITIONS = ("PNG", "JPEG q90", "JPEG q75", "JPEG q50", "rescaled 0.75x", "rescaled 1.5x", "two regions", "mixed", "clean photo")
 

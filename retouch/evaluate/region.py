@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 from rich.progress import track
 
 from retouch.degrade import Jpeg, Mosaic
+from retouch.errors import RetouchError
 from retouch.io import list_images, read_image, to_pil
 from retouch.metrics import detail_ratio, image_metrics, mean_metrics
 from retouch.tasks.restore import SOFT_WEIGHT, box_mask, load_restorer, restore_region
@@ -41,6 +42,8 @@ def evaluate_region(models: list[str], data: Path, blocks: list[int], box: int =
         for i, path in enumerate(track(paths, description=f"block {block}", disable=not show_progress)):
             clean = read_image(path)
             h, w = clean.shape[2:]
+            if h < box or w < box:
+                raise RetouchError(f"{path} is {w}x{h}, smaller than the {box}x{box} square hidden in each photo; lower --box or remove it.")
             top, left = (h - box) // 2, (w - box) // 2
             mask = box_mask(h, w, (left, top, box, box))
             mosaic = Mosaic.aligned_to(block, top, left)

@@ -65,6 +65,9 @@ def evaluate_sr(models: list[str], sets: list[str], data: Path, scale: int | Non
         scores: dict[str, list] = {row: [] for row in rows}
         for path in track(paths, description=f"eval-sr {name}", disable=not show_progress):
             hr = modcrop(read_image(path), s)
+            if min(hr.shape[2:]) < 4 * s:  # the protocol cuts a border of `s` pixels from each side
+                raise RetouchError(f"{path} is {hr.shape[3]}x{hr.shape[2]} after cropping to multiples of {s}: too small for x{s} "
+                                   f"evaluation (each side needs {4 * s} pixels); remove it from the folder.")
             lr = low_res(hr, s)
             for row, up in rows.items():
                 scores[row].append(sr_scores(up(lr), hr, s))

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from rich.progress import track
 
 from retouch.degrade import Mosaic

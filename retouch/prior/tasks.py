@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from skimage.color import lab2rgb, rgb2lab
 from torch import Tensor
 

@@ -111,7 +111,10 @@ class Translator:
         s = self.scale
         tile = max(self.tile, self.multiple) // self.multiple * self.multiple
         if h <= tile and w <= tile:
-            return self._run(_pad_to(x, _ceil(h, self.multiple), _ceil(w, self.multiple)))[:, :, : h * s, : w * s].cpu()
+            # at least two cells of the coarsest level, so a 1xN image still leaves normalisation layers
+            # more than one value per channel at the bottleneck
+            least = 2 * self.multiple
+            return self._run(_pad_to(x, max(least, _ceil(h, self.multiple)), max(least, _ceil(w, self.multiple))))[:, :, : h * s, : w * s].cpu()
         x = _pad_to(x, max(h, tile), max(w, tile))
         H, W = x.shape[2:]
         overlap = min(self.overlap, tile // 4)  # a larger overlap than a quarter tile only multiplies tiles

@@ -13,17 +13,19 @@ import logging
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
-from retouch.io import Provenance, file_pairs, read_image, save_image
+from retouch.io import Provenance, file_pairs, load_image, save_image, to_pil, to_tensor
 from retouch.tasks.apply import each_file
-from retouch.tasks.restore import box_mask, boxes_mask, mask_for, region_boxes
+from retouch.tasks.restore import box_mask, check_box, mask_for, region_boxes
 
 log = logging.getLogger(__name__)
 ALIGN = ("region", "image")
 LOSSY = (".jpg", ".jpeg", ".webp")  # Pillow writes WebP lossy by default
 CAM_MODEL = "cifar10-classifier"
+STRIP = 256  # rows of the whole image mosaicked at a time (rounded to whole cells)
 
 
 def cam_region(x: torch.Tensor, locate: str) -> torch.Tensor:
@@ -62,6 +64,38 @@ def mosaic_region(x: torch.Tensor, region: torch.Tensor | None, block: int, alig
     return out
 
 
+def mosaic_image(img: Image.Image, region: list[tuple[int, int, int, int]] | torch.Tensor | None, block: int,
+                 align: str = "region") -> tuple[Image.Image, list | None]:
+    """`img` (8-bit RGB, changed in place) with the region mosaicked as `mosaic_region` would, and
+    the boxes for provenance (None for the whole image).
+
+    Only whole cells around each region are ever a float tensor (the whole image goes by strips of
+    whole cells), so a 100 MP photo costs its 8-bit buffer, not float copies of itself; every cell
+    lies inside one window, so the result is the same to the bit. `region` is a list of boxes, each
+    mosaicked on its own grid, or a mask, each connected part of which is.
+    """
+    if align not in ALIGN:
+        raise RetouchError(f"Unknown --align {align!r}; use region or image.")
+    w, h = img.size
+    if region is None:
+        step = block * max(1, STRIP // block)
+        for top in range(0, h, step):
+            strip = (0, top, w, min(h, top + step))
+            img.paste(to_pil(mosaic_region(to_tensor(img.crop(strip)), None, block, align)), strip[:2])
+        return img, None
+    given = isinstance(region, list)
+    boxes = [check_box(h, w, b) for b in region] if given else region_boxes(region)
+    for x0, y0, bw, bh in boxes:
+        oy, ox = (y0, x0) if align == "region" else (0, 0)
+        # from the grid line at or before the region to a block past it: whole cells only
+        l0, t0 = x0 - (x0 - ox) % block, y0 - (y0 - oy) % block
+        l1, t1 = min(w, x0 + bw + block), min(h, y0 + bh + block)
+        m = torch.zeros(1, 1, t1 - t0, l1 - l0)  # this region alone, even where another is near
+        m[:, :, y0 - t0 : y0 - t0 + bh, x0 - l0 : x0 - l0 + bw] = 1 if given else region[:, :, y0 : y0 + bh, x0 : x0 + bw]
+        img.paste(to_pil(mosaic_region(to_tensor(img.crop((l0, t0, l1, t1))), m, block, align)), (l0, t0))
+    return img, boxes
+
+
 def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | None = None, mask: Path | None = None,
                  locate: str | None = None, block: int = 16, align: str = "region",
                  show_progress: bool = True) -> list[tuple[Path, list | None]]:
@@ -79,19 +113,18 @@ def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | No
         log.warning("Writing %s, a lossy format: pixels outside the region will not be exact; write .png to keep them.", "/".join(lossy))
 
     def one(src: Path, dst: Path) -> tuple[Path, list | None]:
-        x = read_image(src)
-        h, w = x.shape[2:]
+        img = load_image(src)
+        w, h = img.size
         if box is not None:
-            region = boxes_mask(h, w, box if isinstance(box, list) else [box])
+            region = box if isinstance(box, list) else [box]
         elif mask is not None:
             region = mask_for(mask, src, h, w)
         elif locate is not None:
-            region = cam_region(x, locate)
+            region = cam_region(to_tensor(img), locate)
         else:
             region = None
-        boxes = region_boxes(region) if region is not None else None
-        out = mosaic_region(x, region, block, align)
-        return save_image(out, dst, Provenance(task="mosaic", regions=boxes)), boxes
+        img, boxes = mosaic_image(img, region, block, align)
+        return save_image(img, dst, Provenance(task="mosaic", regions=boxes)), boxes
 
     return each_file(pairs, one, "mosaic", show_progress)
 
