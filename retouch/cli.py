@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from retouch.errors import RetouchError
-from retouch.io import DEFAULT_MAX_PIXELS, set_max_pixels
+from retouch.limits import DEFAULT_MAX_PIXELS, set_max_pixels
 from retouch.toy.cli import toy_app
 
 app = typer.Typer(

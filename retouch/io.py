@@ -25,8 +25,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 import retouch
+from retouch import limits
 from retouch.atomic import atomic_write
 from retouch.errors import RetouchError
+from retouch.limits import DEFAULT_MAX_PIXELS, set_max_pixels
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -53,33 +55,13 @@ _WHITE = (255, 255, 255, 255)
 
 log = logging.getLogger(__name__)
 
-# The largest image (width x height) retouch decodes. A forged header can claim gigapixels in a
-# few hundred bytes, and every verb holds float copies of what it reads (12 bytes a pixel), so the
-# size is checked before any pixel is decoded. 200 MP lets a 100 MP photo through with room.
-DEFAULT_MAX_PIXELS = 200_000_000
-_max_pixels = DEFAULT_MAX_PIXELS
-Image.MAX_IMAGE_PIXELS = _max_pixels  # Pillow warns above it and refuses above twice it
-
-
-def set_max_pixels(limit: int) -> None:
-    """Raise or lower the decode limit (`--max-pixels`); 0 removes it, for files you trust.
-
-    Pillow's own bomb check follows the same number, so the two never disagree.
-    """
-    global _max_pixels
-    if limit < 0:
-        raise RetouchError(f"--max-pixels must be 0 (no limit) or a pixel count, not {limit}.")
-    _max_pixels = limit
-    Image.MAX_IMAGE_PIXELS = limit or None
-
-
 def _too_large(path: Path, size: tuple[int, int] | None = None, pixels: int | None = None) -> RetouchError:
     """The `--max-pixels` refusal, saying how to raise the limit for this very file."""
     pixels = size[0] * size[1] if size else pixels
     what = f"is {size[0]}x{size[1]} pixels" if size else f"claims {pixels / 1e6:.0f} megapixels" if pixels else "claims too many pixels"
-    need = str(pixels) if pixels else str(4 * _max_pixels)
+    need = str(pixels) if pixels else str(4 * limits.max_pixels())
     return RetouchError(
-        f"{path} {what}, over the limit of {_max_pixels / 1e6:g} megapixels that guards against decompression bombs; "
+        f"{path} {what}, over the limit of {limits.max_pixels() / 1e6:g} megapixels that guards against decompression bombs; "
         f"if you trust the file, pass --max-pixels {need} (or 0 for no limit)."
     )
 
@@ -135,7 +117,7 @@ def _open(path: Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
-                if _max_pixels and im.size[0] * im.size[1] > _max_pixels:
+                if limits.max_pixels() and im.size[0] * im.size[1] > limits.max_pixels():
                     raise _too_large(path, im.size)
                 if getattr(im, "n_frames", 1) > 1:
                     log.warning("%s has %d frames; using the first.", path, im.n_frames)
