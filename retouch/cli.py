@@ -355,9 +355,8 @@ def prior(
     from retouch.prior.run import run_prior
 
     set_max_pixels(max_pixels)
-    for path in run_prior(task, inputs, output, second, mask, class_name, model, grey, scale, fit, steps_gif, seed, batch,
-                          device, precision):
-        typer.echo(path)
+    _report(lambda: run_prior(task, inputs, output, second, mask, class_name, model, grey, scale, fit, steps_gif, seed, batch,
+                              device, precision))
 
 
 @app.command("eval-dgp")
@@ -416,11 +415,11 @@ def demosaic(
 
     The restored pixels are invented by the model, not recovered: the mosaic destroyed them.
     """
-    from retouch.video import is_video
+    from retouch.video import is_film
 
     set_max_pixels(max_pixels)
     boxes = _boxes(box)
-    if is_video(inputs):
+    if is_film(inputs, output):
         from retouch.locate.temporal import region_source
         from retouch.tasks.restore import demosaic_video
 
@@ -576,11 +575,11 @@ def mosaic(
 
     Only the region changes. Small blocks are weak anonymisation: restoration models, ours included, invent plausible detail from them; use large blocks for faces and plates.
     """
-    from retouch.video import is_video
+    from retouch.video import is_film
 
     set_max_pixels(max_pixels)
     boxes = _boxes(box)
-    if is_video(inputs):
+    if is_film(inputs, output):
         from retouch.locate.temporal import region_source
         from retouch.tasks.hide import mosaic_video
 

@@ -60,6 +60,13 @@ def is_video(path: Path | str) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
+def is_film(src: Path | str, dst: Path | str) -> bool:
+    """Whether a verb should treat `src` as a film (how every verb decides photo or film): a video
+    by its extension, except that an animated GIF written as a still image (`anim.gif -o out.png`)
+    is an image whose first frame is used, as every image verb reads it."""
+    return is_video(src) and (Path(src).suffix.lower() != ".gif" or is_video(dst))
+
+
 @dataclass
 class VideoInfo:
     """What a clip is: size as displayed, frame count (0 when the container does not say), rate, time base..."""

@@ -218,3 +218,16 @@ def test_a_released_style_biggan_runs_through_the_same_engine():
     assert torch.allclose(together.image[1:], alone.image, atol=1e-4)
     frames = T.morph(big, together, 0, 1, frames=3)
     assert torch.allclose(frames[0], together.image[0], atol=1e-5) and torch.allclose(frames[-1], together.image[1], atol=1e-5)
+
+
+def test_a_prior_folder_run_fits_the_good_files_and_lists_the_bad_ones(prior_run, tmp_path):
+    from retouch.tasks.apply import FilesFailed
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(((images(1)[0].permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)).save(src / "good.png")
+    (src / "empty.png").write_bytes(b"")
+    result = CliRunner().invoke(app, ["prior", "reconstruct", str(src), "-o", str(tmp_path / "out"), "--model", str(prior_run),
+                                      "--device", "cpu"])
+    assert isinstance(result.exception, FilesFailed) and "empty.png" in str(result.exception)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]

@@ -15,6 +15,7 @@ from retouch.io import Provenance, file_pairs, load_image, save_image, to_tensor
 from retouch.locate.cam import class_index
 from retouch.prior.engine import DGP, Fit, load_prior
 from retouch.prior.tasks import MANIPULATE, SETTINGS, TASKS, jitter, morph, restore, transfer
+from retouch.tasks.apply import FilesFailed, each_file
 
 
 def _read(path: Path, side: int, fit: bool, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -73,26 +74,36 @@ def run_prior(task: str, inputs: Path, output: Path, second: Path | None = None,
     side = dgp.size // scale if task == "upscale" else dgp.size
     pairs = [(inputs, output)] if task == "morph" else file_pairs(inputs, output)
     mask_t, size = (None, None) if mask is None else _read_known(mask, dgp.size, fit_size)
+    # every input read first, through the folder loop of every verb: a bad file is listed at the
+    # end and the good ones are still fitted, in batches (morph reads its two inputs as one item)
+    def read(src: Path, dst: Path) -> tuple[Path, torch.Tensor]:
+        return dst, torch.cat([_read(p, side, fit_size, size) for p in ([src, second] if task == "morph" else [src])])
+
+    try:
+        loaded, failed = each_file(pairs, read, "read", show_progress=False), None
+    except FilesFailed as e:
+        loaded, failed = e.results, e
     restore_task = "reconstruct" if task in MANIPULATE else task
     steps = SETTINGS[restore_task].steps
     written: list[Path] = []
     columns = [TextColumn(f"[bold]{task}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"), TimeRemainingColumn()]
     with Progress(*columns, disable=not show_progress) as progress:
-        for start in range(0, len(pairs), batch):
-            chunk = pairs[start:start + batch]
-            paths = [chunk[0][0], second] if task == "morph" else [src for src, _ in chunk]
-            images = torch.cat([_read(p, side, fit_size, size) for p in paths])
-            y = None if cls is None else torch.full((len(paths),), cls, dtype=torch.long)
+        for start in range(0, len(loaded), batch):
+            chunk = loaded[start:start + batch]
+            images = torch.cat([x for _, x in chunk])
+            y = None if cls is None else torch.full((len(images),), cls, dtype=torch.long)
             bar = progress.add_task(task, total=steps)
             out, fit = restore(dgp, restore_task, images, mask=mask_t, y=y, scale=scale, grey=grey, seed=seed,
                                frame_every=2 if steps_gif else 0, on_step=lambda k, s: progress.update(bar, completed=s))
             progress.remove_task(bar)
             results = _manipulate(task, dgp, fit, out)
-            for i, (_, dst) in enumerate(chunk):
+            for i, (dst, _) in enumerate(chunk):
                 prov = Provenance(model=str(model), task=f"deep generative prior: {task}", regions=None)
                 written.append(save_image(results[i], dst, prov))
                 if steps_gif:
                     written.append(save_gif([f[i] for f in fit.frames], dst.with_suffix(".gif")))
+    if failed is not None:
+        raise FilesFailed(written, failed.failed, len(pairs))
     return written
 
 

@@ -227,9 +227,9 @@ def translate_files(inputs: Path, output: Path, model: str | Path, device: str =
     (`codec`, `crf` for its video stream; the sound copied); provenance in each."""
     tr = load_translator(str(model), device, precision, direction=direction, arch=arch)
     provenance = Provenance(model=tr.name, task="translate", regions=None)
-    from retouch.video import is_video
+    from retouch.video import is_film
 
-    if is_video(inputs):
+    if is_film(inputs, output):
         from retouch.video import per_frame, process_video
 
         process_video(inputs, output, per_frame(lambda x, _: tr(x)), provenance, codec=codec, crf=crf, show_progress=show_progress)

@@ -63,9 +63,9 @@ def upscale_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL,
                   precision: str = "auto", show_progress: bool = True, codec: str | None = None, crf: int | None = None,
                   arch: str | None = None) -> list[Path]:
     """A file to a file, a folder to a folder with the same file names, or a film to a film; provenance in each."""
-    from retouch.video import is_video
+    from retouch.video import is_film
 
-    if is_video(inputs):
+    if is_film(inputs, output):
         return [upscale_video(inputs, output, model, scale, device, precision, codec, crf, show_progress, arch)]
     up = load_upscaler(model, scale, device, precision, arch)
     return map_files(up, inputs, output, Provenance(model=str(model), task=f"upscale x{up.scale}", regions=None), show_progress)
