@@ -16,6 +16,38 @@ def smooth_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.asarray(Image.fromarray(coarse).resize((w, h), Image.BICUBIC))
 
 
+def photo_folder(root: Path, n: int = 5, h: int = 48, w: int = 56, seed: int = 0) -> Path:
+    """n smooth photo-like PNGs (0.png ...) in a new folder: clean photos for on-the-fly pairs."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(smooth_image(rng, h, w)).save(root / f"{i}.png")
+    return root
+
+
+def tiny_masked_run(folder: Path, clean: Path, steps: int) -> Path:
+    """A tiny masked pix2pix (what `demosaic` is) trained `steps` steps on mosaics made on the fly
+    from the photos in `clean`; returns its run folder."""
+    from retouch.train import RunConfig, train
+
+    cfg = RunConfig(
+        method="pix2pix",
+        model={"ngf": 4, "ndf": 4, "norm": "none", "dropout": False, "masked": True, "unet_downs": 5},
+        data={"root": str(clean), "degrade": "mosaic:block=4-8", "size": 32, "region_size": [8, 24]},
+        train={"steps": steps, "batch_size": 2, "log_every": 1, "sample_every": steps, "ckpt_every": steps, "device": "cpu",
+               "precision": "fp32"},
+    )
+    train(cfg, folder / "run", show_progress=False)
+    return folder / "run"
+
+
+def assert_same_nets(a: dict, b: dict, nets: tuple[str, ...] = ("G", "D"), why: str = "differs") -> None:
+    """Two checkpoints' networks equal to the bit (exact resume, undone steps)."""
+    for net in nets:
+        for k, v in a["method"]["nets"][net].items():
+            assert torch.equal(v, b["method"]["nets"][net][k]), f"{net}.{k} {why}"
+
+
 def make_ab_folder(root: Path, n: int = 6, size: int = 48, seed: int = 0) -> Path:
     """n AB side-by-side pairs (B = colour-inverted A), pix2pix layout under root/train."""
     rng = np.random.default_rng(seed)

@@ -2,6 +2,7 @@
 and its combination with the grid fit, soft consistency on JPEG, several regions restored, a
 photo with no mosaic left alone, and the own-photos path end to end."""
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +21,9 @@ from retouch.locate.detect import combine, detect_mosaic, estimate_grid, periodi
 from retouch.tasks.restore import load_restorer, restore_region
 from retouch.train import RunConfig, train
 from retouch.zoo import ZOO
-from tests.helpers import smooth_image
+from tests.helpers import photo_folder, smooth_image, tiny_masked_run
 
-
-def photos(root: Path, n: int = 4, h: int = 64, w: int = 72, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True)
-    for i in range(n):
-        Image.fromarray(smooth_image(rng, h, w)).save(root / f"{i}.png")
-    return root
+photos = functools.partial(photo_folder, n=4, h=64, w=72)  # the sizes these tests were written for
 
 
 def texture(h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -40,16 +35,8 @@ def texture(h: int, w: int, seed: int = 0) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def restorer(tmp_path_factory) -> Path:
-    """A tiny masked pix2pix, a few steps on mosaics made on the fly."""
     tmp = tmp_path_factory.mktemp("mosaics")
-    cfg = RunConfig(
-        method="pix2pix",
-        model={"ngf": 4, "ndf": 4, "norm": "none", "dropout": False, "masked": True, "unet_downs": 5},
-        data={"root": str(photos(tmp / "clean")), "degrade": "mosaic:block=4-8", "size": 32, "region_size": [8, 24]},
-        train={"steps": 2, "batch_size": 2, "log_every": 1, "sample_every": 2, "ckpt_every": 2, "device": "cpu", "precision": "fp32"},
-    )
-    train(cfg, tmp / "run", show_progress=False)
-    return tmp / "run"
+    return tiny_masked_run(tmp, photos(tmp / "clean"), steps=2)
 
 
 def test_crops_get_zero_to_two_regions_and_the_whole_crop_is_compressed(tmp_path):

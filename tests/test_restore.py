@@ -10,17 +10,13 @@ from PIL import Image
 from retouch.data import DataConfig, DegradedDataset
 from retouch.errors import RetouchError
 from retouch.io import read_provenance, to_tensor
-from retouch.tasks.restore import box_mask, demosaic_files, load_restorer, restore_region
-from retouch.train import RunConfig, train
-from tests.helpers import smooth_image
-
-
-def clean_folder(root: Path, n: int = 5, h: int = 48, w: int = 56) -> Path:
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True)
-    for i in range(n):
-        Image.fromarray(smooth_image(rng, h, w)).save(root / f"{i}.png")
-    return root
+from retouch.tasks.restore import (
+    box_mask,
+    demosaic_files,
+    load_restorer,
+    restore_region,
+)
+from tests.helpers import photo_folder, smooth_image, tiny_masked_run
 
 
 def degraded_config(root: Path, **kw) -> DataConfig:
@@ -29,20 +25,12 @@ def degraded_config(root: Path, **kw) -> DataConfig:
 
 @pytest.fixture(scope="module")
 def masked_run(tmp_path_factory) -> Path:
-    """A tiny masked pix2pix trained for a few steps on mosaics made on the fly."""
     tmp = tmp_path_factory.mktemp("restore")
-    cfg = RunConfig(
-        method="pix2pix",
-        model={"ngf": 4, "ndf": 4, "norm": "none", "dropout": False, "masked": True, "unet_downs": 5},
-        data={"root": str(clean_folder(tmp / "clean")), "degrade": "mosaic:block=4-8", "size": 32, "region_size": [8, 24]},
-        train={"steps": 6, "batch_size": 2, "log_every": 1, "sample_every": 6, "ckpt_every": 6, "device": "cpu", "precision": "fp32"},
-    )
-    train(cfg, tmp / "run", show_progress=False)
-    return tmp / "run"
+    return tiny_masked_run(tmp, photo_folder(tmp / "clean"), steps=6)
 
 
 def test_degraded_items_are_reproducible_and_only_change_the_region(tmp_path):
-    ds = DegradedDataset(degraded_config(clean_folder(tmp_path / "c")))
+    ds = DegradedDataset(degraded_config(photo_folder(tmp_path / "c")))
     a, b = ds[(2, 77)], ds[(2, 77)]
     for k in ("input", "mask", "target"):
         assert torch.equal(a[k], b[k])
@@ -55,7 +43,7 @@ def test_degraded_items_are_reproducible_and_only_change_the_region(tmp_path):
 
 
 def test_degraded_dataset_skips_photos_smaller_than_the_crop(tmp_path):
-    root = clean_folder(tmp_path / "c", n=3)
+    root = photo_folder(tmp_path / "c", n=3)
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(root / "tiny.png")
     assert len(DegradedDataset(degraded_config(root))) == 3
     with pytest.raises(RetouchError, match="smaller than the crop"):

@@ -15,7 +15,7 @@ import yaml
 from retouch.errors import RetouchError
 from retouch.train import CHECKPOINT, RunConfig, train
 from retouch.zoo import load_model
-from tests.helpers import killed_run, make_ab_folder
+from tests.helpers import assert_same_nets, killed_run, make_ab_folder
 
 STEPS = 80
 
@@ -69,9 +69,7 @@ def test_killed_run_resumes_exactly(tmp_path):
     a = torch.load(full / CHECKPOINT, weights_only=True)
     b = torch.load(killed / CHECKPOINT, weights_only=True)
     assert a["step"] == b["step"] == STEPS
-    for net in ("G", "D"):
-        for k, v in a["method"]["nets"][net].items():
-            assert torch.equal(v, b["method"]["nets"][net][k]), f"{net}.{k} differs after resume"
+    assert_same_nets(a, b, why="differs after resume")
 
 
 def test_training_learns_and_exports(tmp_path):

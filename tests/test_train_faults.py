@@ -21,7 +21,7 @@ from retouch.errors import RetouchError
 from retouch.methods.pix2pix import Pix2Pix
 from retouch.train import CHECKPOINT, train
 from retouch.zoo import load_pth
-from tests.helpers import make_ab_folder
+from tests.helpers import assert_same_nets, make_ab_folder
 from tests.test_train import losses_only, read_log, tiny_config
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -42,9 +42,7 @@ def logged_steps(run: Path) -> int:
 def same_weights(a: Path, b: Path) -> None:
     x, y = torch.load(a / CHECKPOINT, weights_only=True), torch.load(b / CHECKPOINT, weights_only=True)
     assert x["step"] == y["step"]
-    for net in x["method"]["nets"]:
-        for k, v in x["method"]["nets"][net].items():
-            assert torch.equal(v, y["method"]["nets"][net][k]), f"{net}.{k} differs"
+    assert_same_nets(x, y, tuple(x["method"]["nets"]))
 
 
 KILL_IN_WRITE = """
@@ -180,9 +178,7 @@ def test_skip_mode_undoes_a_nan_step_counts_it_and_goes_on(tmp_path, monkeypatch
     state = torch.load(tmp_path / "skip" / CHECKPOINT, weights_only=True)
     assert state["step"] == 6 and state["skipped"] == 1
     reference = torch.load(tmp_path / "ref" / CHECKPOINT, weights_only=True)
-    for net in ("G", "D"):
-        for k, v in reference["method"]["nets"][net].items():
-            assert torch.equal(v, state["method"]["nets"][net][k]), f"{net}.{k}: the skipped step was not undone"
+    assert_same_nets(reference, state, why="was changed by the step that should have been undone")
 
 
 def test_a_full_disk_stops_with_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path):
