@@ -15,6 +15,7 @@ from retouch.nets.layers import init_weights, norm_layer
 from retouch.nets.msrresnet import MSRResNet
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator, receptive_field
 from retouch.nets.resnet import ResnetGenerator
+from retouch.nets.segmenter import Segmenter
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.unet import UnetGenerator, UnetSkipBlock, unet_depth
 
@@ -263,7 +264,7 @@ def test_registry():
         "unet": UnetGenerator, "resnet": ResnetGenerator,
         "patchgan": NLayerDiscriminator, "pixel": PixelDiscriminator, "resnet_gap": ResNetGAP,
         "srresnet": SRResNet, "msrresnet": MSRResNet, "srgan_d": SRGANDiscriminator, "twoway": TwoWay,
-        "biggan_g": BigGANGenerator, "biggan_d": BigGANDiscriminator,
+        "biggan_g": BigGANGenerator, "biggan_d": BigGANDiscriminator, "segmenter": Segmenter,
     }
 
 
