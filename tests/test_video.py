@@ -275,3 +275,30 @@ def test_photos_take_several_boxes_too(tmp_path):
     for y, x in ((0, 0), (24, 40)):
         assert (out[y : y + 8, x : x + 8] == out[y, x]).all()
     assert np.array_equal(out[20:24], img[20:24])
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, RetouchError])
+def test_interrupted_film_leaves_nothing_and_no_thread(tmp_path, failure):
+    """Ctrl-C (or a failing model) mid-film, while the reader thread decodes ahead and the writer
+    thread encodes behind: the error comes out, no file or temporary is left, both threads end."""
+    import threading
+
+    from retouch.io import Provenance
+    from retouch.video import process_video
+
+    clip = _clip(tmp_path / "in.mp4")
+    calls = []
+
+    def dies_on_third_batch(frames, masks):
+        calls.append(len(frames))
+        if len(calls) == 3:
+            raise failure("stop")
+        return frames
+
+    before = threading.active_count()
+    with pytest.raises(failure):
+        process_video(clip, tmp_path / "out.mp4", dies_on_third_batch, Provenance(task="test"),
+                      region_source(boxes=[(8, 8, 16, 16)]), batch=2, show_progress=False)
+    assert calls == [2, 2, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+    assert threading.active_count() == before
