@@ -561,7 +561,7 @@ def mosaic(
     output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film. PNG keeps the pixels outside the region exact; JPEG does not."),
     box: list[str] = typer.Option(None, help="Region X,Y,W,H in pixels (repeat for several)."),
     mask: Path = typer.Option(None, help="Mask image of the image's size (white = region), or a folder of masks named like the inputs."),
-    locate: str = typer.Option(None, help="cam or cam:CLASS: the box a classifier's activation map points at (films: on the first frame, then tracked)."),
+    locate: str = typer.Option(None, help="cam or cam:CLASS: the box a classifier's activation map points at (films: on the first frame, then tracked); faces or plates: every face or number plate OpenCV's Haar cascades find (films: every 5 frames, tracked between)."),
     mask_video: Path = typer.Option(None, help="Films: a mask clip of the same length (white = region)."),
     track: list[str] = typer.Option(None, help="Films: a box X,Y,W,H on the first frame, followed through the film (repeat for several)."),
     block: int = typer.Option(16, help="Cell side in pixels; a block as large as the region leaves one flat colour."),
@@ -583,15 +583,17 @@ def mosaic(
         from retouch.locate.temporal import region_source
         from retouch.tasks.hide import mosaic_video
 
-        tracked = _boxes(track)
-        if locate is not None:
-            from retouch.tasks.hide import cam_region
+        tracked, found = _boxes(track), None
+        if locate in ("faces", "plates"):
+            found = locate
+        elif locate is not None:
+            from retouch.tasks.hide import located_region
             from retouch.tasks.restore import region_boxes
             from retouch.video import read_frames
 
             first = next(read_frames(inputs))
-            tracked = region_boxes(cam_region(first, locate))
-        regions = region_source(boxes, mask, mask_video, tracked)
+            tracked = region_boxes(located_region(first, locate))
+        regions = region_source(boxes, mask, mask_video, tracked, found=found)
         frames = mosaic_video(inputs, output, regions, block, align, codec, crf, regions_json)
         typer.echo(f"{output}  ({len(frames)} frames)")
         return
@@ -601,7 +603,8 @@ def mosaic(
 
     def line(result: tuple[Path, list | None]) -> str:
         path, found = result
-        where = "whole image" if found is None else ", ".join("x={} y={} w={} h={}".format(*b) for b in found) or "empty mask"
+        nothing = f"no {locate} found: nothing hidden, check by eye" if locate in ("faces", "plates") else "empty mask"
+        where = "whole image" if found is None else ", ".join("x={} y={} w={} h={}".format(*b) for b in found) or nothing
         return f"{path}  ({where})"
 
     _report(lambda: mosaic_files(inputs, output, boxes, mask, locate, block, align), line)

@@ -515,13 +515,16 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
             stream = _ahead(decoded(), batch)
             masks = regions.masks(stream) if regions else (None for _ in stream)
             items: list[tuple[_Pending, torch.Tensor | None]] = []
-            for mask in masks:
-                items.append((pending.popleft(), mask))
-                if len(items) == batch:
+            try:
+                for mask in masks:
+                    items.append((pending.popleft(), mask))
+                    if len(items) == batch:
+                        flush(items)
+                        items = []
+                if items:
                     flush(items)
-                    items = []
-            if items:
-                flush(items)
+            finally:  # the reader thread stops before the input closes, also when this raised
+                stream.close()
             if enc is None:
                 raise RetouchError(f"{src} has a video stream but no frame could be decoded; it is empty or damaged.")
             encode(None)

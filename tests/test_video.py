@@ -302,3 +302,46 @@ def test_interrupted_film_leaves_nothing_and_no_thread(tmp_path, failure):
     assert calls == [2, 2, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
     assert threading.active_count() == before
+
+
+def test_locate_faces_hides_the_astronaut_in_photos_and_films(tmp_path):
+    """OpenCV's frontal-face cascade finds the astronaut's face: a photo's face box is hidden
+    (everything else exact), a photo with no face says so, and in a film panning over the photo
+    the face (carried into each frame by the known camera path) is hidden in every frame that
+    shows it whole."""
+    from typer.testing import CliRunner
+
+    from retouch.cli import app
+    from retouch.locate.temporal import Found
+    from retouch.tasks.clips import camera_path
+
+    face = (180, 70, 90, 115)  # forehead to chin in the 512x512 photo
+    photo = Image.fromarray(skimage.data.astronaut())
+    photo.save(tmp_path / "astronaut.png")
+    Image.fromarray(smooth_image(np.random.default_rng(0), 96, 128)).save(tmp_path / "plain.png")
+    runner = CliRunner()
+    r = runner.invoke(app, ["mosaic", str(tmp_path / "astronaut.png"), "-o", str(tmp_path / "hidden.png"), "--locate", "faces"])
+    assert r.exit_code == 0, r.output
+    before, after = np.asarray(photo), np.asarray(Image.open(tmp_path / "hidden.png"))
+    changed = np.any(before != after, axis=2)
+    x, y, w, h = face
+    assert changed[y : y + h, x : x + w].mean() > 0.9
+    assert changed.mean() < 0.15  # the face, not the photo
+    r = runner.invoke(app, ["mosaic", str(tmp_path / "plain.png"), "-o", str(tmp_path / "plain-out.png"), "--locate", "faces"])
+    assert r.exit_code == 0 and "no faces found" in r.output, r.output
+
+    n, W2, H2 = 30, 240, 240
+    gen = torch.Generator().manual_seed(1)
+    clip = write_clip(tmp_path / "astronaut.mp4", list(camera_frames(photo, W2, H2, n, zoom=1.1, gen=gen)), fps=10)
+    boxes = mosaic_video(clip, tmp_path / "faces.mp4", Found("faces"), block=16, show_progress=False)
+    whole = 0
+    for (scale, x0, y0), frame_boxes in zip(camera_path(photo.size, W2, H2, n, 1.1, torch.Generator().manual_seed(1)), boxes):
+        u0, v0, u1, v1 = (x - x0) / scale, (y - y0) / scale, (x + w - x0) / scale, (y + h - y0) / scale
+        if u0 < 0 or v0 < 0 or u1 > W2 or v1 > H2:
+            continue
+        whole += 1
+        hidden = np.zeros((H2, W2), bool)
+        for bx, by, bw, bh in frame_boxes:
+            hidden[by : by + bh, bx : bx + bw] = True
+        assert hidden[round(v0) : round(v1), round(u0) : round(u1)].mean() > 0.9
+    assert whole > n // 2

@@ -8,6 +8,8 @@ Every source has a `masks(frames)` generator (frames 1x3xHxW upright uint8, mask
 - `Tracked`: boxes given on the first frame and followed by OpenCV's template matching
   (normalised cross-correlation in a window around the last position, the template refreshed
   from each frame so slow zooms and lighting changes are followed);
+- `Found`: faces or number plates (OpenCV's Haar cascades) detected every few frames and
+  tracked in between;
 - `Listed`: boxes for every frame, e.g. what `--regions-json` wrote when the film was hidden;
 - `Detected`: the mosaic detector (`retouch.locate.detect.detect_mosaic`, used through its
   public API only) on every frame, smoothed over time so a region does not blink: a gap of up to
@@ -18,6 +20,7 @@ Every source has a `masks(frames)` generator (frames 1x3xHxW upright uint8, mask
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,19 @@ from retouch.tasks.restore import boxes_mask, read_mask, region_boxes
 from retouch.video import quantize, to_float
 
 Box = tuple[int, int, int, int]
+
+
+def follow(before: np.ndarray, now: np.ndarray, box: Box, search: float = 0.5) -> tuple[Box, float]:
+    """Where the patch `box` of `before` lies in `now`: the best normalised correlation within
+    `search` of the box's side around its last place, and that correlation."""
+    x, y, bw, bh = box
+    h, w = now.shape
+    mx, my = max(4, int(bw * search)), max(4, int(bh * search))
+    x0, y0 = max(0, x - mx), max(0, y - my)
+    window = now[y0 : min(h, y + bh + my), x0 : min(w, x + bw + mx)]
+    score = cv2.matchTemplate(window, before[y : y + bh, x : x + bw], cv2.TM_CCOEFF_NORMED)
+    _, best, _, (dx, dy) = cv2.minMaxLoc(score)
+    return (x0 + dx, y0 + dy, bw, bh), float(best)
 
 
 def grey(frame: torch.Tensor) -> np.ndarray:
@@ -103,20 +119,92 @@ class Tracked:
             h, w = x.shape[2:]
             luma = grey(x)
             if previous is not None:
-                boxes = [self._follow(previous, luma, b) for b in boxes]
+                boxes = [follow(previous, luma, b, self.search)[0] for b in boxes]
             previous = luma
             yield boxes_mask(h, w, boxes)  # on the first frame: checks the boxes fit
 
-    def _follow(self, before: np.ndarray, now: np.ndarray, box: Box) -> Box:
-        """Where the patch `box` of `before` lies in `now` (best normalised correlation nearby)."""
-        x, y, bw, bh = box
-        h, w = now.shape
-        mx, my = max(4, int(bw * self.search)), max(4, int(bh * self.search))
-        x0, y0 = max(0, x - mx), max(0, y - my)
-        window = now[y0 : min(h, y + bh + my), x0 : min(w, x + bw + mx)]
-        score = cv2.matchTemplate(window, before[y : y + bh, x : x + bw], cv2.TM_CCOEFF_NORMED)
-        _, _, _, (dx, dy) = cv2.minMaxLoc(score)
-        return x0 + dx, y0 + dy, bw, bh
+
+def overlap(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
+
+
+@dataclass
+class Found:
+    """Faces or number plates (`retouch.locate.cascade`), detected every `every` frames and
+    tracked by template matching in between, so a face stays hidden on the frames the cascade
+    misses (a turned head, motion blur, a face the frame's edge cuts).
+
+    A track a detection confirms takes the detected box; a detection no track explains starts
+    one, and is also followed backwards through the `behind` frames not yet handed on, so a face
+    entering the picture is hidden before the cascade first sees it whole. A track is dropped
+    when no detection has confirmed it for `keep` rounds, unless it touches the frame's edge
+    (half a face, which a frontal cascade cannot see) and still matches (correlation >= `hold`).
+    The source hands each frame on `behind` frames late; memory holds that many grey frames.
+    """
+
+    kind: str
+    every: int = 5
+    keep: int = 2
+    behind: int = 25
+    hold: float = 0.5
+
+    @property
+    def description(self) -> str:
+        from retouch.locate.cascade import CASCADES
+
+        return (f"{self.kind}: OpenCV Haar cascade {CASCADES[self.kind]} every {self.every} frames, "
+                f"tracked by template matching forwards and {self.behind} frames backwards")
+
+    def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        from retouch.locate.cascade import cascade, find
+
+        cascade(self.kind)  # an unknown kind or missing cascade fails before the first frame
+        tracks: list[list] = []  # [box, detection rounds since confirmed]
+        waiting: deque[tuple[np.ndarray, list[Box]]] = deque()  # frames not yet handed on: grey, boxes
+        for i, x in enumerate(frames):
+            luma = grey(x)
+            h, w = luma.shape
+            if waiting:
+                before = waiting[-1][0]
+                followed = [(t, *follow(before, luma, t[0])) for t in tracks]
+                tracks = []
+                for t, box, score in followed:
+                    edge = box[0] == 0 or box[1] == 0 or box[0] + box[2] == w or box[1] + box[3] == h
+                    if t[1] <= self.keep or (edge and score >= self.hold):
+                        tracks.append([box, t[1]])
+            if i % self.every == 0:
+                found = find(self.kind, luma)
+                for t in tracks:
+                    match = max(found, key=lambda b: overlap(t[0], b), default=None)
+                    if match is not None and overlap(t[0], match) > 0.3:
+                        t[0], t[1] = match, 0
+                        found.remove(match)
+                    else:
+                        t[1] += 1
+                tracks += [[b, 0] for b in found]
+                for box in found:
+                    self._back(box, luma, waiting)
+            waiting.append((luma, [t[0] for t in tracks]))
+            if len(waiting) > self.behind:
+                yield boxes_mask(h, w, waiting.popleft()[1])
+        while waiting:
+            luma, boxes = waiting.popleft()
+            yield boxes_mask(*luma.shape, boxes)
+
+    def _back(self, box: Box, luma: np.ndarray, waiting: deque) -> None:
+        """Follow a new detection backwards through the frames not yet handed on, while it matches."""
+        now = luma
+        for before, boxes in reversed(waiting):
+            box, score = follow(now, before, box)
+            if score < self.hold:
+                return
+            if not any(overlap(box, b) > 0.3 for b in boxes):
+                boxes.append(box)
+            now = before
 
 
 @dataclass
@@ -213,10 +301,11 @@ def smooth(raw: Iterator[np.ndarray], gap: int, persist: int) -> Iterator[torch.
 
 
 def region_source(boxes: list[Box] | None = None, mask: Path | None = None, mask_video: Path | None = None,
-                  track: list[Box] | None = None, detect: bool = False, detect_tol: float = 2.0, boxes_json: Path | None = None):
+                  track: list[Box] | None = None, detect: bool = False, detect_tol: float = 2.0, boxes_json: Path | None = None,
+                  found: str | None = None):
     """The one region source the options name (None: the whole frame); more than one is an error."""
     given = [name for name, v in (("--box", boxes), ("--mask", mask), ("--mask-video", mask_video), ("--track", track),
-                                  ("--detect", detect or None), ("--boxes-json", boxes_json)) if v]
+                                  ("--detect", detect or None), ("--boxes-json", boxes_json), ("--locate", found)) if v]
     if len(given) > 1:
         raise RetouchError(f"Give one way of saying where, not {' and '.join(given)}.")
     if boxes:
@@ -233,4 +322,6 @@ def region_source(boxes: list[Box] | None = None, mask: Path | None = None, mask
         return Detected(tol=detect_tol)
     if boxes_json is not None:
         return Listed.from_json(boxes_json)
+    if found is not None:
+        return Found(found)
     return None

@@ -29,11 +29,12 @@ SAMPLE_RATE = 48_000
 TONE_HZ = 440.0
 
 
-def camera_frames(photo: Image.Image, width: int, height: int, frames: int, zoom: float = 1.25,
-                  gen: torch.Generator | None = None) -> Iterator[np.ndarray]:
-    """`frames` HxWx3 uint8 views of `photo`, one at a time (a minute of 1080p never sits in
-    memory): a pan across it (random direction) with a zoom-in."""
-    W, H = photo.size
+def camera_path(size: tuple[int, int], width: int, height: int, frames: int, zoom: float = 1.25,
+                gen: torch.Generator | None = None) -> Iterator[tuple[float, float, float]]:
+    """Per frame, (scale, x0, y0): output pixel (u, v) shows the photo (of `size`) at
+    (x0 + u * scale, y0 + v * scale). A pan across the photo (random direction) with a zoom-in;
+    tests map a known box of the photo into every frame with it."""
+    W, H = size
     base = min(W / width, H / height) * 0.9  # source pixels per output pixel at the widest view
     angle = float(torch.rand((), generator=gen)) * 2 * math.pi
     for i in range(frames):
@@ -43,8 +44,15 @@ def camera_frames(photo: Image.Image, width: int, height: int, frames: int, zoom
         free_x, free_y = (W - vw) / 2, (H - vh) / 2  # how far the window's centre may move
         cx = W / 2 + free_x * 0.8 * math.cos(angle) * (2 * s - 1)
         cy = H / 2 + free_y * 0.8 * math.sin(angle) * (2 * s - 1)
-        # output pixel (u, v) samples the photo at (x0 + u * scale, y0 + v * scale)
-        data = (scale, 0, cx - vw / 2, 0, scale, cy - vh / 2)
+        yield scale, cx - vw / 2, cy - vh / 2
+
+
+def camera_frames(photo: Image.Image, width: int, height: int, frames: int, zoom: float = 1.25,
+                  gen: torch.Generator | None = None) -> Iterator[np.ndarray]:
+    """`frames` HxWx3 uint8 views of `photo` along `camera_path`, one at a time (a minute of
+    1080p never sits in memory)."""
+    for scale, x0, y0 in camera_path(photo.size, width, height, frames, zoom, gen):
+        data = (scale, 0, x0, 0, scale, y0)
         yield np.asarray(photo.transform((width, height), Image.Transform.AFFINE, data, Image.Resampling.BICUBIC))
 
 

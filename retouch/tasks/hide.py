@@ -19,7 +19,7 @@ from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, load_image, save_image, to_pil, to_tensor
 from retouch.tasks.apply import each_file
-from retouch.tasks.restore import box_mask, check_box, mask_for, region_boxes
+from retouch.tasks.restore import box_mask, boxes_mask, check_box, mask_for, region_boxes
 
 log = logging.getLogger(__name__)
 ALIGN = ("region", "image")
@@ -28,11 +28,18 @@ CAM_MODEL = "cifar10-classifier"
 STRIP = 256  # rows of the whole image mosaicked at a time (rounded to whole cells)
 
 
-def cam_region(x: torch.Tensor, locate: str) -> torch.Tensor:
-    """The box a CAM classifier finds for ``cam`` (its top class) or ``cam:CLASS``, as a 1x1xHxW mask."""
+def located_region(x: torch.Tensor, locate: str) -> torch.Tensor:
+    """What `--locate` points at in a 1x3xHxW image, as a 1x1xHxW mask: the box a CAM classifier
+    finds for ``cam`` (its top class) or ``cam:CLASS``, or every face or number plate OpenCV's
+    cascades find for ``faces`` / ``plates`` (an empty mask when there is none)."""
     kind, _, cls = locate.partition(":")
+    if kind in ("faces", "plates") and not cls:
+        from retouch.locate.cascade import find
+        from retouch.locate.temporal import grey
+
+        return boxes_mask(*x.shape[2:], find(kind, grey(x)))
     if kind != "cam":
-        raise RetouchError(f"Unknown --locate {locate!r}; use cam or cam:CLASS.")
+        raise RetouchError(f"Unknown --locate {locate!r}; use cam, cam:CLASS, faces or plates.")
     from retouch.locate.cam import locate_box  # pulls in the classifier only when asked for
 
     x0, y0, w, h = (int(v) for v in locate_box(x, model=CAM_MODEL, cls=cls or None))
@@ -102,7 +109,7 @@ def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | No
     """Mosaic a region of a file, or of every image in a folder (same names in `output`).
 
     At most one of `box`, `mask` (a file, or a folder of masks named like the inputs) and
-    `locate` (``cam[:CLASS]``); none means the whole image. Returns (written file, boxes) per
+    `locate` (``cam[:CLASS]``, ``faces``, ``plates``); none means the whole image. Returns (written file, boxes) per
     input, boxes None for the whole image; each file's provenance records the same.
     """
     if sum(v is not None for v in (box, mask, locate)) > 1:
@@ -120,7 +127,7 @@ def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | No
         elif mask is not None:
             region = mask_for(mask, src, h, w)
         elif locate is not None:
-            region = cam_region(to_tensor(img), locate)
+            region = located_region(to_tensor(img), locate)
         else:
             region = None
         img, boxes = mosaic_image(img, region, block, align)

@@ -17,7 +17,7 @@ from rich.progress import track
 from retouch.degrade import parse
 from retouch.errors import RetouchError
 from retouch.io import list_images, read_image, save_image
-from retouch.tasks.hide import cam_region
+from retouch.tasks.hide import located_region
 from retouch.tasks.restore import box_mask
 
 LOCATE = ("random", "full", "cam")
@@ -56,7 +56,7 @@ def build_pairs(src: Path, dst: Path, spec: str, locate: str = "random", size_ra
         if kind == "random":
             region = box_mask(h, w, random_box(gen, h, w, *size_range))
         else:
-            region = cam_region(x, locate) if kind == "cam" else None
+            region = located_region(x, locate) if kind == "cam" else None
         op = family.sample(gen)
         footprint = op.footprint(x, region)
         written.append(save_image(op(x, region), dst / "A" / name))
