@@ -13,9 +13,10 @@ message on the page and the server keeps serving. Gradio's queue runs one call a
 is the bottleneck) and keeps each browser session's photo and results its own. The page binds to
 127.0.0.1 and loads no fonts or scripts from elsewhere: nothing leaves the machine.
 
-Video hook: `UPLOAD_CHECKS` maps a kind of upload to its check, and every verb takes the checked
-path; when `retouch/video.py` lands, a video entry there and the tasks' file functions accepting
-video paths bring the same verbs to films, with the queue's progress bar.
+Films have their own tab (`film`): Hide, Restore and Upscale through the same tasks the CLI
+streams a film with (`mosaic_video`, `demosaic_video`, `upscale_video`), so the sound, timing and
+the container's provenance tags survive as on the command line; the page's progress bar follows
+the frames (`retouch.video.listening`).
 
 The handlers below are plain functions (paths and numbers in, paths and images out, RetouchError
 for what the user can fix), so they are tested without a browser; `build_app` wires them to Gradio.
@@ -74,7 +75,22 @@ def check_upload(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Imag
     return load_image(path)
 
 
-UPLOAD_CHECKS: dict[str, Callable[[Path, int], Image.Image]] = {"image": check_upload}
+def check_film(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """The upload's `VideoInfo`, or a RetouchError naming what is wrong (not a film, damaged, no
+    video stream, frames over `max_pixels`)."""
+    from retouch.video import VIDEO_EXTENSIONS, probe
+
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise RetouchError(f"{path.name} is not a film this studio reads ({', '.join(sorted(e[1:] for e in VIDEO_EXTENSIONS))}).")
+    info = probe(path)
+    if info.width * info.height > max_pixels:
+        raise RetouchError(f"{path.name}'s frames are {info.width}x{info.height}, over this studio's limit of "
+                           f"{max_pixels / 1e6:g} Mpx; restart the studio with a larger --max-pixels.")
+    return info
+
+
+UPLOAD_CHECKS: dict[str, Callable[[Path, int], object]] = {"image": check_upload, "film": check_film}
 
 
 def upload_status(path: Path, image: Image.Image) -> str:
@@ -243,6 +259,51 @@ def prior(src: Path, task: str, region: Where, device: str, workdir: Path) -> Pa
     return path
 
 
+FILM_VERBS = ("hide", "restore", "upscale")
+FILM_REGIONS = ("box", "tracked box", "faces", "detect")  # every frame / followed from the first / the face cascade / the mosaic detector
+
+
+def film(src: Path, verb: str, region: str, box: tuple[float, ...], block: int, model: str, device: str, workdir: Path) -> Path:
+    """A film through `retouch mosaic`, `demosaic` or `upscale`: an H.264 mp4 with the input's sound,
+    timing and the provenance tags the CLI writes. `region` says where (`FILM_REGIONS`); the box is
+    X, Y, W, H on the first frame."""
+    from retouch.locate.temporal import Found, region_source
+    from retouch.tasks.restore import parse_box
+
+    if verb not in FILM_VERBS:
+        raise RetouchError(f"Unknown verb {verb!r}; use one of {', '.join(FILM_VERBS)}.")
+    out = Path(tempfile.mkdtemp(prefix=f"film-{verb}-", dir=workdir)) / f"{src.stem}-{verb}.mp4"
+    if verb == "upscale":
+        from retouch.tasks.upscale import upscale_video
+
+        info = check_film(src)
+        if info.width * info.height > UPSCALE_MAX_PIXELS:
+            raise RetouchError(f"Upscaling here takes frames up to {UPSCALE_MAX_PIXELS / 1e6:g} Mpx (this film's are "
+                               f"{info.width}x{info.height}); run `retouch upscale` on the command line.")
+        if model not in UPSCALE_MODELS[:-1]:
+            raise RetouchError(f"Pick an upscaling model ({', '.join(UPSCALE_MODELS[:-1])}) to upscale a film.")
+        upscale_video(src, out, model=model, device=device, show_progress=False)
+        return out
+    if region not in FILM_REGIONS:
+        raise RetouchError(f"Unknown region {region!r}; use one of {', '.join(FILM_REGIONS)}.")
+    if verb == "hide" and region == "detect":
+        raise RetouchError("The detector finds mosaics already there; to hide something, give a box or choose faces.")
+    if verb == "restore" and region == "faces":
+        raise RetouchError("retouch does not restore hidden faces; give the mosaic's box or let the detector find it.")
+    boxed = [parse_box(",".join(str(int(v or 0)) for v in box))] if region in ("box", "tracked box") else None
+    regions = Found("faces") if region == "faces" else region_source(
+        boxes=boxed if region == "box" else None, track=boxed if region == "tracked box" else None, detect=region == "detect")
+    if verb == "hide":
+        from retouch.tasks.hide import mosaic_video
+
+        mosaic_video(src, out, regions, int(block), show_progress=False)
+    else:
+        from retouch.tasks.restore import demosaic_video
+
+        demosaic_video(src, out, regions, model=model, device=device, show_progress=False)
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # The page
 
@@ -328,6 +389,33 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
         path = translate(photo(state), model, run or "", direction, device, workdir)
         return str(path), str(path)
 
+    def on_film_upload(file):
+        if file is None:
+            return None, ""
+        path = Path(file)
+        try:
+            info = UPLOAD_CHECKS["film"](path, max_pixels)
+        except RetouchError as e:
+            return None, f"**Could not use this file.** {str(e).replace(str(path), path.name)}"
+        seconds = f", {info.duration:.1f} s" if info.duration else ""
+        sound = f", {info.audio} sound track{'s' * (info.audio != 1)}" if info.audio else ", no sound"
+        return str(path), f"**{path.name}**: {info.width}x{info.height}, {info.frames or '?'} frames{seconds}{sound}."
+
+    @user_errors
+    def on_film(film_path, verb, region, x, y, w, h, block, model, progress=gr.Progress()):
+        from retouch.video import listening
+
+        if not film_path:
+            raise RetouchError("Upload a film first.")
+        progress(0, desc=f"{verb}: starting")
+
+        def frames(done: int, total: int) -> None:
+            progress((done, total) if total else None, desc=f"{verb}: {done} frames", unit="frames")
+
+        with listening(frames):
+            path = film(Path(film_path), verb, region, (x, y, w, h), block, model, device, workdir)
+        return str(path), str(path)
+
     @user_errors
     def on_prior(state, task, mode, x, y, w, h, editor, progress=gr.Progress()):
         progress(0, desc=f"fitting the prior ({task})")
@@ -392,6 +480,27 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
                 pr_image = gr.Image(label="Input cropped to 32x32 | result (shown 8x)", type="pil", format="png",
                                     interactive=False, buttons=VIEW_ONLY, elem_id="prior-image")
                 pr_file = gr.DownloadButton("Download (PNG with provenance)", elem_id="prior-download")
+            with gr.Tab("Film", id="film"):
+                film_state = gr.State(None)
+                with gr.Row():
+                    film_upload = gr.File(label="Film (mp4, mkv, mov, webm, avi, gif)", type="filepath", elem_id="film-upload",
+                                          scale=1, height=140)
+                    film_status = gr.Markdown("Upload a film: the sound and timing are kept.", elem_id="film-status")
+                with gr.Row():
+                    film_verb = gr.Radio(list(FILM_VERBS), value="hide", label="Verb", elem_id="film-verb")
+                    film_region = gr.Radio(list(FILM_REGIONS), value="box", label="Where", elem_id="film-region",
+                                           info="box: every frame; tracked box: followed from the first frame; faces: OpenCV's "
+                                                "face cascade (hide); detect: existing mosaics (restore)")
+                with gr.Row():
+                    fx, fy, fw, fh = (gr.Number(label=n, precision=0, minimum=0, value=v, elem_id=f"film-box-{n.lower()}")
+                                      for n, v in zip("XYWH", (0, 0, 64, 64)))
+                with gr.Row():
+                    film_block = gr.Slider(4, 64, value=16, step=1, label="Block size (px, hide)", elem_id="film-block")
+                    film_model = gr.Dropdown(list(RESTORE_MODELS) + list(UPSCALE_MODELS[:-1]), value=RESTORE_MODELS[0],
+                                             label="Model (restore or upscale)", elem_id="film-model")
+                film_button = gr.Button("Run on the film", variant="primary", elem_id="film-run")
+                film_video = gr.Video(label="Result", interactive=False, elem_id="film-video")
+                film_file = gr.DownloadButton("Download (mp4 with provenance tags)", elem_id="film-download")
 
         upload.change(on_upload, upload, [state, editor, status, bx, by, bw, bh])
         for button, kind in ((cam_button, "CAM"), (detect_button, "Detector")):
@@ -401,6 +510,8 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
         upscale_button.click(on_upscale, state, [*up_images, *up_files])
         tr_button.click(on_translate, [state, tr_model, tr_run, tr_dir], [tr_image, tr_file])
         pr_button.click(on_prior, [state, pr_task, *region_inputs], [pr_image, pr_file])
+        film_upload.change(on_film_upload, film_upload, [film_state, film_status])
+        film_button.click(on_film, [film_state, film_verb, film_region, fx, fy, fw, fh, film_block, film_model], [film_video, film_file])
     app.queue(default_concurrency_limit=1)
     app.studio_workdir = workdir
     return app

@@ -16,6 +16,7 @@ rotation tag comes upright, so boxes are what a player shows) and turned back be
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import queue
@@ -269,6 +270,20 @@ def window(masks: torch.Tensor, context: int) -> tuple[int, int, int, int] | Non
             max(0, int(xs[0]) - context), min(w, int(xs[-1]) + 1 + context))
 
 
+_listener: contextvars.ContextVar[Callable[[int, int], None] | None] = contextvars.ContextVar("retouch_video_listener", default=None)
+
+
+@contextmanager
+def listening(callback: Callable[[int, int], None]) -> Iterator[None]:
+    """Within this block, every film a task streams calls `callback(frames done, frames in all or 0)`
+    after each batch: how `retouch studio` shows a film's progress without each task taking a callback."""
+    token = _listener.set(callback)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
+
 def _progress(total: int, what: str, show: bool) -> Progress:
     columns = [TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("frames  {task.fields[fps]:.1f} fps"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
@@ -479,6 +494,7 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
                     raise _fail(src, e) from None
 
             seen: dict[int, tuple[torch.Tensor, list[Box], tuple[int, int, int, int] | None]] = {}
+            listener = _listener.get()
 
             def regions_of(m: torch.Tensor) -> tuple[list[Box], tuple[int, int, int, int] | None]:
                 """Boxes and context window of a mask; a static source hands over one mask object, measured once."""
@@ -511,6 +527,8 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
                 bar.update(task, advance=len(items))
                 elapsed = bar.tasks[0].elapsed or 0
                 bar.update(task, fps=len(all_boxes) / elapsed if elapsed else 0.0)
+                if listener is not None:
+                    listener(len(all_boxes), info_total)
 
             stream = _ahead(decoded(), batch)
             masks = regions.masks(stream) if regions else (None for _ in stream)

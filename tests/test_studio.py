@@ -382,3 +382,56 @@ def test_two_sessions_each_get_their_own_result(browser, studio_url, photos, tmp
     finally:
         for context in contexts:
             context.close()
+
+
+def _film_clip(path: Path) -> Path:
+    """12 frames, 96x64, of a camera over scikit-image's astronaut, with a sine sound track."""
+    import skimage.data
+    import torch
+
+    from retouch.tasks.clips import camera_frames, write_clip
+
+    photo = Image.fromarray(skimage.data.astronaut()).resize((192, 192), Image.BICUBIC)
+    return write_clip(path, list(camera_frames(photo, 96, 64, 12, gen=torch.Generator().manual_seed(0))), fps=10)
+
+
+@browser_test
+def test_film_hide_in_the_browser(page, tmp_path):
+    """A film through the Film tab: a bad file is a message, then Hide on a box gives a film with
+    the same frames and sound, changed inside the box only (up to H.264's re-encoding), tagged."""
+    import av
+
+    from retouch.video import probe, read_frames
+
+    clip = _film_clip(tmp_path / "walk.mp4")
+    (tmp_path / "fake.mp4").write_text("not a film\n")
+    page.get_by_role("tab", name="Film").click()
+    page.locator("#film-upload input[type=file]").set_input_files(str(tmp_path / "fake.mp4"))
+    page.locator("#film-status").get_by_text("Could not use this file").wait_for()
+    assert "fake.mp4" in page.locator("#film-status").inner_text()
+    page.locator("#film-upload button[aria-label='Clear']").first.click()
+    page.locator("#film-upload input[type=file]").set_input_files(str(clip))
+    page.locator("#film-status").get_by_text("walk.mp4: 96x64, 12 frames").wait_for()
+    box = (24, 16, 40, 32)
+    for name, value in zip("xywh", box):
+        field = page.locator(f"#film-box-{name} input")
+        field.fill(str(value))
+        field.press("Tab")
+    page.locator("#film-block input[type=number]").fill("8")
+    page.locator("#film-block input[type=number]").press("Tab")
+    page.locator("#film-run").click()
+    page.locator("#film-video video").wait_for()
+    _shot(page, "film")
+    out = _download(page, "film-download", tmp_path / "hidden.mp4")
+    before, after = probe(clip), probe(out)
+    assert (after.frames, after.rate, after.audio) == (before.frames, before.rate, 1)
+    with av.open(str(clip)) as a, av.open(str(out)) as b:
+        assert [bytes(p) for p in a.demux(a.streams.audio[0]) if p.size] == [bytes(p) for p in b.demux(b.streams.audio[0]) if p.size]
+        assert '"task": "mosaic"' in b.metadata["comment"]
+    x, y, w, h = box
+    for f0, f1 in zip(read_frames(clip), read_frames(out)):
+        diff = (f0 - f1).abs()[0].mean(0) * 127.5  # 8-bit levels
+        inside = diff[y : y + h, x : x + w].mean()
+        diff[y : y + h, x : x + w] = 0
+        outside = diff.sum() / (96 * 64 - w * h)
+        assert outside < 6 and inside > 4 * outside  # H.264's second generation outside (2-4 levels here), the mosaic inside (~30)
