@@ -281,6 +281,27 @@ def upscale(
     _report(lambda: upscale_files(inputs, output, model, scale, device, precision, codec=codec, crf=crf, arch=arch))
 
 
+@app.command()
+def colorize(
+    inputs: Path = typer.Argument(..., help="An image, a folder of images, or a film. " + VIDEO_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film."),
+    model: str = typer.Option("colorize", help="Colourisation model: shipped name, weights .safetensors, or a run folder trained with chroma: true."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
+    max_pixels: int = MAX_PIXELS,
+    codec: str = _codec_option(),
+    crf: int = _crf_option(),
+) -> None:
+    """Colour for greyscale photos or films; the lightness stays exactly the input's (a colour input is made grey first).
+
+    The colours are the model's guess: plausible at best, never a recovery of the originals.
+    """
+    from retouch.tasks.colorize import colorize_files
+
+    set_max_pixels(max_pixels)
+    _report(lambda: colorize_files(inputs, output, model, device, precision, codec=codec, crf=crf))
+
+
 @app.command("eval-sr")
 def eval_sr(
     models: list[str] = typer.Argument(None, help="Super-resolution models (names, weights files, run folders); bicubic is always a row."),
@@ -357,6 +378,29 @@ def prior(
     set_max_pixels(max_pixels)
     _report(lambda: run_prior(task, inputs, output, second, mask, class_name, model, grey, scale, fit, steps_gif, seed, batch,
                               device, precision))
+
+
+@app.command("eval-colorize")
+def eval_colorize(
+    model: str = typer.Argument("colorize", help="Colourisation model (shipped name, weights file or run folder)."),
+    classifier: str = typer.Option("cifar10-classifier", help="Classifier whose accuracy on CIFAR-10 colourisations is reported."),
+    cifar: Path = typer.Option(Path("../shared/data/cifar10.zip"), help="The CIFAR-10 zip (its test split is used)."),
+    bsd: Path = typer.Option(Path("../shared/data/bsds500/val"), help="Colour photos for PSNR/SSIM/colourfulness (BSD100)."),
+    per_class: int = typer.Option(100, help="CIFAR-10 test images per class."),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda | mps."),
+    sheet: Path = typer.Option(None, help="Also write a PNG of 16 photos: grey | colorize | original."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+) -> None:
+    """Colourisation against grey: classifier accuracy on CIFAR-10, PSNR/SSIM and colourfulness on BSD100 (docs/benchmarks.md)."""
+    import json
+
+    from retouch.evaluate import write_report
+    from retouch.evaluate.colorize import evaluate_colorize
+
+    report = evaluate_colorize(model, classifier, cifar, bsd, per_class, device, sheet, log=typer.echo)
+    typer.echo(json.dumps({k: v for k, v in report.items() if k in ("cifar_accuracy", "bsd100")}, indent=2))
+    if json_out:
+        write_report(report, json_out)
 
 
 @app.command("eval-dgp")

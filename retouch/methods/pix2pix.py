@@ -50,6 +50,7 @@ class Pix2PixConfig(PANOptions):
     out_channels: int = 3
     masked: bool = False  # restore inside a mask given as an extra input channel
     unet_downs: int = 0  # U-Net levels; 0 = enough to reach 1x1 at the training size
+    chroma: bool = False  # colourisation: G predicts chrominance only and keeps the input's luma (U-Net only)
 
 
 @register
@@ -67,8 +68,14 @@ class Pix2Pix(Method):
         self.pan = cfg.pan() if "pan" in cfg.loss else None
         if cfg.masked:
             self.task = "restore"
+        if cfg.chroma:
+            if cfg.netG != "unet" or cfg.masked or cfg.out_channels != 3:
+                raise RetouchError("chroma (colourisation) needs netG: unet, RGB out and no mask.")
+            self.task = "colorize"
         if cfg.netG == "unet":
             g = {"name": "unet", "num_downs": cfg.unet_downs or unet_depth(size), "dropout": cfg.dropout}
+            if cfg.chroma:
+                g["chroma"] = True
         else:
             g = {"name": "resnet", "n_blocks": cfg.n_blocks, "dropout": cfg.dropout}
         cond = cfg.in_channels + int(cfg.masked)  # what G and D are conditioned on

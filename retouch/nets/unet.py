@@ -14,6 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from retouch.degrade import LUMA
 from retouch.nets.layers import conv_bias, norm_layer
 
 
@@ -86,18 +87,22 @@ class UnetGenerator(nn.Module):
         norm: str = "batch",
         dropout: bool = True,
         skips: bool = True,
+        chroma: bool = False,
     ) -> None:
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"A U-Net needs num_downs >= 5, got {num_downs}.")
+        if chroma and out_channels != 3:
+            raise ValueError(f"A chroma U-Net outputs RGB (out_channels=3), got {out_channels}.")
         self.num_downs = num_downs
+        self.chroma = chroma
         block = UnetSkipBlock(ngf * 8, ngf * 8, norm=norm, skips=skips)
         for _ in range(num_downs - 5):
             block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout, skips=skips)
         for mult in (4, 2, 1):
             block = UnetSkipBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm, skips=skips)
         self.model = UnetSkipBlock(
-            out_channels, ngf, in_channels=in_channels, submodule=block, outermost=True, norm=norm, skips=skips
+            2 if chroma else out_channels, ngf, in_channels=in_channels, submodule=block, outermost=True, norm=norm, skips=skips
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -107,7 +112,23 @@ class UnetGenerator(nn.Module):
                 f"U-Net with num_downs={self.num_downs} needs sides divisible by {multiple}, "
                 f"got {tuple(x.shape[-2:])}; pad the input first."
             )
+        if self.chroma:
+            return with_chroma(x[:, :3], self.model(x))
         return self.model(x)
+
+
+def with_chroma(x: Tensor, cbcr: Tensor) -> Tensor:
+    """RGB in [-1, 1] with the BT.601 luma of `x` (Nx3xHxW in [-1, 1]) and the chrominance `cbcr`
+    (Nx2xHxW, Cb and Cr scaled to [-1, 1]).
+
+    Why: colourisation must not change the lightness it was given (pix2pix's colourisation
+    predicts only chrominance). Luma is affine in the [-1, 1] scaling with weights summing to one,
+    so the input's luma comes back exactly wherever no channel clips at the ends of the range.
+    """
+    y = (x * x.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    cb, cr = cbcr[:, :1], cbcr[:, 1:2]
+    rgb = torch.cat([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)
+    return rgb.clamp(-1, 1)
 
 
 def unet_depth(size: int) -> int:

@@ -1,0 +1,78 @@
+"""Colourisation: a chroma U-Net keeps the input's lightness exactly, and `retouch colorize` runs
+photos, folders and films with any such model (a tiny run trained here)."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from retouch.cli import app
+from retouch.degrade import LUMA, Greyscale
+from retouch.errors import RetouchError
+from retouch.evaluate.colorize import colourfulness
+from retouch.io import read_image, read_provenance
+from retouch.nets import build_net
+from tests.helpers import photo_folder
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    return (x * x.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1)
+
+
+def test_chroma_unet_keeps_the_luma_it_is_given():
+    net = build_net({"name": "unet", "num_downs": 5, "in_channels": 3, "out_channels": 3, "ngf": 8, "norm": "none",
+                     "dropout": False, "chroma": True})
+    x = Greyscale()(torch.rand(2, 3, 64, 64) * 1.6 - 0.8)  # away from the ends, where a channel may clip
+    with torch.no_grad():
+        y = net(x)
+    assert (_luma(y) - _luma(x)).abs().max() < 1e-5
+    assert (y - x).abs().max() > 1e-3  # and it did add colour (a fresh net's: faint)
+
+
+def test_colourfulness_is_zero_for_grey_and_grows_with_saturation():
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert colourfulness(Greyscale()(x)) < 1e-6
+    assert colourfulness(x) > colourfulness(x * 0.5) > 0
+
+
+def test_colorize_photos_and_film_with_a_tiny_run(tmp_path):
+    from retouch.train import RunConfig, train
+
+    clean = photo_folder(tmp_path / "photos", n=4, h=40, w=48)
+    cfg = RunConfig(method="pix2pix",
+                    model={"ngf": 4, "ndf": 4, "norm": "none", "dropout": False, "chroma": True, "unet_downs": 5, "lambda_l1": 10},
+                    data={"root": str(clean), "degrade": "grey", "region": "full", "size": 32},
+                    train={"steps": 3, "batch_size": 2, "log_every": 1, "sample_every": 3, "ckpt_every": 3, "device": "cpu",
+                           "precision": "fp32"})
+    train(cfg, tmp_path / "run", show_progress=False)
+    runner = CliRunner()
+    r = runner.invoke(app, ["colorize", str(clean), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    for src in sorted(clean.iterdir()):
+        x, y = read_image(src), read_image(tmp_path / "out" / src.name)
+        assert y.shape == x.shape
+        assert (_luma(y) - _luma(x)).abs().max() < 3 / 127.5  # the photo's lightness, up to 8-bit rounding of three channels
+        assert read_provenance(tmp_path / "out" / src.name)["task"] == "colorize"
+    from retouch.tasks.clips import write_clip
+    from retouch.video import probe
+
+    frames = [np.asarray(Image.open(p)) for p in sorted(clean.iterdir())] * 2
+    clip = write_clip(tmp_path / "grey.mp4", frames, fps=5)
+    r = runner.invoke(app, ["colorize", str(clip), "-o", str(tmp_path / "colour.mp4"), "--model", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    assert probe(tmp_path / "colour.mp4").frames == 8
+
+    masked = tmp_path / "masked"  # a restoration run is not a colourisation model: one line, exit 2
+    from tests.helpers import tiny_masked_run
+
+    run = tiny_masked_run(masked, clean, 1)
+    r = runner.invoke(app, ["colorize", str(clean / "0.png"), "-o", str(tmp_path / "x.png"), "--model", str(run)])
+    assert isinstance(r.exception, RetouchError) and "does the task 'restore', not 'colorize'" in str(r.exception)  # exit 2 in main()
+
+
+def test_chroma_needs_an_rgb_unet_without_a_mask():
+    from retouch.methods.pix2pix import Pix2Pix, Pix2PixConfig
+
+    with pytest.raises(RetouchError, match="chroma"):
+        Pix2Pix(Pix2PixConfig(chroma=True, masked=True), torch.device("cpu"), torch.float32, 32, 1, 0.5)
