@@ -302,6 +302,28 @@ def colorize(
     _report(lambda: colorize_files(inputs, output, model, device, precision, codec=codec, crf=crf))
 
 
+@app.command()
+def repair(
+    inputs: Path = typer.Argument(..., help="An image, a folder of images, or a film. " + VIDEO_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film."),
+    scale: int = typer.Option(1, help="1, 2 or 4: enlarge (bicubic) first and repair the result, for small shared copies."),
+    model: str = typer.Option("repair", help="Repair model: shipped name, weights .safetensors, or a run folder."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
+    max_pixels: int = MAX_PIXELS,
+    codec: str = _codec_option(),
+    crf: int = _crf_option(),
+) -> None:
+    """Repair blur, noise, JPEG blocking and downscaling in photos or films, in one pass.
+
+    The detail it puts back is the model's best guess, not the photo's lost detail.
+    """
+    from retouch.tasks.repair import repair_files
+
+    set_max_pixels(max_pixels)
+    _report(lambda: repair_files(inputs, output, model, scale, device, precision, codec=codec, crf=crf))
+
+
 @app.command("eval-sr")
 def eval_sr(
     models: list[str] = typer.Argument(None, help="Super-resolution models (names, weights files, run folders); bicubic is always a row."),
@@ -399,6 +421,26 @@ def eval_colorize(
 
     report = evaluate_colorize(model, classifier, cifar, bsd, per_class, device, sheet, log=typer.echo)
     typer.echo(json.dumps({k: v for k, v in report.items() if k in ("cifar_accuracy", "bsd100")}, indent=2))
+    if json_out:
+        write_report(report, json_out)
+
+
+@app.command("eval-repair")
+def eval_repair(
+    model: str = typer.Argument("repair", help="Repair model (shipped name, weights file or run folder)."),
+    data: Path = typer.Option(Path("../shared/data/bsds500/val"), help="Clean photos (BSD100)."),
+    limit: int = typer.Option(0, help="Only the first N photos (0 = all)."),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda | mps."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+) -> None:
+    """repair against OpenCV's non-local means on three fixed damage chains (docs/benchmarks.md)."""
+    import json
+
+    from retouch.evaluate import write_report
+    from retouch.evaluate.repair import evaluate_repair
+
+    report = evaluate_repair(model, data, limit, device, log=typer.echo)
+    typer.echo(json.dumps(report["rows"], indent=2))
     if json_out:
         write_report(report, json_out)
 

@@ -31,6 +31,9 @@ apply left to right inside the same mask: ``mosaic:block=8-16+jpeg:quality=40-70
 ``mosaic:block=4-32+edge:sigma=0.5-1.5,p=0.3+rescale:factor=0.5-1.5,p=0.5+jpeg:quality=40-95,p=0.8``. For
 super-resolution of real photos, ``blur:sigma=0.5-1.5+downsample:scale=4+noise:sigma=0-8+jpeg:quality=60-95``
 blurs the sharp photo, shrinks it, then adds sensor noise and compression to the small image.
+Parts joined by `~` instead apply in a random order drawn per sample, as blind-restoration
+degradation models (Real-ESRGAN's, BSRGAN's) shuffle theirs: the damage old and shared photos carry,
+``blur:sigma=0.5-3,p=0.6~downsample:scale=2-4,up=1,p=0.5~noise:sigma=2-25,p=0.7~jpeg:quality=30-90,p=0.7``.
 
 `parse(spec)` gives a family whose `sample(gen)` draws every parameter from `gen`, part by part in
 spec order (hole shapes and noise from a seed drawn there, since they depend on the image size).
@@ -652,9 +655,13 @@ class MaybeFamily:
 @dataclass(frozen=True)
 class ComposeFamily:
     parts: tuple = ()
+    shuffled: bool = False  # parts joined by `~`: a new order per sample, as blind-restoration degradation models draw it
 
     def sample(self, gen: torch.Generator) -> Compose:
-        return Compose(tuple(p.sample(gen) for p in self.parts))
+        ops = [p.sample(gen) for p in self.parts]
+        if self.shuffled:
+            ops = [ops[i] for i in torch.randperm(len(ops), generator=gen).tolist()]
+        return Compose(tuple(ops))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -745,5 +752,8 @@ def _parse_part(part: str, spec: str):
 def parse(spec: str):
     """A degradation family from a spec such as ``mosaic:block=6-16`` or ``grey+noise:sigma=10``
     (see the module docstring); `family.sample(gen)` draws one operator."""
-    parts = [_parse_part(part, spec) for part in spec.split("+")]
-    return parts[0] if len(parts) == 1 else ComposeFamily(tuple(parts))
+    if "+" in spec and "~" in spec:
+        raise RetouchError(f"{spec!r} mixes + (in this order) and ~ (in a random order); use one of them.")
+    joiner = "~" if "~" in spec else "+"
+    parts = [_parse_part(part, spec) for part in spec.split(joiner)]
+    return parts[0] if len(parts) == 1 else ComposeFamily(tuple(parts), shuffled=joiner == "~")

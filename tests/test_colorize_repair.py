@@ -1,5 +1,6 @@
-"""Colourisation: a chroma U-Net keeps the input's lightness exactly, and `retouch colorize` runs
-photos, folders and films with any such model (a tiny run trained here)."""
+"""The paired models beside demosaic: a chroma U-Net keeps the input's lightness exactly, `retouch
+colorize` and `retouch repair` run photos, folders and films with tiny runs trained here, and
+`~` chains draw their order per sample."""
 
 import numpy as np
 import pytest
@@ -76,3 +77,39 @@ def test_chroma_needs_an_rgb_unet_without_a_mask():
 
     with pytest.raises(RetouchError, match="chroma"):
         Pix2Pix(Pix2PixConfig(chroma=True, masked=True), torch.device("cpu"), torch.float32, 32, 1, 0.5)
+
+
+def test_repair_photos_at_each_scale_with_a_tiny_run(tmp_path):
+    """`retouch repair` with a run trained here on shuffled degradation chains: same size at
+    --scale 1, twice the size at --scale 2; a scale it does not offer is one line."""
+    from retouch.train import RunConfig, train
+
+    clean = photo_folder(tmp_path / "photos", n=3, h=48, w=64)
+    cfg = RunConfig(method="pix2pix", model={"ngf": 4, "norm": "none", "dropout": False, "unet_downs": 5, "gan_weight": 0.0, "lambda_l1": 1},
+                    data={"root": str(clean), "degrade": "blur:sigma=0.5-2,p=0.5~downsample:scale=2,up=1,p=0.5~noise:sigma=5-20~jpeg:quality=40-90",
+                          "region": "full", "preprocess": "crop", "size": 32},
+                    train={"steps": 2, "batch_size": 2, "log_every": 1, "sample_every": 2, "ckpt_every": 2, "device": "cpu",
+                           "precision": "fp32"})
+    train(cfg, tmp_path / "run", show_progress=False)
+    runner = CliRunner()
+    for scale in (1, 2):
+        out = tmp_path / f"x{scale}.png"
+        r = runner.invoke(app, ["repair", str(clean / "0.png"), "-o", str(out), "--model", str(tmp_path / "run"), "--scale", str(scale)])
+        assert r.exit_code == 0, r.output
+        assert Image.open(out).size == (64 * scale, 48 * scale)
+        assert read_provenance(out)["task"] == f"repair x{scale}"
+    r = runner.invoke(app, ["repair", str(clean / "0.png"), "-o", str(tmp_path / "x3.png"), "--model", str(tmp_path / "run"), "--scale", "3"])
+    assert isinstance(r.exception, RetouchError) and "--scale 3" in str(r.exception)
+
+
+def test_shuffled_chains_draw_their_order_per_sample():
+    from retouch.degrade import ComposeFamily, parse
+
+    family = parse("blur:sigma=1~noise:sigma=5~jpeg:quality=50")
+    assert isinstance(family, ComposeFamily) and family.shuffled
+    gen = torch.Generator().manual_seed(0)
+    orders = {tuple(type(op).__name__ for op in family.sample(gen).parts) for _ in range(30)}
+    assert len(orders) > 3  # 6 orders exist; a fixed chain would give one
+    assert len({tuple(type(op).__name__ for op in parse("blur:sigma=1+noise:sigma=5").sample(gen).parts) for _ in range(10)}) == 1
+    with pytest.raises(RetouchError, match="mixes"):
+        parse("blur:sigma=1+noise:sigma=5~jpeg")
