@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from retouch.errors import RetouchError
+from retouch.backends import set_backend
 from retouch.limits import DEFAULT_MAX_PIXELS, set_max_pixels
 from retouch.toy.cli import toy_app
 
@@ -34,6 +35,10 @@ VIDEO_HELP = "Films (mp4, mkv, mov, webm, avi, gif) come out as films: sound cop
 
 def _codec_option() -> str:
     return typer.Option(None, help="Films: output video codec (default libx264, H.264; libvpx-vp9 for .webm; ffv1 is lossless).")
+
+
+def _backend_option() -> str:
+    return typer.Option("torch", help="torch | onnxruntime: the runtime for the model (onnxruntime: CPU, needs pip install 'retouch[onnx]').")
 
 
 def _crf_option() -> int:
@@ -157,11 +162,13 @@ def translate(
     codec: str = _codec_option(),
     crf: int = _crf_option(),
     arch: str = typer.Option(None, help="Architecture of a reference .pth when its keys leave it open, e.g. resnet_9blocks:norm=none (docs/guide.md)."),
+    backend: str = _backend_option(),
 ) -> None:
     """Translate images of any size, or every frame of a film, with an image-to-image model."""
     from retouch.tasks.apply import translate_files
 
     set_max_pixels(max_pixels)
+    set_backend(backend)
     _report(lambda: translate_files(inputs, output, model, device, precision, direction=direction, codec=codec,
                                     crf=18 if crf is None else crf, arch=arch))
 
@@ -270,6 +277,7 @@ def upscale(
     codec: str = _codec_option(),
     crf: int = _crf_option(),
     arch: str = typer.Option(None, help="Architecture of a reference .pth when its keys leave it open, e.g. resnet_9blocks:norm=none (docs/guide.md)."),
+    backend: str = _backend_option(),
 ) -> None:
     """Super-resolve images of any size (tiled), or films: each output is scale times its input's width and height.
 
@@ -278,6 +286,7 @@ def upscale(
     from retouch.tasks.upscale import upscale_files
 
     set_max_pixels(max_pixels)
+    set_backend(backend)
     _report(lambda: upscale_files(inputs, output, model, scale, device, precision, codec=codec, crf=crf, arch=arch))
 
 
@@ -291,6 +300,7 @@ def colorize(
     max_pixels: int = MAX_PIXELS,
     codec: str = _codec_option(),
     crf: int = _crf_option(),
+    backend: str = _backend_option(),
 ) -> None:
     """Colour for greyscale photos or films; the lightness stays exactly the input's (a colour input is made grey first).
 
@@ -299,6 +309,7 @@ def colorize(
     from retouch.tasks.colorize import colorize_files
 
     set_max_pixels(max_pixels)
+    set_backend(backend)
     _report(lambda: colorize_files(inputs, output, model, device, precision, codec=codec, crf=crf))
 
 
@@ -313,6 +324,7 @@ def repair(
     max_pixels: int = MAX_PIXELS,
     codec: str = _codec_option(),
     crf: int = _crf_option(),
+    backend: str = _backend_option(),
 ) -> None:
     """Repair blur, noise, JPEG blocking and downscaling in photos or films, in one pass.
 
@@ -321,6 +333,7 @@ def repair(
     from retouch.tasks.repair import repair_files
 
     set_max_pixels(max_pixels)
+    set_backend(backend)
     _report(lambda: repair_files(inputs, output, model, scale, device, precision, codec=codec, crf=crf))
 
 
@@ -496,6 +509,7 @@ def demosaic(
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
     max_pixels: int = MAX_PIXELS,
+    backend: str = _backend_option(),
 ) -> None:
     """Restore mosaicked regions; every pixel outside the region is returned bit for bit (in films: up to the codec).
 
@@ -504,6 +518,7 @@ def demosaic(
     from retouch.video import is_film
 
     set_max_pixels(max_pixels)
+    set_backend(backend)
     boxes = _boxes(box)
     if is_film(inputs, output):
         from retouch.locate.temporal import region_source

@@ -13,6 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from retouch.backends import set_backend
 from retouch.cli import app
 from retouch.errors import RetouchError
 from retouch.export import export_onnx
@@ -99,3 +100,32 @@ def test_dynamo_exporter(tmp_path):
     export_onnx(tmp_path / "x2.pth", tmp_path / "x2.onnx", dynamo=True)
     net, _ = load_model(tmp_path / "x2.pth")
     check_parity(tmp_path / "x2.onnx", net, [(8, 10), (5, 7)])
+
+
+@pytest.mark.parametrize("verb, extra", [("demosaic", ["--box", "16,8,40,32"]), ("upscale", []), ("translate", ["--model", "horse2zebra"])])
+def test_backend_onnxruntime_gives_the_torch_backends_output(tmp_path, verb, extra):
+    """`--backend onnxruntime` runs the same verbs through ONNX Runtime: the written images equal
+    the torch backend's up to one 8-bit level (float32 rounding either side of a .5)."""
+    from PIL import Image
+
+    from retouch.io import read_provenance
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)).save(tmp_path / "in.png")
+    outs = {}
+    try:
+        for backend in ("torch", "onnxruntime"):
+            out = tmp_path / f"{backend}.png"
+            r = CliRunner().invoke(app, [verb, str(tmp_path / "in.png"), "-o", str(out), "--backend", backend, "--device", "cpu", *extra])
+            assert r.exit_code == 0, r.output
+            outs[backend] = np.asarray(Image.open(out)).astype(int)
+    finally:
+        set_backend("torch")  # the choice is process-wide: later tests in this worker run on torch
+    assert outs["torch"].shape == outs["onnxruntime"].shape
+    assert np.abs(outs["torch"] - outs["onnxruntime"]).max() <= 1
+    assert read_provenance(tmp_path / "onnxruntime.png")["task"] == read_provenance(tmp_path / "torch.png")["task"]
+
+
+def test_unknown_backend_is_one_line(tmp_path):
+    r = CliRunner().invoke(app, ["upscale", str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png"), "--backend", "tensorrt"])
+    assert isinstance(r.exception, RetouchError) and "Unknown --backend 'tensorrt'" in str(r.exception)

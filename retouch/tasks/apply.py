@@ -184,10 +184,11 @@ def _ramp(tile: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.
     return r
 
 
-@functools.lru_cache(maxsize=4)
 def load_translator(model: str, device: str = "auto", precision: str = "auto", tile: int | None = None, overlap: int = 32,
-                    task: str = "translate", direction: str = "AtoB", arch: str | None = None) -> Translator:
-    """Load once per (model, device, precision, tiling, direction): the Python API calls this on every image.
+                    task: str = "translate", direction: str = "AtoB", arch: str | None = None, backend: str | None = None) -> Translator:
+    """Load once per (model, device, precision, tiling, direction, backend): the Python API calls this on every image.
+
+    `backend` None is the process's (`retouch.backends.set_backend`, the CLI's --backend).
 
     An unpaired model holds both generators; `direction` picks one. A paired model translates the
     one way it was trained, so only its default direction is accepted. Tiles are in input pixels;
@@ -195,6 +196,14 @@ def load_translator(model: str, device: str = "auto", precision: str = "auto", t
     FREE_TILE) over its scale, which keeps output tiles the same size. `arch` describes a reference
     .pth whose architecture its keys leave open (`retouch.foreign`).
     """
+    from retouch.backends import current_backend
+
+    return _load_translator(model, device, precision, tile, overlap, task, direction, arch, backend or current_backend())
+
+
+@functools.lru_cache(maxsize=4)
+def _load_translator(model: str, device: str, precision: str, tile: int | None, overlap: int, task: str, direction: str,
+                     arch: str | None, backend: str) -> Translator:
     dev = pick_device(device)
     net, meta = load_model(model, dev, arch)
     if meta.get("task") != task:
@@ -206,7 +215,14 @@ def load_translator(model: str, device: str = "auto", precision: str = "auto", t
     if tile is None:  # normalised nets need training-size tiles; without norms, tiles only bound memory
         tile = meta.get("size", 256) if meta["net"].get("norm", "none") != "none" else max(meta.get("size", 256), FREE_TILE)
         tile //= meta["net"].get("scale", 1)
-    return Translator(net, meta, model, dev, pick_precision(precision, dev), tile, overlap)
+    dtype = pick_precision(precision, dev)
+    if backend == "onnxruntime":
+        from retouch.backends import OrtNet
+
+        if dev.type != "cpu":
+            raise RetouchError(f"--backend onnxruntime runs on the CPU, not {dev.type}; use --backend torch there.")
+        net, dtype = OrtNet(net, meta), torch.float32
+    return Translator(net, meta, model, dev, dtype, tile, overlap)
 
 
 def translate(image: Image.Image | str | Path, model: str | Path, device: str = "auto", precision: str = "auto",

@@ -1,0 +1,73 @@
+"""Inference backends: PyTorch, or ONNX Runtime on the CPU (`--backend torch|onnxruntime`).
+
+Why a second runtime: on CPUs without bf16 units PyTorch's fp32 convolutions are what they are,
+and ONNX Runtime fuses and schedules the same graph its own way. The image networks are exported
+in memory with `retouch.export` (the same graph `retouch export` writes: NCHW float32 in [-1, 1],
+dynamic batch, height and width, outputs clamped) and run by an `OrtNet`, which a `Translator`
+calls exactly as it calls the torch module, so tiling, masks, films and provenance do not change.
+Outputs agree with PyTorch's to float32 rounding (tests: within 1e-4 on [-1, 1]).
+
+The choice is process-wide, like `--max-pixels`: the CLI sets it once (`set_backend`) and every
+model loaded after that runs on it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from retouch.errors import RetouchError
+
+if TYPE_CHECKING:  # torch is imported when a model is, not when the CLI starts
+    import torch
+
+BACKENDS = ("torch", "onnxruntime")
+_current = "torch"
+
+
+def set_backend(name: str) -> None:
+    """Run every model loaded from now on with `name` (checked here, so a typo fails at once)."""
+    global _current
+    if name not in BACKENDS:
+        raise RetouchError(f"Unknown --backend {name!r}; use one of {', '.join(BACKENDS)}.")
+    if name == "onnxruntime":
+        _onnxruntime()
+    _current = name
+
+
+def current_backend() -> str:
+    return _current
+
+
+def _onnxruntime():
+    try:
+        import onnx  # noqa: F401  (the exporter's output format)
+        import onnxruntime
+    except ImportError:
+        raise RetouchError("--backend onnxruntime needs onnx and onnxruntime: pip install 'retouch[onnx]'.") from None
+    return onnxruntime
+
+
+class OrtNet:
+    """An image network run by ONNX Runtime, called like the torch module it was exported from."""
+
+    def __init__(self, net: torch.nn.Module, meta: dict, threads: int | None = None) -> None:
+        import torch
+
+        from retouch.export import _graph, _trace
+
+        ort = _onnxruntime()
+        module, inputs, in_names, out_names, axes, _ = _graph(net.eval(), meta)
+        proto = _trace(module, inputs, in_names, out_names, axes, 17, dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads() or (os.cpu_count() or 1)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        self.input = in_names[0]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        import numpy as np
+        import torch
+
+        out = self.session.run(None, {self.input: np.ascontiguousarray(x.detach().cpu().float().numpy())})[0]
+        return torch.from_numpy(out)
