@@ -8,7 +8,9 @@ calls exactly as it calls the torch module, so tiling, masks, films and provenan
 Outputs agree with PyTorch's to float32 rounding (tests: within 1e-4 on [-1, 1]).
 
 The choice is process-wide, like `--max-pixels`: the CLI sets it once (`set_backend`) and every
-model loaded after that runs on it.
+model loaded after that runs on it. `auto` times both on the model's own network the first time
+it meets a (model, CPU, thread count, library versions) and keeps the faster in
+`~/.cache/retouch/backends.json` (`$RETOUCH_CACHE` moves it; delete the file to measure again).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from retouch.errors import RetouchError
 if TYPE_CHECKING:  # torch is imported when a model is, not when the CLI starts
     import torch
 
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("torch", "onnxruntime", "auto")
+CACHE_ENV = "RETOUCH_CACHE"  # folder of the per-machine choices (default ~/.cache/retouch)
 _current = "torch"
 
 
@@ -30,7 +33,7 @@ def set_backend(name: str) -> None:
     global _current
     if name not in BACKENDS:
         raise RetouchError(f"Unknown --backend {name!r}; use one of {', '.join(BACKENDS)}.")
-    if name == "onnxruntime":
+    if name in ("onnxruntime", "auto"):
         _onnxruntime()
     _current = name
 
@@ -71,3 +74,48 @@ class OrtNet:
 
         out = self.session.run(None, {self.input: np.ascontiguousarray(x.detach().cpu().float().numpy())})[0]
         return torch.from_numpy(out)
+
+
+def _cache_file():
+    from pathlib import Path
+
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "retouch") / "backends.json"
+
+
+def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, repeats: int = 3) -> str:
+    """The faster backend for `net` on this machine: read from the cache, or timed now on
+    `example` (best of `repeats` after a warm-up each) and written there."""
+    import json
+    import time
+
+    import torch
+
+    from retouch.atomic import atomic_write
+    from retouch.device import cpu_name
+
+    ort = _onnxruntime()
+    key = f"{model}|{tuple(example.shape)}|{cpu_name()}|{torch.get_num_threads()} threads|torch {torch.__version__}|onnxruntime {ort.__version__}"
+    path = _cache_file()
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]["backend"]
+    seconds = {}
+    for name, run in (("torch", net), ("onnxruntime", OrtNet(net, meta))):
+        with torch.inference_mode():
+            run(example)
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run(example)
+                best = min(best, time.perf_counter() - start)
+        seconds[name] = best
+    choice = min(seconds, key=seconds.get)
+    cache[key] = {"backend": choice, "seconds": seconds}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as f:
+        f.write(json.dumps(cache, indent=1).encode())
+    return choice
+

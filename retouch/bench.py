@@ -15,7 +15,6 @@ on the CPU we measured).
 
 from __future__ import annotations
 
-import platform
 import shutil
 import tempfile
 import time
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from retouch.device import autocast, pick_device, pick_precision
+from retouch.device import autocast, cpu_name, pick_device, pick_precision
 from retouch.methods.cyclegan import CycleGAN, CycleGANConfig
 from retouch.methods.pix2pix import Pix2Pix, Pix2PixConfig
 
@@ -197,13 +196,6 @@ def _film_demosaic(clip: Path, square: tuple[int, int, int, int], device: torch.
     return through_files
 
 
-def _cpuinfo() -> list[str]:
-    try:
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return []
-
-
 def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None = None) -> dict:
     """Time every case (or those whose names contain a word of `only`) at the reference setting
     and at ours; `quick` shrinks sizes for CI."""
@@ -263,7 +255,7 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
                             ref_gf / peaks[torch.float32]["peak"], our_gf / our_peak))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.machine())
+    cpu = cpu_name()
     return {
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({cpu}, {torch.get_num_threads()} threads)",
         "torch": torch.__version__,

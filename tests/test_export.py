@@ -129,3 +129,27 @@ def test_backend_onnxruntime_gives_the_torch_backends_output(tmp_path, verb, ext
 def test_unknown_backend_is_one_line(tmp_path):
     r = CliRunner().invoke(app, ["upscale", str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png"), "--backend", "tensorrt"])
     assert isinstance(r.exception, RetouchError) and "Unknown --backend 'tensorrt'" in str(r.exception)
+
+
+def test_backend_auto_times_once_and_caches_the_choice(tmp_path, monkeypatch):
+    """`auto` times torch and ONNX Runtime on the model's network once per machine and model, writes
+    the choice and both times to the cache, and reads it back the next time without timing."""
+    import retouch.backends as backends
+    from retouch.tasks.apply import load_translator
+
+    monkeypatch.setenv(backends.CACHE_ENV, str(tmp_path))
+    tr = load_translator("demosaic", "cpu", "fp32", task="restore", backend="auto", tile=64)
+    cache = json.loads((tmp_path / "backends.json").read_text())
+    [(key, entry)] = cache.items()
+    assert key.startswith("demosaic|(1, 4, 64, 64)|") and set(entry["seconds"]) == {"torch", "onnxruntime"}
+    assert entry["backend"] == min(entry["seconds"], key=entry["seconds"].get)
+    assert isinstance(tr.net, backends.OrtNet) == (entry["backend"] == "onnxruntime")
+    built = []
+    monkeypatch.setattr(backends, "OrtNet", lambda net, meta: built.append(net) or "stub")
+    from retouch.tasks.apply import _load_translator
+
+    _load_translator.cache_clear()  # load again from scratch: the choice must come from the file, untimed
+    again = load_translator("demosaic", "cpu", "fp32", task="restore", backend="auto", tile=64)
+    assert len(built) == (entry["backend"] == "onnxruntime")  # timing would have built one more
+    assert (again.net == "stub") == (entry["backend"] == "onnxruntime")
+    _load_translator.cache_clear()  # no stub left for later tests in this worker
