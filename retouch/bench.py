@@ -5,7 +5,9 @@ would (fp32, batch 1 and torch's default Adam for training) and (b) our fast set
 `--precision auto` (the default: bf16 autocast where the hardware computes it natively), fused
 Adam (the default) and, for training, a batch of 8 and compiled networks (`--batch-size 8
 --compile`, not defaults: the batch changes the optimisation and compiling costs a minute; `quick`
-uses batch 4 and no compiling). Timing both in one run, back to back, keeps
+uses batch 4 and no compiling). Inference cases run ours with `--backend auto`: ONNX Runtime where it
+was timed at least 10% faster than torch in fp32 on this CPU (`retouch.backends`), labelled so.
+Timing both in one run, back to back, keeps
 the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
 `torch.utils.flop_counter`) turn times into achieved GFLOP/s. The deep generative prior's case
 times fit steps (image-steps/s): one image at a time, as DGP's reference code fits them, against
@@ -27,6 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from retouch.device import autocast, cpu_name, pick_device, pick_precision
+from retouch.errors import RetouchError
 from retouch.methods.cyclegan import CycleGAN, CycleGANConfig
 from retouch.methods.pix2pix import Pix2Pix, Pix2PixConfig
 
@@ -118,23 +121,39 @@ def _training_step(method: str, size: int, ngf: int, batch: int, dtype: torch.dt
     return step
 
 
-def _demosaic(size: int, dtype: torch.dtype, device: torch.device) -> Callable[[], None]:
+def inference_backend(model: str, task: str, dtype: torch.dtype, device: torch.device) -> str:
+    """What `--backend auto` runs `model` with here: ONNX Runtime where it was timed clearly
+    faster than torch in fp32 on this CPU (cached per machine), else torch (bf16, GPUs, no onnxruntime)."""
+    from retouch.backends import OrtNet
+    from retouch.tasks.apply import load_translator
+
+    if device.type != "cpu" or dtype != torch.float32:
+        return "torch"
+    try:
+        tr = load_translator(model, "cpu", "fp32", task=task, backend="auto")
+    except RetouchError:  # onnxruntime is not installed
+        return "torch"
+    return "onnxruntime" if isinstance(tr.net, OrtNet) else "torch"
+
+
+def _demosaic(size: int, dtype: torch.dtype, device: torch.device, backend: str = "torch") -> Callable[[], None]:
     """The shipped demosaic model restoring a size x size image mosaicked all over."""
     from retouch.degrade import Mosaic
-    from retouch.tasks.restore import box_mask, load_restorer, restore_region
+    from retouch.tasks.apply import load_translator
+    from retouch.tasks.restore import box_mask, restore_region
 
-    tr = load_restorer("demosaic", str(device), "bf16" if dtype == torch.bfloat16 else "fp32")
+    tr = load_translator("demosaic", str(device), "bf16" if dtype == torch.bfloat16 else "fp32", task="restore", backend=backend)
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     mask = box_mask(size, size, (0, 0, size, size))
     hidden = Mosaic(8)(x, mask)
     return lambda: restore_region(tr, hidden, mask)
 
 
-def _upscale(size: int, dtype: torch.dtype, device: torch.device) -> Callable[[], None]:
+def _upscale(size: int, dtype: torch.dtype, device: torch.device, backend: str = "torch") -> Callable[[], None]:
     """The shipped srresnet-x4 making a size x size image from a quarter-size one."""
-    from retouch.tasks.upscale import load_upscaler
+    from retouch.tasks.apply import load_translator
 
-    tr = load_upscaler("srresnet-x4", 4, str(device), "bf16" if dtype == torch.bfloat16 else "fp32")
+    tr = load_translator("srresnet-x4", str(device), "bf16" if dtype == torch.bfloat16 else "fp32", task="upscale", backend=backend)
     x = torch.rand(1, 3, size // 4, size // 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
     return lambda: tr(x)
 
@@ -220,18 +239,23 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
             made.append(_film(folder, film_w, film_h, film_frames, film_box))
         return made[0]
 
+    wanted = lambda case: not only or any(word in case for word in only)  # noqa: E731
+    demosaic_case, upscale_case = f"demosaic inference {demosaic_size}x{demosaic_size}", f"x4 upscale inference to {demosaic_size}x{demosaic_size}"
+    backends = {m: inference_backend(m, t, ours, dev) if wanted(case) else "torch"
+                for m, t, case in (("demosaic", "restore", demosaic_case), ("srresnet-x4", "upscale", upscale_case))}
+    labels = {m: ", onnxruntime (auto)" if b == "onnxruntime" else "" for m, b in backends.items()}
     cases = [
         (f"{method} training", "images/s",
          (lambda method=method: _training_step(method, size, ngf, 1, torch.float32, dev, reference=True), 1, "fp32, batch 1"),
          (lambda method=method: _training_step(method, size, ngf, batch, ours, dev, reference=False, compile=compiled), batch, fast, ours))
         for method in ("pix2pix", "cyclegan")
     ] + [
-        (f"demosaic inference {demosaic_size}x{demosaic_size}", "images/s",
+        (demosaic_case, "images/s",
          (lambda: _demosaic(demosaic_size, torch.float32, dev), 1, "fp32"),
-         (lambda: _demosaic(demosaic_size, ours, dev), 1, name, ours)),
-        (f"x4 upscale inference to {demosaic_size}x{demosaic_size}", "images/s",
+         (lambda: _demosaic(demosaic_size, ours, dev, backends["demosaic"]), 1, name + labels["demosaic"], ours)),
+        (upscale_case, "images/s",
          (lambda: _upscale(demosaic_size, torch.float32, dev), 1, "fp32"),
-         (lambda: _upscale(demosaic_size, ours, dev), 1, name, ours)),
+         (lambda: _upscale(demosaic_size, ours, dev, backends["srresnet-x4"]), 1, name + labels["srresnet-x4"], ours)),
         (f"film demosaic, {film_box}px square in {film_w}x{film_h} frames, end to end", "frames/s",
          (lambda: _film_demosaic(*film(), dev, streamed=False), film_frames, "frames through PNG files (DeepMosaics' way)"),
          (lambda: _film_demosaic(*film(), dev, streamed=True), film_frames, "streamed (retouch.video), temporal", ours)),
@@ -239,7 +263,7 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
          (lambda: _dgp_fit(1, dgp_steps, dev), dgp_steps, "fp32, one image at a time"),
          (lambda: _dgp_fit(8, dgp_steps, dev), 8 * dgp_steps, "fp32, 8 images at once (a G copy each)", torch.float32)),
     ]
-    cases = [c for c in cases if not only or any(word in c[0] for word in only)]
+    cases = [c for c in cases if wanted(c[0])]
     peaks = {dt: peak_gflops(dt, dev, quick) for dt in {torch.float32, ours}}
     rows = []
     try:

@@ -142,7 +142,8 @@ def test_backend_auto_times_once_and_caches_the_choice(tmp_path, monkeypatch):
     cache = json.loads((tmp_path / "backends.json").read_text())
     [(key, entry)] = cache.items()
     assert key.startswith("demosaic|(1, 4, 64, 64)|") and set(entry["seconds"]) == {"torch", "onnxruntime"}
-    assert entry["backend"] == min(entry["seconds"], key=entry["seconds"].get)
+    ort_wins = entry["seconds"]["onnxruntime"] < backends.MARGIN * entry["seconds"]["torch"]
+    assert entry["backend"] == ("onnxruntime" if ort_wins else "torch")
     assert isinstance(tr.net, backends.OrtNet) == (entry["backend"] == "onnxruntime")
     built = []
     monkeypatch.setattr(backends, "OrtNet", lambda net, meta: built.append(net) or "stub")
