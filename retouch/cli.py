@@ -444,6 +444,7 @@ def eval_repair(
     data: Path = typer.Option(Path("../shared/data/bsds500/val"), help="Clean photos (BSD100)."),
     limit: int = typer.Option(0, help="Only the first N photos (0 = all)."),
     device: str = typer.Option("cpu", help="auto | cpu | cuda | mps."),
+    sheet: Path = typer.Option(None, help="Also write a PNG of 4 photos, medium chain: damaged | OpenCV | repair | clean."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
 ) -> None:
     """repair against OpenCV's non-local means on three fixed damage chains (docs/benchmarks.md)."""
@@ -452,7 +453,7 @@ def eval_repair(
     from retouch.evaluate import write_report
     from retouch.evaluate.repair import evaluate_repair
 
-    report = evaluate_repair(model, data, limit, device, log=typer.echo)
+    report = evaluate_repair(model, data, limit, device, sheet, log=typer.echo)
     typer.echo(json.dumps(report["rows"], indent=2))
     if json_out:
         write_report(report, json_out)

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from retouch.degrade import Compose, Downsample, GaussianBlur, GaussianNoise, Jpeg, _resize
-from retouch.io import list_images, read_image, to_pil, to_tensor
+from retouch.io import Provenance, list_images, read_image, save_image, to_pil, to_tensor
 from retouch.metrics import detail_ratio, mean_metrics, psnr, ssim
 from retouch.tasks.repair import load_repairer
 
@@ -53,9 +53,13 @@ def _scores(out: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
     return {"psnr": psnr(out, clean), "ssim": ssim(out, clean), "detail": detail_ratio(out, clean)}
 
 
-def evaluate_repair(model: str, data: Path, limit: int = 0, device: str = "cpu", log: Callable[[str], None] = print) -> dict:
-    """The table's numbers as a dict: chain -> row -> mean scores."""
+def evaluate_repair(model: str, data: Path, limit: int = 0, device: str = "cpu", sheet: Path | None = None,
+                    log: Callable[[str], None] = print) -> dict:
+    """The table's numbers as a dict: chain -> row -> mean scores. `sheet`: the first 4 photos of
+    the medium chain, each a row of damaged (enlarged) | OpenCV (the better h) | repair | clean."""
     photos = sorted(list_images(data))[: limit or None]
+    shown: list[tuple] = []
+    best_h = 0.0
     report: dict = {"model": str(model), "images": len(photos), "chains": {k: dict(zip(("scale", "blur", "noise", "jpeg"), v))
                                                                           for k, v in CHAINS.items()}, "rows": {}}
     for chain, (scale, _, noise, _) in CHAINS.items():
@@ -70,8 +74,19 @@ def evaluate_repair(model: str, data: Path, limit: int = 0, device: str = "cpu",
             rows["damaged"].append(_scores(up(hurt), clean))
             for strength in (noise, 1.5 * noise):
                 rows[f"opencv h={strength:g}"].append(_scores(up(opencv_nlm(hurt, strength)), clean))
-            rows["repair"].append(_scores(repairer(hurt), clean))
+            repaired = repairer(hurt)
+            rows["repair"].append(_scores(repaired, clean))
+            if chain == "medium" and i < 4:
+                shown.append((up(hurt), {s: up(opencv_nlm(hurt, s)) for s in (noise, 1.5 * noise)}, repaired, clean))
         means = {name: mean_metrics(r) for name, r in rows.items()}
         report["rows"][chain] = means
+        if chain == "medium":
+            best_h = max((noise, 1.5 * noise), key=lambda h: means[f"opencv h={h:g}"]["psnr"])
         log(f"{chain}: " + ", ".join(f"{k} {v['psnr']:.2f} dB" for k, v in means.items()))
+    if sheet is not None and shown:
+        h = min(row[0].shape[2] for row in shown)
+        w = min(row[0].shape[3] for row in shown)
+        grid = torch.cat([torch.cat([t[:, :, :h, :w] for t in (d, cv[best_h], r, c)], 3) for d, cv, r, c in shown], 2)
+        save_image(grid, sheet, Provenance(model=str(model), task="eval-repair sheet (medium): damaged | OpenCV NLM | repair | clean",
+                                           regions=None))
     return report
