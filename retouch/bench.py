@@ -270,7 +270,8 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
         for case, unit, ref, mine in cases:
             reference_work = ref[0]()
             per_unit = _flops(reference_work) / ref[1]  # the same network: the same work per image
-            times = film_repeats if case.startswith("film") else repeats
+            # inference cases take milliseconds at CI size: best of 7, not 2, so the gate does not judge noise
+            times = film_repeats if case.startswith("film") else 7 if quick and "inference" in case else repeats
             r = _rate(reference_work, ref[1], times)
             o = _rate(mine[0](), mine[1], times)
             ref_gf, our_gf = per_unit * r / 1e9, per_unit * o / 1e9

@@ -109,6 +109,13 @@ ZOO: dict[str, ZooEntry] = {
         summary="the projection discriminator trained with cifar10-prior: DGP's feature distance (loaded beside the prior, not alone)",
         card="docs/models/cifar10-prior.md",
     ),
+    "repair": ZooEntry(
+        file="repair.safetensors",
+        sha256="354fcfef91d2481330ce4fbb1fd4d936c9a7ea435e4b234f53cb9420e48bbc9f",
+        task="translate",
+        summary="U-Net (ngf 32, L1) against blur, noise, JPEG blocking and downscaling drawn in random chains; `retouch repair`",
+        card="docs/models/repair.md",
+    ),
 }
 
 

@@ -61,14 +61,13 @@ def evaluate_colorize(model: str, classifier: str, cifar: Path, bsd: Path, per_c
         for name, img in (("grey", g), ("colorize", out)):
             rows[name].append({"psnr": psnr(img, original), "ssim": ssim(img, original), "colourfulness": colourfulness(img)})
         rows["originals"].append({"colourfulness": colourfulness(original)})
-        if i < 16:
-            shown.append(torch.cat([g, out, original], 3))
+        if i < 16:  # a centred 320x320 of each (BSDS photos are 481x321 or 321x481), so portraits and landscapes tile
+            crop = lambda t: t[:, :, (t.shape[2] - 320) // 2 :][:, :, :320, (t.shape[3] - 320) // 2 :][:, :, :, :320]  # noqa: E731
+            shown.append(torch.cat([crop(g), crop(out), crop(original)], 3))
     report["bsd100"] = {name: mean_metrics(r) for name, r in rows.items()}
     report["bsd100_images"] = len(rows["grey"])
     log(f"BSD100: {report['bsd100']}")
     if sheet is not None and shown:
-        h = min(s.shape[2] for s in shown)
-        w = min(s.shape[3] for s in shown)
-        grid = torch.cat([torch.cat([s[:, :, :h, :w] for s in shown[k : k + 2]], 3) for k in range(0, len(shown) - 1, 2)], 2)
+        grid = torch.cat([torch.cat(shown[k : k + 2], 3) for k in range(0, len(shown) - 1, 2)], 2)
         save_image(grid, sheet, Provenance(model=str(model), task="eval-colorize sheet: grey | colorize | original", regions=None))
     return report

@@ -1,7 +1,7 @@
 """`retouch colorize`: colour for greyscale photos and films, with their lightness kept exactly.
 
-The model (task "colorize", e.g. the shipped `colorize`, a pix2pix U-Net trained with
-`chroma: true`) predicts only chrominance; its output takes the input's BT.601 luma
+The model (task "colorize": a pix2pix U-Net trained with `chroma: true`, configs/colorize.yaml;
+none ships yet, the first one scored below plain grey) predicts only chrominance; its output takes the input's BT.601 luma
 (`retouch.nets.unet.with_chroma`), so lightness, edges and texture are the photo's own and only
 the colours are the model's guess. A colour input is made grey first: the model sees what it was
 trained on, and the result never mixes the model's colours with leftovers of the old ones.
@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from retouch.degrade import Greyscale
+from retouch.errors import RetouchError
 from retouch.io import Provenance
 from retouch.tasks.apply import Translator, load_translator, map_files
 
@@ -34,6 +35,11 @@ class Colorizer:
 
 def load_colorizer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto") -> Colorizer:
     """A shipped name, weights file or run folder whose task is "colorize"."""
+    from retouch.zoo import ZOO
+
+    if str(model) == DEFAULT_MODEL and DEFAULT_MODEL not in ZOO and not Path(model).exists():
+        raise RetouchError("No colourisation model ships yet: the first one scored below plain grey (docs/benchmarks.md). "
+                           "Train configs/colorize.yaml and pass --model RUN.")
     return Colorizer(load_translator(str(model), device, precision, task="colorize"))
 
 
