@@ -198,12 +198,15 @@ def page(browser, studio_url):
 
 
 def _upload(pg, path: Path, expect: str) -> None:
-    """Put `path` in the upload box (clearing a previous file) and wait for the status to say `expect`."""
+    """Put `path` in the upload box (clearing a previous file) and wait for the status to say `expect`
+    about this file: its name too, since the previous upload's message may still say `expect`
+    while this one is being checked (the status then shows Gradio's timer)."""
     clear = pg.locator("#upload button[aria-label='Clear']")
     if clear.count():
         clear.first.click()
     pg.locator("#upload input[type=file]").set_input_files(str(path))
-    pg.locator("#status").get_by_text(expect).wait_for()
+    pg.wait_for_function("([want, name]) => { const t = document.querySelector('#status').innerText; "
+                         "return t.includes(want) && t.includes(name); }", arg=[expect, path.name])
 
 
 def _box(pg, box: tuple[int, int, int, int]) -> None:
