@@ -7,9 +7,11 @@ uninterrupted one would, whatever the number of loader workers.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -17,10 +19,11 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from retouch.errors import RetouchError
-from retouch.io import list_images, load_image
+from retouch.io import IMAGE_EXTENSIONS, list_images, load_image
 
 log = logging.getLogger(__name__)
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
@@ -37,7 +40,9 @@ class DataConfig:
     direction: str = "AtoB"
     preprocess: str = "resize_and_crop"
     size: int = 256  # the crop fed to the network
-    load_size: int | None = None  # resize target before cropping; None = size * 286 / 256
+    # resize target before cropping; None = size * 286 / 256. On-the-fly (degrade) data: photos whose
+    # short side is longer are shrunk to it once, aspect kept; None keeps them at full size.
+    load_size: int | None = None
     flip: bool = True
     workers: int = 0  # loader processes; -1 = one per core but one (at most 8), for augmentation that costs CPU
     holdout: int = 0  # the last N pairs (natural name order) never train; `retouch eval --holdout` scores them
@@ -259,7 +264,7 @@ def _random_crop(x: torch.Tensor, size: int, gen: torch.Generator | None) -> tor
 
 
 class DegradedDataset(Dataset):
-    """Clean photos from one or more folders, degraded on the fly inside a random region.
+    """Clean photos from one or more folders (or zips), degraded on the fly inside a random region.
 
     Each item is a random crop, its degraded version (`input`), the region `mask` (1 = degraded)
     and the clean crop (`target`). Crop, flip, region and the operator's own parameters (block
@@ -281,22 +286,21 @@ class DegradedDataset(Dataset):
             raise RetouchError(f"regions {lo}-{hi} must be a range of box counts with 0 <= lo <= hi.")
         self.cfg, self.train, self.family = cfg, train, parse(cfg.degrade)
         self.post = parse(cfg.post) if cfg.post else None
-        self.paths = [p for r in roots(cfg) for p in list_images(split_dir(r, cfg.split))]
-        if not self.paths:
-            raise RetouchError(f"No images found in {', '.join(map(str, roots(cfg)))}.")
-        images = [_uint8(p) for p in self.paths]
-        keep = [i for i, im in enumerate(images) if min(im.shape[1:]) >= cfg.size]
+        named = [item for r in roots(cfg) for item in clean_images(r, cfg.split)]
+        if cfg.load_size:
+            named = [(name, _shrink(im, cfg.load_size)) for name, im in named]
+        keep = [(name, im) for name, im in named if min(im.shape[1:]) >= cfg.size]
         if not keep:
-            raise RetouchError(f"All {len(images)} images are smaller than the crop --size {cfg.size}; lower --size.")
-        if len(keep) < len(images):  # a pool of photos: skip the few that cannot give a crop, and say so
-            log.warning("skipping %d of %d images smaller than the %d px crop", len(images) - len(keep), len(images), cfg.size)
-        self.paths, self._images = [self.paths[i] for i in keep], [images[i] for i in keep]
+            raise RetouchError(f"All {len(named)} images are smaller than the crop --size {cfg.size}; lower --size.")
+        if len(keep) < len(named):  # a pool of photos: skip the few that cannot give a crop, and say so
+            log.warning("skipping %d of %d images smaller than the %d px crop", len(named) - len(keep), len(named), cfg.size)
+        self._names, self._images = [n for n, _ in keep], [im for _, im in keep]
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self._images)
 
     def name(self, i: int) -> str:
-        return self.paths[i].name
+        return self._names[i]
 
     def __getitem__(self, item: tuple[int, int] | int) -> dict:
         i, seed = item if isinstance(item, tuple) else (item, item)
@@ -334,6 +338,36 @@ class DegradedDataset(Dataset):
         box[..., top : top + bh, left : left + bw] = 1
         return box
 
+
+
+def clean_images(root: Path, split: str) -> list[tuple[str, torch.Tensor]]:
+    """(name, uint8 CHW image) for every photo of one source: a folder (its `split/` when it has
+    one), or a zip such as CIFAR-10's, whose images under `split/` (any depth) are read from memory
+    without unpacking 60,000 files."""
+    if root.suffix.lower() == ".zip" and root.is_file():
+        with zipfile.ZipFile(root) as z:
+            names = sorted(n for n in z.namelist()
+                           if n.startswith(f"{split}/") and Path(n).suffix.lower() in IMAGE_EXTENSIONS and not Path(n).name.startswith("."))
+            if not names:
+                raise RetouchError(f"{root} holds no images under '{split}/'; check data.split.")
+            return [(n, _decoded(z.read(n))) for n in names]
+    return [(p.name, _uint8(p)) for p in list_images(split_dir(root, split))]
+
+
+def _decoded(blob: bytes) -> torch.Tensor:
+    with Image.open(io.BytesIO(blob)) as im:
+        return torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).contiguous()
+
+
+def _shrink(x: torch.Tensor, side: int) -> torch.Tensor:
+    """uint8 CHW with its short side brought down to `side` (aspect kept); smaller images stay as
+    they are. Why: crops of a shrunk photo hold whole scenes, as CIFAR-10's 32 px objects do."""
+    h, w = x.shape[1:]
+    if min(h, w) <= side:
+        return x
+    s = side / min(h, w)
+    y = F.interpolate(x[None].float(), size=(max(side, round(h * s)), max(side, round(w * s))), mode="bicubic", antialias=True)
+    return y[0].round_().clamp_(0, 255).to(torch.uint8)
 
 
 class StreamSampler(Sampler):

@@ -42,7 +42,8 @@ def test_colorize_photos_and_film_with_a_tiny_run(tmp_path):
 
     clean = photo_folder(tmp_path / "photos", n=4, h=40, w=48)
     cfg = RunConfig(method="pix2pix",
-                    model={"ngf": 4, "ndf": 4, "norm": "none", "dropout": False, "chroma": True, "unet_downs": 5, "lambda_l1": 10},
+                    model={"ngf": 4, "ndf": 4, "norm": "none", "dropout": False, "chroma": True, "unet_downs": 5, "lambda_l1": 10,
+                           "chroma_side": 36},
                     data={"root": str(clean), "degrade": "grey", "region": "full", "size": 32},
                     train={"steps": 3, "batch_size": 2, "log_every": 1, "sample_every": 3, "ckpt_every": 3, "device": "cpu",
                            "precision": "fp32"})
@@ -70,6 +71,49 @@ def test_colorize_photos_and_film_with_a_tiny_run(tmp_path):
     run = tiny_masked_run(masked, clean, 1)
     r = runner.invoke(app, ["colorize", str(clean / "0.png"), "-o", str(tmp_path / "x.png"), "--model", str(run)])
     assert isinstance(r.exception, RetouchError) and "does the task 'restore', not 'colorize'" in str(r.exception)  # exit 2 in main()
+
+
+def test_a_colorizer_with_chroma_side_colours_a_shrunk_copy_and_keeps_full_size_luma():
+    from retouch.tasks.colorize import Colorizer
+
+    seen = []
+
+    class Orange:  # a "model" that paints everything orange, at whatever size it gets
+        name, meta = "orange", {"method_config": {"chroma_side": 16}}
+
+        def __call__(self, x):
+            seen.append(tuple(x.shape[2:]))
+            return torch.cat([x[:, :1] + 0.3, x[:, 1:2], x[:, 2:] - 0.3], 1).clamp(-1, 1)
+
+    colorizer = Colorizer(Orange())
+    x = torch.rand(1, 3, 40, 64) * 1.2 - 0.6
+    y = colorizer(x)
+    assert seen == [(16, 26)]  # the short side brought to 16, aspect kept
+    assert y.shape == x.shape and (_luma(y) - _luma(x)).abs().max() < 1e-5
+    assert (y[:, 0] - y[:, 2]).mean() > 0.3  # the small copy's colour, brought up to full size
+    small = torch.rand(1, 3, 12, 20)
+    colorizer(small)
+    assert seen[-1] == (12, 20)  # already small: colours at its own size
+
+
+def test_degraded_data_reads_a_zip_and_shrinks_photos_to_load_size(tmp_path):
+    import zipfile
+
+    from retouch.data import DataConfig, make_dataset
+
+    photos = photo_folder(tmp_path / "photos", n=2, h=80, w=120)
+    with zipfile.ZipFile(tmp_path / "set.zip", "w") as z:
+        for i, cls in enumerate(["cat", "dog", "cat"]):
+            z.write(photos / f"{i % 2}.png", f"train/{cls}/{i}.png")
+        z.write(photos / "0.png", "test/cat/9.png")  # another split: not read
+    cfg = DataConfig(root=[str(tmp_path / "set.zip"), str(photos)], degrade="grey", region="full", size=32, load_size=40)
+    ds = make_dataset(cfg)
+    assert [ds.name(i) for i in range(len(ds))] == ["train/cat/0.png", "train/cat/2.png", "train/dog/1.png", "0.png", "1.png"]
+    assert all(im.shape[1:] == (40, 60) for im in ds._images)  # short side 80 -> 40, aspect kept
+    item = ds[(0, 0)]
+    assert item["input"].shape == (3, 32, 32) and (item["input"][0] - item["input"][2]).abs().max() < 1e-6
+    with pytest.raises(RetouchError, match="no images under 'val/'"):
+        make_dataset(DataConfig(root=str(tmp_path / "set.zip"), split="val", degrade="grey", region="full", size=32))
 
 
 def test_chroma_needs_an_rgb_unet_without_a_mask():

@@ -51,6 +51,9 @@ class Pix2PixConfig(PANOptions):
     masked: bool = False  # restore inside a mask given as an extra input channel
     unet_downs: int = 0  # U-Net levels; 0 = enough to reach 1x1 at the training size
     chroma: bool = False  # colourisation: G predicts chrominance only and keeps the input's luma (U-Net only)
+    # colourisation at the training scale: `retouch colorize` runs G on a copy whose short side is at most
+    # this and lends its chroma to the full-size luma (0 = full size); match data.load_size
+    chroma_side: int = 0
 
 
 @register

@@ -131,6 +131,13 @@ def with_chroma(x: Tensor, cbcr: Tensor) -> Tensor:
     return rgb.clamp(-1, 1)
 
 
+def chroma_of(rgb: Tensor) -> Tensor:
+    """Cb and Cr (Nx2xHxW, scaled as `with_chroma` takes them) of an RGB image in [-1, 1]: its inverse,
+    so a colourisation made at a low resolution can lend its colours to the full-size luma."""
+    y = (rgb * rgb.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return torch.cat([(rgb[:, 2:3] - y) / 1.772, (rgb[:, :1] - y) / 1.402], 1)
+
+
 def unet_depth(size: int) -> int:
     """The ``num_downs`` that takes a ``size`` training crop down to 1x1 (256 -> 8, 128 -> 7).
 
