@@ -14,7 +14,7 @@ is the bottleneck) and keeps each browser session's photo and results its own. T
 127.0.0.1 and loads no fonts or scripts from elsewhere: nothing leaves the machine.
 
 Films have their own tab (`film`): Hide, Restore and Upscale through the same tasks the CLI
-streams a film with (`mosaic_video`, `demosaic_video`, `upscale_video`), so the sound, timing and
+streams a film with (`mosaic_video`, `demosaic_video`, `upscale_files`), so the sound, timing and
 the container's provenance tags survive as on the command line; the page's progress bar follows
 the frames (`retouch.video.listening`).
 
@@ -274,7 +274,7 @@ def film(src: Path, verb: str, region: str, box: tuple[float, ...], block: int, 
         raise RetouchError(f"Unknown verb {verb!r}; use one of {', '.join(FILM_VERBS)}.")
     out = Path(tempfile.mkdtemp(prefix=f"film-{verb}-", dir=workdir)) / f"{src.stem}-{verb}.mp4"
     if verb == "upscale":
-        from retouch.tasks.upscale import upscale_video
+        from retouch.tasks.upscale import upscale_files
 
         info = check_film(src)
         if info.width * info.height > UPSCALE_MAX_PIXELS:
@@ -282,7 +282,7 @@ def film(src: Path, verb: str, region: str, box: tuple[float, ...], block: int, 
                                f"{info.width}x{info.height}); run `retouch upscale` on the command line.")
         if model not in UPSCALE_MODELS[:-1]:
             raise RetouchError(f"Pick an upscaling model ({', '.join(UPSCALE_MODELS[:-1])}) to upscale a film.")
-        upscale_video(src, out, model=model, device=device, show_progress=False)
+        upscale_files(src, out, model=model, device=device, show_progress=False)
         return out
     if region not in FILM_REGIONS:
         raise RetouchError(f"Unknown region {region!r}; use one of {', '.join(FILM_REGIONS)}.")

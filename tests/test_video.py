@@ -17,7 +17,7 @@ from retouch.errors import RetouchError
 from retouch.locate.temporal import Detected, Tracked, region_source, smooth
 from retouch.tasks.clips import camera_frames, make_clips, write_clip
 from retouch.tasks.hide import mosaic_video
-from retouch.tasks.upscale import upscale_video
+from retouch.tasks.upscale import upscale_files
 from retouch.video import probe, quantize, read_frames
 from tests.helpers import smooth_image
 
@@ -223,7 +223,7 @@ def test_upscale_and_gif_input(tmp_path):
     gif = tmp_path / "in.gif"
     frames = [Image.fromarray(f) for f in _frames(4)]
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    upscale_video(gif, tmp_path / "big.mp4", model="bicubic", scale=2, show_progress=False)
+    upscale_files(gif, tmp_path / "big.mp4", model="bicubic", scale=2, show_progress=False)
     info = probe(tmp_path / "big.mp4")
     assert (info.frames, info.width, info.height) == (4, 2 * W, 2 * H)
 

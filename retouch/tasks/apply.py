@@ -244,20 +244,27 @@ def translate(image: Image.Image | str | Path, model: str | Path, device: str = 
 
 
 def translate_files(inputs: Path, output: Path, model: str | Path, device: str = "auto", precision: str = "auto",
-                    show_progress: bool = True, direction: str = "AtoB", codec: str | None = None, crf: int = 18,
+                    show_progress: bool = True, direction: str = "AtoB", codec: str | None = None, crf: int | None = None,
                     arch: str | None = None) -> list[Path]:
     """A file to a file, a folder to a folder with the same file names, or a film to a film
     (`codec`, `crf` for its video stream; the sound copied); provenance in each."""
     tr = load_translator(str(model), device, precision, direction=direction, arch=arch)
-    provenance = Provenance(model=tr.name, task="translate", regions=None)
-    from retouch.video import is_film
+    return run_files(tr, inputs, output, Provenance(model=tr.name, task="translate", regions=None), codec=codec, crf=crf,
+                     show_progress=show_progress)
+
+
+def run_files(fn, inputs: Path, output: Path, provenance: Provenance, scale: int = 1, codec: str | None = None,
+              crf: int | None = None, show_progress: bool = True) -> list[Path]:
+    """`fn` (a whole image, 1x3xHxW, to the result at `scale` times its size) over a file, a folder's
+    files (same names) or a film's frames (sound, timing and `codec`/`crf` for the picture; see
+    `retouch.video.process_video`): the one path every whole-image verb takes, so a film works for all."""
+    from retouch.video import DEFAULT_CRF, is_film, per_frame, process_video
 
     if is_film(inputs, output):
-        from retouch.video import per_frame, process_video
-
-        process_video(inputs, output, per_frame(lambda x, _: tr(x)), provenance, codec=codec, crf=crf, show_progress=show_progress)
+        process_video(inputs, output, per_frame(lambda x, _: fn(x)), provenance, codec=codec,
+                      crf=DEFAULT_CRF if crf is None else crf, scale=scale, show_progress=show_progress)
         return [output]
-    return map_files(tr, inputs, output, provenance, show_progress)
+    return map_files(fn, inputs, output, provenance, show_progress)
 
 
 def map_files(fn, inputs: Path, output: Path, provenance: Provenance, show_progress: bool = True) -> list[Path]:

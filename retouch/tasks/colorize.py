@@ -19,7 +19,7 @@ from retouch.degrade import Greyscale
 from retouch.errors import RetouchError
 from retouch.io import Provenance
 from retouch.nets.unet import chroma_of, with_chroma
-from retouch.tasks.apply import Translator, load_translator, map_files
+from retouch.tasks.apply import Translator, load_translator, run_files
 
 DEFAULT_MODEL = "colorize"
 
@@ -63,12 +63,6 @@ def load_colorizer(model: str | Path = DEFAULT_MODEL, device: str = "auto", prec
 def colorize_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
                    codec: str | None = None, crf: int | None = None, show_progress: bool = True) -> list[Path]:
     """A file to a file, a folder to a folder (same names), or a film to a film (sound copied)."""
-    from retouch.video import DEFAULT_CRF, is_film, per_frame, process_video
-
     colorizer = load_colorizer(model, device, precision)
-    provenance = Provenance(model=colorizer.name, task="colorize", regions=None)
-    if is_film(inputs, output):
-        process_video(inputs, output, per_frame(lambda x, _: colorizer(x)), provenance, codec=codec,
-                      crf=DEFAULT_CRF if crf is None else crf, show_progress=show_progress)
-        return [output]
-    return map_files(colorizer, inputs, output, provenance, show_progress)
+    return run_files(colorizer, inputs, output, Provenance(model=colorizer.name, task="colorize", regions=None), codec=codec,
+                     crf=crf, show_progress=show_progress)

@@ -17,7 +17,7 @@ import torch
 from retouch.degrade import _resize
 from retouch.errors import RetouchError
 from retouch.io import Provenance
-from retouch.tasks.apply import Translator, load_translator, map_files
+from retouch.tasks.apply import Translator, load_translator, run_files
 
 DEFAULT_MODEL = "repair"
 SCALES = (1, 2, 4)
@@ -46,12 +46,6 @@ def load_repairer(model: str | Path = DEFAULT_MODEL, scale: int = 1, device: str
 def repair_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL, scale: int = 1, device: str = "auto",
                  precision: str = "auto", codec: str | None = None, crf: int | None = None, show_progress: bool = True) -> list[Path]:
     """A file to a file, a folder to a folder (same names), or a film to a film (sound copied)."""
-    from retouch.video import DEFAULT_CRF, is_film, per_frame, process_video
-
     repairer = load_repairer(model, scale, device, precision)
-    provenance = Provenance(model=repairer.name, task=f"repair x{scale}", regions=None)
-    if is_film(inputs, output):
-        process_video(inputs, output, per_frame(lambda x, _: repairer(x)), provenance, codec=codec,
-                      crf=DEFAULT_CRF if crf is None else crf, scale=scale, show_progress=show_progress)
-        return [output]
-    return map_files(repairer, inputs, output, provenance, show_progress)
+    return run_files(repairer, inputs, output, Provenance(model=repairer.name, task=f"repair x{scale}", regions=None),
+                     scale=scale, codec=codec, crf=crf, show_progress=show_progress)

@@ -16,7 +16,7 @@ from PIL import Image
 from retouch.degrade import _resize
 from retouch.errors import RetouchError
 from retouch.io import Provenance, read_image, to_pil, to_tensor
-from retouch.tasks.apply import Translator, load_translator, map_files
+from retouch.tasks.apply import Translator, load_translator, run_files
 
 BICUBIC = "bicubic"
 DEFAULT_MODEL = "srresnet-x4"  # the shipped model with the best PSNR
@@ -62,22 +62,8 @@ def upscale(image: Image.Image | str | Path, model: str | Path = DEFAULT_MODEL, 
 def upscale_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL, scale: int | None = None, device: str = "auto",
                   precision: str = "auto", show_progress: bool = True, codec: str | None = None, crf: int | None = None,
                   arch: str | None = None) -> list[Path]:
-    """A file to a file, a folder to a folder with the same file names, or a film to a film; provenance in each."""
-    from retouch.video import is_film
-
-    if is_film(inputs, output):
-        return [upscale_video(inputs, output, model, scale, device, precision, codec, crf, show_progress, arch)]
+    """A file to a file, a folder to a folder with the same file names, or a film to a film (every
+    frame `scale` times its size, the sound copied); provenance in each."""
     up = load_upscaler(model, scale, device, precision, arch)
-    return map_files(up, inputs, output, Provenance(model=str(model), task=f"upscale x{up.scale}", regions=None), show_progress)
-
-
-def upscale_video(src: Path, dst: Path, model: str | Path = DEFAULT_MODEL, scale: int | None = None, device: str = "auto",
-                  precision: str = "auto", codec: str | None = None, crf: int | None = None, show_progress: bool = True,
-                  arch: str | None = None) -> Path:
-    """Every frame of a film at `scale` times its size; the sound is copied (`retouch.video.process_video`)."""
-    from retouch.video import DEFAULT_CRF, per_frame, process_video
-
-    up = load_upscaler(model, scale, device, precision, arch)
-    process_video(src, dst, per_frame(lambda x, _: up(x)), Provenance(model=str(model), task=f"upscale x{up.scale}", regions=None),
-                  None, codec, DEFAULT_CRF if crf is None else crf, scale=up.scale, show_progress=show_progress)
-    return dst
+    return run_files(up, inputs, output, Provenance(model=str(model), task=f"upscale x{up.scale}", regions=None), scale=up.scale,
+                     codec=codec, crf=crf, show_progress=show_progress)
