@@ -438,6 +438,19 @@ def eval_colorize(
         write_report(report, json_out)
 
 
+@app.command()
+def sample(
+    model: str = typer.Argument(..., help="A CoGAN run folder or its weights file."),
+    n: int = typer.Option(16, "-n", help="Pairs to draw."),
+    output: Path = typer.Option(..., "-o", "--output", help="Sheet to write: one row per draw, domain A | domain B."),
+    seed: int = typer.Option(0, help="Seed of the noise: the same seed draws the same pairs."),
+) -> None:
+    """Pairs of corresponding images from one noise draw each (CoGAN): what its shared layers learnt without pairs."""
+    from retouch.tasks.sample import sample_sheet
+
+    _report(lambda: sample_sheet(model, n, output, seed))
+
+
 @app.command("eval-repair")
 def eval_repair(
     model: str = typer.Argument("repair", help="Repair model (shipped name, weights file or run folder)."),

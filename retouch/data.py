@@ -180,38 +180,54 @@ class UnalignedDataset(Dataset):
     Item i is A image i (mod |A|) and a B image drawn at random by the item's seed, so A and B are
     shuffled independently (the reference without `--serial_batches`) and a resumed run sees the
     same pairs. Each side gets its own crop and flip. Items hold "A", "B" and "index".
+
+    With `degrade` set, `root` is one set of photos (folders or zips, as on-the-fly pairs read) and
+    domain B is the degradation of them (e.g. `grey`): B's image is still another random photo's,
+    so the two domains stay unpaired, but how they correspond is known and can be measured.
     """
 
     def __init__(self, cfg: DataConfig, train: bool = True):
         if cfg.preprocess not in PREPROCESS:
             raise RetouchError(f"Unknown preprocess {cfg.preprocess!r}; use one of {', '.join(PREPROCESS)}.")
         self.cfg, self.train = cfg, train
+        self.degrade = None
+        if cfg.degrade:
+            from retouch.degrade import parse
+
+            self.degrade = parse(cfg.degrade)
+            named = [item for r in roots(cfg) for item in clean_images(r, cfg.split)]
+            self.names = {side: [n for n, _ in named] for side in "AB"}
+            self.images = {side: [im for _, im in named] for side in "AB"}
+            return
         root = roots(cfg)[0]
         if not root.is_dir():
             raise RetouchError(f"Data folder {root} does not exist; pass a folder holding {cfg.split}A/ and {cfg.split}B/.")
-        self.paths = {}
+        self.names, self.images = {}, {}
         for side in "AB":
             folder = root / f"{cfg.split}{side}"
             if not folder.is_dir():
                 raise RetouchError(f"{root} has no {cfg.split}{side}/ folder; unpaired data needs {cfg.split}A/ and {cfg.split}B/.")
-            self.paths[side] = list_images(folder)
-            if not self.paths[side]:
-                raise RetouchError(f"{folder} holds no images.")
-        self.images = {side: [_uint8(p) for p in paths] for side, paths in self.paths.items()}
+            paths = list_images(folder)
+            self.names[side], self.images[side] = [p.name for p in paths], [_uint8(p) for p in paths]
 
     def __len__(self) -> int:
-        return max(len(self.paths["A"]), len(self.paths["B"]))
+        return max(len(self.images["A"]), len(self.images["B"]))
 
     def name(self, i: int) -> str:
-        return self.paths["A"][i % len(self.paths["A"])].name
+        return self.names["A"][i % len(self.names["A"])]
 
     def __getitem__(self, item: tuple[int, int] | int) -> dict:
         i, seed = item if isinstance(item, tuple) else (item, item)
         gen = torch.Generator().manual_seed(seed)
-        j = int(torch.randint(len(self.paths["B"]), (), generator=gen)) if self.train else i % len(self.paths["B"])
+        n_b = len(self.images["B"])
+        j = int(torch.randint(n_b, (), generator=gen)) if self.train else i % n_b
         draw = gen if self.train else None
-        a = augment(_to_float(self.images["A"][i % len(self.paths["A"])]), self.cfg, draw)
+        a = augment(_to_float(self.images["A"][i % len(self.images["A"])]), self.cfg, draw)
         b = augment(_to_float(self.images["B"][j]), self.cfg, draw)
+        if self.degrade is not None:
+            b = self.degrade.sample(draw or torch.Generator().manual_seed(seed))(b[None], None)[0]
+            if b.shape != a.shape:
+                raise RetouchError(f"data.degrade {self.cfg.degrade!r} changed the image's size; unpaired domains need size-preserving operators.")
         return {"A": a, "B": b, "index": i}
 
 

@@ -236,7 +236,9 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
         if not ranks.main:
             saved_at = step
             return
-        net, meta = method.export()
+        with _rng_kept(device):
+            net, meta = method.export()
+            extras = method.export_extra()
         info = {"method": cfg.method, "direction": cfg.data.direction, "size": cfg.data.size, "steps": step}
         if cfg.data.degrade:
             info["degrade"] = cfg.data.degrade  # what the model learned to invert
@@ -244,7 +246,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
             per_rank = {"rng_ranks": rng_ranks} if ranks.world > 1 else {}
             atomic_torch_save({"step": step, "method": method.state_dict(), "rng": rng, "skipped": skipped, **per_rank}, ckpt_path)
             save_weights(net, {**meta, **info}, weights)
-            for name, (extra, extra_meta) in method.export_extra().items():
+            for name, (extra, extra_meta) in extras.items():
                 save_weights(extra, {**extra_meta, **info}, out / f"{name}.safetensors")
         except (OSError, RuntimeError) as e:  # a full disk or a file-size limit; torch wraps the OSError
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -289,7 +291,8 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
                 writer.add_scalar("speed/img_per_s", rate, done)
                 progress.update(bar, rate=f"{rate:.1f}", losses=" ".join(f"{k} {v:.3f}" for k, v in values.items()))
             if ranks.main and (done % t.sample_every == 0 or done == t.steps):
-                grid = method.sample(preview)
+                with _rng_kept(device):
+                    grid = method.sample(preview)
                 save_image(_stack_rows(grid), out / "samples" / f"step_{done:07d}.png")
                 writer.add_image("samples", (grid[0].clamp(-1, 1) + 1) / 2, done)
             if done % t.ckpt_every == 0 or done == t.steps:
@@ -327,6 +330,13 @@ def _check_masks(cfg: RunConfig, dataset) -> None:
     if getattr(dataset, "masks", None) is not None and getattr(cfg.model, "masked", True) is False:
         raise RetouchError(f"The pairs in {dataset.masks.parent} have a mask/ folder: add --masked (model.masked: true) to train a model that "
                            "restores inside the mask (for retouch demosaic), or remove mask/ to translate whole images.")
+
+
+def _rng_kept(device: torch.device):
+    """Random draws inside (a preview's noise, fresh nets an export builds) leave the training stream
+    as it was: they happen on rank 0 only, and after the checkpoint's RNG state is taken, so a
+    resumed run or another rank would otherwise draw differently from then on."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
 
 def _init_from(method, source: str | Path, device: torch.device) -> None:

@@ -16,6 +16,7 @@ from retouch.nets.msrresnet import MSRResNet
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator, receptive_field
 from retouch.nets.resnet import ResnetGenerator
 from retouch.nets.segmenter import Segmenter
+from retouch.nets import shared_latent as sl
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.unet import UnetGenerator, UnetSkipBlock, unet_depth
 
@@ -265,7 +266,28 @@ def test_registry():
         "patchgan": NLayerDiscriminator, "pixel": PixelDiscriminator, "resnet_gap": ResNetGAP,
         "srresnet": SRResNet, "msrresnet": MSRResNet, "srgan_d": SRGANDiscriminator, "twoway": TwoWay,
         "biggan_g": BigGANGenerator, "biggan_d": BigGANDiscriminator, "segmenter": Segmenter,
+        "unit_g": sl.UNITGenerator, "latent_path": sl.LatentPath, "cogan_g": sl.CoupledGenerator, "cogan_d": sl.CoupledDiscriminator,
+        "cond_g": sl.ConditionalGenerator, "cond_d": sl.ConditionalDiscriminator, "noise_encoder": sl.NoiseEncoder,
+        "cond_translator": sl.ConditionalTranslator,
     }
+
+
+def test_coupled_nets_share_exactly_the_layers_they_should():
+    G = sl.CoupledGenerator(z_dim=8, ngf=8, size=32, own=1)
+    z = torch.randn(3, 8)
+    with torch.no_grad():
+        a, b = G(z)
+        G.head_B[-2].weight.mul_(-1)  # B's own last layer changes B only
+        a2, b2 = G(z)
+    assert torch.equal(a, a2) and not torch.allclose(b, b2)
+    D = sl.CoupledDiscriminator(ndf=8, size=32, own=1)
+    assert not set(map(id, D.stem_A.parameters())) & set(map(id, D.stem_B.parameters()))
+    unit = sl.UNITGenerator(ngf=8, n_res=3, n_shared=1)
+    assert len(unit.enc_A) == len(unit.enc_B) and len(unit.enc_shared) == 1 and len(unit.dec_shared) == 1
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        path = sl.LatentPath(ngf=8, n_res=3, n_shared=1).take(unit.eval(), "B", "A").eval()
+        assert torch.allclose(path(x), unit.decode(unit.encode(x, "B"), "A"), atol=1e-6)
 
 
 def test_build_net_round_trip():

@@ -18,6 +18,8 @@ from retouch.nets.msrresnet import MSRResNet
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
 from retouch.nets.resnet import ResnetGenerator
 from retouch.nets.segmenter import Segmenter
+from retouch.nets.shared_latent import (ConditionalDiscriminator, ConditionalGenerator, ConditionalTranslator, CoupledDiscriminator,
+                                        CoupledGenerator, LatentPath, NoiseEncoder, UNITGenerator)
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.unet import UnetGenerator
 
@@ -33,6 +35,14 @@ NETS: dict[str, type[nn.Module]] = {
     "biggan_g": BigGANGenerator,
     "biggan_d": BigGANDiscriminator,
     "segmenter": Segmenter,
+    "unit_g": UNITGenerator,
+    "latent_path": LatentPath,
+    "cogan_g": CoupledGenerator,
+    "cogan_d": CoupledDiscriminator,
+    "cond_g": ConditionalGenerator,
+    "cond_d": ConditionalDiscriminator,
+    "noise_encoder": NoiseEncoder,
+    "cond_translator": ConditionalTranslator,
 }
 
 

@@ -90,6 +90,8 @@ class Translator:
     def multiple(self) -> int:
         """What the input's sides must divide by (2**downsamplings)."""
         spec = self.meta["net"]
+        if spec["name"] == "latent_path":
+            return 2 ** spec["n_down"]
         return 2 ** spec["num_downs"] if spec["name"] == "unet" else 1 if spec["name"] in ("srresnet", "msrresnet") else 4
 
     @property
