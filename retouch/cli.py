@@ -483,6 +483,8 @@ def eval_dgp(
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
     sheet: Path = typer.Option(None, help="Also write a PNG: one test image per class through every row."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+    rows: str = typer.Option("reconstruct,inpaint,upscale,colorize,defend",
+                             help="Rows to run, comma-separated (inpaint includes its ablation), e.g. colorize alone on 1,000 images."),
 ) -> None:
     """DGP against its baselines on CIFAR-10 test images (the table in docs/benchmarks.md); CPU."""
     import json
@@ -495,7 +497,7 @@ def eval_dgp(
 
     dtype = pick_precision(precision, torch.device("cpu"))
     report = evaluate_dgp(model, classifier, data, per_class, batch, ablation_per_class=ablation_per_class, dtype=dtype,
-                          sheet=sheet, log=typer.echo)
+                          sheet=sheet, log=typer.echo, rows=tuple(r.strip() for r in rows.split(",") if r.strip()))
     report["precision"] = str(dtype).removeprefix("torch.")
     typer.echo(json.dumps(report["rows"], indent=2))
     if json_out:

@@ -98,10 +98,19 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values))
 
 
+ROWS = ("reconstruct", "inpaint", "upscale", "colorize", "defend")  # inpaint includes its ablation
+
+
 def evaluate_dgp(model: str, classifier: str, data: Path, per_class: int = 20, batch: int = 8, hole: int = 12,
                  ablation_per_class: int = 4, dtype: torch.dtype = torch.float32, seed: int = 0,
-                 sheet: Path | None = None, log: Callable[[str], None] = print) -> dict:
-    """The table's numbers as a dict (rows of metrics and seconds per image)."""
+                 sheet: Path | None = None, log: Callable[[str], None] = print, rows: tuple[str, ...] = ROWS) -> dict:
+    """The table's numbers as a dict (rows of metrics and seconds per image); `rows` picks some of
+    them (e.g. colorize on 1,000 images, the colourisation table's DGP column), all by default."""
+    unknown = set(rows) - set(ROWS)
+    if unknown or not rows:
+        raise RetouchError(f"Unknown rows {', '.join(sorted(unknown)) or '(none)'}; pick from {', '.join(ROWS)}.")
+    if sheet is not None and set(rows) != set(ROWS):
+        raise RetouchError("--sheet draws every row; leave --rows out to write it.")
     G, D, _ = load_prior(model)
     dgp = DGP(G, D, dtype=dtype)
     judge, judge_meta = load_model(classifier)
@@ -132,51 +141,57 @@ def evaluate_dgp(model: str, classifier: str, data: Path, per_class: int = 20, b
     def accuracy(images: torch.Tensor) -> float:
         return float((predict_classes(judge, images, judge_meta["size"]) == labels).float().mean())
 
-    rows = report["rows"]
-    recon, secs = dgp_rows("reconstruct", x)
-    rows["reconstruct"] = {"dgp": {"psnr": _mean([psnr(a, b) for a, b in zip(recon, x)]),
+    wanted, rows = rows, report["rows"]
+    if "reconstruct" in wanted:
+        recon, secs = dgp_rows("reconstruct", x)
+        rows["reconstruct"] = {"dgp": {"psnr": _mean([psnr(a, b) for a, b in zip(recon, x)]),
                                    "ssim": _mean([ssim(a, b) for a, b in zip(recon, x)]), "s_per_image": secs}}
 
-    holes = 1 - mask
-    cv, cv_secs = _batched(lambda sl: opencv_inpaint(x[sl], mask), n, batch)
-    fixed = Settings(tuple(replace(s, parts=0) for s in SETTINGS["inpaint"].stages))
-    inverted, inv_secs = dgp_rows("inpaint", x * mask, fixed, mask=mask)
-    filled, fill_secs = dgp_rows("inpaint", x * mask, mask=mask)
-    hole_psnr = {name: psnr_inside(out, x, holes) for name, out in (("opencv", cv), ("g_fixed", inverted), ("dgp", filled))}
-    rows["inpaint"] = {name: {"hole_psnr": _mean(v), "s_per_image": s}
-                       for (name, v), s in zip(hole_psnr.items(), (cv_secs, inv_secs, fill_secs))}
+    if "inpaint" in wanted:
+        holes = 1 - mask
+        cv, cv_secs = _batched(lambda sl: opencv_inpaint(x[sl], mask), n, batch)
+        fixed = Settings(tuple(replace(s, parts=0) for s in SETTINGS["inpaint"].stages))
+        inverted, inv_secs = dgp_rows("inpaint", x * mask, fixed, mask=mask)
+        filled, fill_secs = dgp_rows("inpaint", x * mask, mask=mask)
+        hole_psnr = {name: psnr_inside(out, x, holes) for name, out in (("opencv", cv), ("g_fixed", inverted), ("dgp", filled))}
+        rows["inpaint"] = {name: {"hole_psnr": _mean(v), "s_per_image": s}
+                           for (name, v), s in zip(hole_psnr.items(), (cv_secs, inv_secs, fill_secs))}
 
-    small = _resize(x, size // 4, size // 4, "bicubic")
-    bicubic = _resize(small, size, size, "bicubic")
-    upscaled, up_secs = dgp_rows("upscale", small)
-    rows["upscale_x4"] = {"bicubic": {"psnr": _mean([psnr(a, b) for a, b in zip(bicubic, x)])},
-                          "dgp": {"psnr": _mean([psnr(a, b) for a, b in zip(upscaled, x)]), "s_per_image": up_secs}}
+    if "upscale" in wanted:
+        small = _resize(x, size // 4, size // 4, "bicubic")
+        bicubic = _resize(small, size, size, "bicubic")
+        upscaled, up_secs = dgp_rows("upscale", small)
+        rows["upscale_x4"] = {"bicubic": {"psnr": _mean([psnr(a, b) for a, b in zip(bicubic, x)])},
+                              "dgp": {"psnr": _mean([psnr(a, b) for a, b in zip(upscaled, x)]), "s_per_image": up_secs}}
 
-    grey = Greyscale()(x)
-    coloured, col_secs = dgp_rows("colorize", grey)
-    rows["colorize"] = {"original": {"accuracy": accuracy(x)}, "grey": {"accuracy": accuracy(grey)},
-                        "dgp": {"accuracy": accuracy(coloured), "s_per_image": col_secs}}
+    if "colorize" in wanted:
+        grey = Greyscale()(x)
+        coloured, col_secs = dgp_rows("colorize", grey)
+        rows["colorize"] = {"original": {"accuracy": accuracy(x)}, "grey": {"accuracy": accuracy(grey)},
+                            "dgp": {"accuracy": accuracy(coloured), "s_per_image": col_secs}}
 
-    attacked = torch.cat([pgd(judge, x[i:i + batch], labels[i:i + batch], seed=seed + i) for i in range(0, n, batch)])
-    defended, def_secs = dgp_rows("defend", attacked)
-    clean_fit, _ = dgp_rows("defend", x, timed=False)  # what the defence costs an image that was not attacked
-    rows["defend"] = {"clean": {"accuracy": accuracy(x)}, "pgd": {"accuracy": accuracy(attacked)},
-                      "pgd_then_dgp": {"accuracy": accuracy(defended), "s_per_image": def_secs},
-                      "clean_then_dgp": {"accuracy": accuracy(clean_fit)}}
+    if "defend" in wanted:
+        attacked = torch.cat([pgd(judge, x[i:i + batch], labels[i:i + batch], seed=seed + i) for i in range(0, n, batch)])
+        defended, def_secs = dgp_rows("defend", attacked)
+        clean_fit, _ = dgp_rows("defend", x, timed=False)  # what the defence costs an image that was not attacked
+        rows["defend"] = {"clean": {"accuracy": accuracy(x)}, "pgd": {"accuracy": accuracy(attacked)},
+                          "pgd_then_dgp": {"accuracy": accuracy(defended), "s_per_image": def_secs},
+                          "clean_then_dgp": {"accuracy": accuracy(clean_fit)}}
 
-    keep = torch.cat([torch.arange(c * per_class, c * per_class + ablation_per_class) for c in range(n // per_class)])
-    base = SETTINGS["inpaint"]
-    variants = {
-        "mse_only": replace(base, stages=tuple(replace(s, w_D=0.0) for s in base.stages)),
-        "d_only": replace(base, stages=tuple(replace(s, w_mse=0.0) for s in base.stages)),
-        "all_at_once": replace(base, stages=(replace(base.stages[-1], steps=base.steps),)),
-    }
-    ablation = {"default": {"hole_psnr": _mean([hole_psnr["dgp"][i] for i in keep.tolist()])}}
-    for name, settings in variants.items():
-        out, _ = dgp_rows("inpaint", x[keep] * mask, settings, mask=mask, timed=False)
-        ablation[name] = {"hole_psnr": _mean(psnr_inside(out, x[keep], holes))}
-        log(f"ablation {name}: {ablation[name]['hole_psnr']:.2f} dB")
-    rows["ablation_inpaint"] = {"images": keep.numel(), **ablation}
+    if "inpaint" in wanted:  # the ablation reuses the default fit's hole scores
+        keep = torch.cat([torch.arange(c * per_class, c * per_class + ablation_per_class) for c in range(n // per_class)])
+        base = SETTINGS["inpaint"]
+        variants = {
+            "mse_only": replace(base, stages=tuple(replace(s, w_D=0.0) for s in base.stages)),
+            "d_only": replace(base, stages=tuple(replace(s, w_mse=0.0) for s in base.stages)),
+            "all_at_once": replace(base, stages=(replace(base.stages[-1], steps=base.steps),)),
+        }
+        ablation = {"default": {"hole_psnr": _mean([hole_psnr["dgp"][i] for i in keep.tolist()])}}
+        for name, settings in variants.items():
+            out, _ = dgp_rows("inpaint", x[keep] * mask, settings, mask=mask, timed=False)
+            ablation[name] = {"hole_psnr": _mean(psnr_inside(out, x[keep], holes))}
+            log(f"ablation {name}: {ablation[name]['hole_psnr']:.2f} dB")
+        rows["ablation_inpaint"] = {"images": keep.numel(), **ablation}
 
     if sheet is not None:
         pick = torch.arange(0, n, per_class)  # one image per class
