@@ -253,12 +253,13 @@ def eval_translation(
     sheet: Path = typer.Option(None, help="Also write a PNG of input | output | reconstruction rows (first 16)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    size: int = typer.Option(None, help="Shrink test images to this short side first (a model trained on small crops, judged at its scale)."),
 ) -> None:
     """Share of translations a domain classifier calls the target domain (and of untouched inputs), and cycle PSNR."""
     from retouch.evaluate import write_report
     from retouch.evaluate.translation import evaluate_translation
 
-    r = evaluate_translation(model, data, classifier, direction, target, device, limit=limit, sheet=sheet)
+    r = evaluate_translation(model, data, classifier, direction, target, device, limit=limit, sheet=sheet, size=size)
     typer.echo(f"{r['images']} images, {direction}: called {r['target']}: inputs {r['target_share_inputs']:.1%}, "
                f"outputs {r['target_share_outputs']:.1%}; cycle PSNR {r['cycle_psnr']:.2f} dB, SSIM {r['cycle_ssim']:.4f}")
     if json_out:
@@ -449,6 +450,24 @@ def sample(
     from retouch.tasks.sample import sample_sheet
 
     _report(lambda: sample_sheet(model, n, output, seed))
+
+
+@app.command("eval-pairs")
+def eval_pairs(
+    model: str = typer.Argument(..., help="A CoGAN run (or weights) trained with a degradation as domain B."),
+    n: int = typer.Option(1000, "-n", help="Pairs to draw."),
+    seed: int = typer.Option(0, help="Seed of the noise."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+) -> None:
+    """How far one draw's pair corresponds: PSNR/SSIM of degrade(A) against B of the same draw, and of another draw."""
+    from retouch.evaluate import write_report
+    from retouch.evaluate.pairs import evaluate_pairs
+
+    r = evaluate_pairs(model, n, seed)
+    typer.echo(f"{r['pairs']} pairs, B = {r['degrade']}(A)? same draw: PSNR {r['same_draw']['psnr']:.2f} dB, SSIM "
+               f"{r['same_draw']['ssim']:.4f}; another draw: PSNR {r['other_draw']['psnr']:.2f} dB, SSIM {r['other_draw']['ssim']:.4f}")
+    if json_out:
+        write_report(r, json_out)
 
 
 @app.command("eval-repair")

@@ -378,12 +378,11 @@ def _decoded(blob: bytes) -> torch.Tensor:
 def _shrink(x: torch.Tensor, side: int) -> torch.Tensor:
     """uint8 CHW with its short side brought down to `side` (aspect kept); smaller images stay as
     they are. Why: crops of a shrunk photo hold whole scenes, as CIFAR-10's 32 px objects do."""
-    h, w = x.shape[1:]
-    if min(h, w) <= side:
+    from retouch.degrade import shrink
+
+    if min(x.shape[1:]) <= side:
         return x
-    s = side / min(h, w)
-    y = F.interpolate(x[None].float(), size=(max(side, round(h * s)), max(side, round(w * s))), mode="bicubic", antialias=True)
-    return y[0].round_().clamp_(0, 255).to(torch.uint8)
+    return shrink(_to_float(x)[None], side)[0].add_(1).mul_(127.5).round_().to(torch.uint8)
 
 
 class StreamSampler(Sampler):

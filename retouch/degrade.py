@@ -200,6 +200,17 @@ class Mosaic(_Op):
         return result
 
 
+def shrink(x: torch.Tensor, side: int) -> torch.Tensor:
+    """NxCxHxW in [-1, 1] with its short side brought down to `side`, aspect kept (bicubic,
+    antialiased); an image already that small comes back as it is. For a model trained on small
+    views, judged or run at the scale it learnt."""
+    h, w = x.shape[-2:]
+    if min(h, w) <= side:
+        return x
+    s = side / min(h, w)
+    return _resize(x, max(side, round(h * s)), max(side, round(w * s)), "bicubic")
+
+
 def _resize(x: torch.Tensor, h: int, w: int, method: str) -> torch.Tensor:
     """Resample to h x w: bicubic (Pillow's kernel, antialiased), area (box mean), nearest, or
     lanczos through Pillow's float mode (torch has no Lanczos; this path is not differentiable)."""

@@ -28,7 +28,7 @@ from retouch.errors import RetouchError
 from retouch.zoo import load_model
 
 DEFAULT_OPSET = 17
-IMAGE_NETS = ("unet", "resnet", "srresnet", "msrresnet")
+IMAGE_NETS = ("unet", "resnet", "srresnet", "msrresnet", "latent_path")
 
 
 class Clamped(nn.Module):
@@ -50,7 +50,8 @@ def _graph(net: nn.Module, meta: dict[str, Any]) -> tuple[nn.Module, tuple[Tenso
     image = "NCHW float32 in [-1, 1]"
     dyn = {0: "batch", 2: "height", 3: "width"}
     if name in IMAGE_NETS:
-        multiple = 2 ** spec["num_downs"] if name == "unet" else 1 if name in ("srresnet", "msrresnet") else 4
+        multiple = (2 ** spec["num_downs"] if name == "unet" else 2 ** spec["n_down"] if name == "latent_path"
+                    else 1 if name in ("srresnet", "msrresnet") else 4)
         channels = spec.get("in_channels", 3)
         scale = spec.get("scale", 1)
         info = {"input": f"image: {image}, height and width divisible by {multiple}",
@@ -71,6 +72,13 @@ def _graph(net: nn.Module, meta: dict[str, Any]) -> tuple[nn.Module, tuple[Tenso
                 "classes": json.dumps(meta.get("classes", []))}
         inputs = (torch.zeros(2, net.dim_z), torch.zeros(2, dtype=torch.long))
         return net, inputs, ["z", "class"], ["output"], {"z": {0: "batch"}, "class": {0: "batch"}, "output": {0: "batch"}}, info
+    if name == "cond_translator":
+        raise RetouchError("A condgan translator shrinks its input with an antialiased filter, which ONNX has no operator for; "
+                           "run it with retouch (--backend torch), or export a unit or cyclegan model.")
+    if name == "cogan_g":
+        info = {"input": f"z: (N, {spec['z_dim']}) float32 noise, N(0, 1)",
+                "output": f"a, b: one image per domain from each z, {image}, {spec['size']} px"}
+        return net, (torch.zeros(2, spec["z_dim"]),), ["z"], ["a", "b"], {"z": {0: "batch"}, "a": {0: "batch"}, "b": {0: "batch"}}, info
     raise RetouchError(f"retouch does not export {name!r} networks to ONNX (a discriminator serves training, not inference).")
 
 

@@ -17,6 +17,7 @@ from retouch.backends import set_backend
 from retouch.cli import app
 from retouch.errors import RetouchError
 from retouch.export import export_onnx
+from retouch.train import train
 from retouch.zoo import load_model
 from tests.helpers import basicsr_msrresnet_state
 
@@ -154,3 +155,27 @@ def test_backend_auto_times_once_and_caches_the_choice(tmp_path, monkeypatch):
     assert len(built) == (entry["backend"] == "onnxruntime")  # timing would have built one more
     assert (again.net == "stub") == (entry["backend"] == "onnxruntime")
     _load_translator.cache_clear()  # no stub left for later tests in this worker
+
+
+def test_shared_latent_runs_export_and_match_pytorch(tmp_path):
+    from tests.test_cyclegan import tiny_domains
+    from tests.test_shared_latent import tiny
+
+    data = tiny_domains(tmp_path / "data")
+    for method in ("unit", "cogan"):
+        train(tiny(method, data, steps=2), tmp_path / method, show_progress=False)
+    path = export_onnx(str(tmp_path / "unit"), tmp_path / "unit.onnx", direction="BtoA")
+    check_parity(path, torch_net(str(tmp_path / "unit"), "BtoA")[0], [(32, 48), (20, 36)])
+    path = export_onnx(str(tmp_path / "cogan"), tmp_path / "cogan.onnx")
+    net, _ = load_model(str(tmp_path / "cogan"))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    z = torch.randn(3, 16)
+    with torch.no_grad():
+        a, b = net(z)
+    got_a, got_b = session.run(None, {"z": z.numpy()})
+    np.testing.assert_allclose(got_a, a.numpy(), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(got_b, b.numpy(), atol=ATOL, rtol=0)
+    train(tiny("condgan", data, steps=2), tmp_path / "condgan", show_progress=False)
+    with pytest.raises(RetouchError, match="antialiased"):
+        export_onnx(str(tmp_path / "condgan"), tmp_path / "condgan.onnx")
+    assert not (tmp_path / "condgan.onnx").exists()

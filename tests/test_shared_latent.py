@@ -105,3 +105,36 @@ def test_a_degraded_second_domain_is_another_photo_made_grey(tmp_path):
     assert torch.equal(ds[(0, 11)]["B"], b)  # the seed fixes the draw
     draws = {round(float(ds[(0, s)]["B"].mean()), 4) for s in range(20)}
     assert len(draws) > 2  # B is drawn among the photos, not tied to A's
+
+
+def test_eval_pairs_scores_a_draw_against_its_own_pair_and_another(tmp_path):
+    photos = photo_folder(tmp_path / "photos", n=6, h=32, w=32)
+    run = tmp_path / "run"
+    cfg = tiny("cogan", photos, steps=2)
+    cfg.data.degrade, cfg.data.preprocess = "grey", "crop"
+    train(cfg, run, show_progress=False)
+    r = CliRunner().invoke(app, ["eval-pairs", str(run), "-n", "8", "--json", str(tmp_path / "pairs.json")])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "pairs.json").read_text())
+    assert report["degrade"] == "grey" and report["pairs"] == 8
+    assert report["same_draw"]["psnr"] != report["other_draw"]["psnr"]  # different targets, different scores
+    plain = tmp_path / "plain"
+    train(tiny("cogan", tiny_domains(tmp_path / "data"), steps=1), plain, show_progress=False)
+    r = CliRunner().invoke(app, ["eval-pairs", str(plain), "-n", "4"])
+    assert isinstance(r.exception, RetouchError) and "data.degrade" in str(r.exception)
+
+
+def test_pairs_that_correspond_score_far_above_other_draws(tmp_path, monkeypatch):
+    import retouch.evaluate.pairs as pairs
+    from retouch.degrade import Greyscale
+
+    photos = photo_folder(tmp_path / "photos", n=6, h=32, w=32)
+    run = tmp_path / "run"
+    cfg = tiny("cogan", photos, steps=1)
+    cfg.data.degrade, cfg.data.preprocess = "grey", "crop"
+    train(cfg, run, show_progress=False)
+    a = torch.rand(6, 3, 32, 32) * 2 - 1
+    monkeypatch.setattr(pairs, "sample_pairs", lambda model, n, seed: (a, Greyscale()(a) + 0.01 * torch.randn_like(a)))
+    r = pairs.evaluate_pairs(run, n=6)
+    assert r["same_draw"]["psnr"] > 40 > 15 > r["other_draw"]["psnr"]
+    assert r["same_draw"]["ssim"] > 0.95 > 0.2 > r["other_draw"]["ssim"]

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import track
 
+from retouch.degrade import shrink
 from retouch.errors import RetouchError
 from retouch.evaluate import predict_classes
 from retouch.io import Provenance, list_images, read_image, save_image
@@ -28,8 +29,11 @@ OTHER = {"AtoB": "BtoA", "BtoA": "AtoB"}
 
 def evaluate_translation(model: str, data: Path, classifier: str, direction: str = "AtoB", target: str | None = None,
                          device: str = "auto", precision: str = "auto", limit: int | None = None,
-                         sheet: Path | None = None, sheet_rows: int = 16, show_progress: bool = True) -> dict:
+                         sheet: Path | None = None, sheet_rows: int = 16, show_progress: bool = True, size: int | None = None) -> dict:
     """Target-domain share of inputs and outputs, and cycle PSNR/SSIM, over the images in `data`.
+
+    `size` shrinks each test image to that short side first: a model trained on small crops (the
+    CPU budget's 64 px) is judged at the scale it learnt, and its inputs are judged the same way.
 
     `target` names the classifier's class for the output domain; by default its second class for
     AtoB and its first for BtoA (a domain classifier lists domain A first). With `sheet`, writes
@@ -54,6 +58,8 @@ def evaluate_translation(model: str, data: Path, classifier: str, direction: str
     calls_in, calls_out, cycle, rows = [], [], [], []
     for path in track(paths, description="eval-translation", disable=not show_progress):
         x = read_image(path)
+        if size:
+            x = shrink(x, size)
         y = forward(x)
         back = backward(y)
         calls_in.append(int(predict_classes(judge, x, size)))
@@ -68,5 +74,6 @@ def evaluate_translation(model: str, data: Path, classifier: str, direction: str
     return {"model": str(model), "data": str(data), "direction": direction, "classifier": str(classifier), "target": target,
             "images": len(paths), "target_share_inputs": sum(c == k for c in calls_in) / len(paths),
             "target_share_outputs": sum(c == k for c in calls_out) / len(paths),
-            "cycle_psnr": cyc["psnr_rgb"], "cycle_ssim": cyc["ssim_rgb"]}
+            "cycle_psnr": cyc["psnr_rgb"], "cycle_ssim": cyc["ssim_rgb"], "size": size}
+
 

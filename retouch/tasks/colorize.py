@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from retouch.degrade import Greyscale
+from retouch.degrade import Greyscale, shrink
 from retouch.errors import RetouchError
 from retouch.io import Provenance
 from retouch.nets.unet import chroma_of, with_chroma
@@ -43,10 +43,7 @@ class Colorizer:
         h, w = grey.shape[2:]
         if not self.side or min(h, w) <= self.side:
             return self.tr(grey)
-        s = self.side / min(h, w)
-        small = F.interpolate(grey, size=(max(self.side, round(h * s)), max(self.side, round(w * s))), mode="bicubic",
-                              antialias=True).clamp_(-1, 1)
-        cbcr = F.interpolate(chroma_of(self.tr(small)), size=(h, w), mode="bilinear", align_corners=False)
+        cbcr = F.interpolate(chroma_of(self.tr(shrink(grey, self.side))), size=(h, w), mode="bilinear", align_corners=False)
         return with_chroma(grey, cbcr)
 
 
