@@ -1,16 +1,17 @@
-"""Inference backends: PyTorch, or ONNX Runtime on the CPU (`--backend torch|onnxruntime`).
+"""Inference backends: PyTorch, or ONNX Runtime or OpenVINO on the CPU (`--backend torch|onnxruntime|openvino|auto`).
 
-Why a second runtime: on CPUs without bf16 units PyTorch's fp32 convolutions are what they are,
-and ONNX Runtime fuses and schedules the same graph its own way. The image networks are exported
-in memory with `retouch.export` (the same graph `retouch export` writes: NCHW float32 in [-1, 1],
-dynamic batch, height and width, outputs clamped) and run by an `OrtNet`, which a `Translator`
-calls exactly as it calls the torch module, so tiling, masks, films and provenance do not change.
-Outputs agree with PyTorch's to float32 rounding (tests: within 1e-4 on [-1, 1]).
+Why other runtimes: on CPUs without bf16 units PyTorch's fp32 convolutions are what they are,
+and ONNX Runtime and OpenVINO fuse and schedule the same graph their own way. The image networks
+are exported in memory with `retouch.export` (the same graph `retouch export` writes: NCHW float32
+in [-1, 1], dynamic batch, height and width, outputs clamped) and run by an `OrtNet` or `OvNet`,
+which a `Translator` calls exactly as it calls the torch module, so tiling, masks, films and
+provenance do not change. Outputs agree with PyTorch's to float32 rounding (tests: within 1e-4 on
+[-1, 1]); OpenVINO is held to f32 (its CPU plugin would otherwise run bf16 where the CPU has it).
 
 The choice is process-wide, like `--max-pixels`: the CLI sets it once (`set_backend`) and every
-model loaded after that runs on it. `auto` times both on the model's own network the first time
-it meets a (model, CPU, thread count, library versions) and keeps the faster in
-`~/.cache/retouch/backends.json` (`$RETOUCH_CACHE` moves it; delete the file to measure again).
+model loaded after that runs on it. `auto` times torch and every runtime installed on the model's
+own network the first time it meets a (model, CPU, thread count, library versions) and keeps the
+fastest in `~/.cache/retouch/backends.json` (`$RETOUCH_CACHE` moves it; delete the file to measure again).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from retouch.errors import RetouchError
 if TYPE_CHECKING:  # torch is imported when a model is, not when the CLI starts
     import torch
 
-BACKENDS = ("torch", "onnxruntime", "auto")
-MARGIN = 0.9  # auto switches to ONNX Runtime only when it is at least 10% faster: a switch must pay for itself
+BACKENDS = ("torch", "onnxruntime", "openvino", "auto")
+MARGIN = 0.9  # auto leaves torch only for a runtime at least 10% faster: a switch must pay for itself
 CACHE_ENV = "RETOUCH_CACHE"  # folder of the per-machine choices (default ~/.cache/retouch)
 _current = "torch"
 
@@ -34,8 +35,8 @@ def set_backend(name: str) -> None:
     global _current
     if name not in BACKENDS:
         raise RetouchError(f"Unknown --backend {name!r}; use one of {', '.join(BACKENDS)}.")
-    if name in ("onnxruntime", "auto"):
-        _onnxruntime()
+    if name in RUNTIMES:
+        RUNTIMES[name][0]()
     _current = name
 
 
@@ -52,17 +53,55 @@ def _onnxruntime():
     return onnxruntime
 
 
+def _openvino():
+    try:
+        import onnx  # noqa: F401
+        import openvino
+    except ImportError:
+        raise RetouchError("--backend openvino needs onnx and openvino: pip install 'retouch[openvino]'.") from None
+    return openvino
+
+
+def _onnx_graph(net: torch.nn.Module, meta: dict):
+    """The network as an in-memory ONNX model (what `retouch export` writes) and its input's name."""
+    from retouch.export import _graph, _trace
+
+    module, inputs, in_names, out_names, axes, _ = _graph(net.eval(), meta)
+    return _trace(module, inputs, in_names, out_names, axes, 17, dynamo=False), in_names[0]
+
+
+class OvNet:
+    """An image network run by OpenVINO's CPU plugin in f32, called like the torch module it came from."""
+
+    def __init__(self, net: torch.nn.Module, meta: dict, threads: int | None = None) -> None:
+        import io
+
+        import torch
+
+        ov = _openvino()
+        proto, _ = _onnx_graph(net, meta)
+        model = ov.convert_model(io.BytesIO(proto.SerializeToString()))
+        config = {"INFERENCE_NUM_THREADS": threads or torch.get_num_threads() or (os.cpu_count() or 1),
+                  "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        self.compiled = ov.Core().compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        import numpy as np
+        import torch
+
+        out = self.request.infer([np.ascontiguousarray(x.detach().cpu().float().numpy())])
+        return torch.from_numpy(np.array(out[self.compiled.output(0)]))
+
+
 class OrtNet:
     """An image network run by ONNX Runtime, called like the torch module it was exported from."""
 
     def __init__(self, net: torch.nn.Module, meta: dict, threads: int | None = None) -> None:
         import torch
 
-        from retouch.export import _graph, _trace
-
         ort = _onnxruntime()
-        module, inputs, in_names, out_names, axes, _ = _graph(net.eval(), meta)
-        proto = _trace(module, inputs, in_names, out_names, axes, 17, dynamo=False)
+        proto, self.input = _onnx_graph(net, meta)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads() or (os.cpu_count() or 1)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -70,7 +109,6 @@ class OrtNet:
         # around the network (a demosaic's projection ran 1.3x slower beside them): let them sleep
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-        self.input = in_names[0]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         import numpy as np
@@ -86,10 +124,29 @@ def _cache_file():
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "retouch") / "backends.json"
 
 
+RUNTIMES = {"onnxruntime": (_onnxruntime, OrtNet), "openvino": (_openvino, OvNet)}
+
+
+def installed() -> dict[str, str]:
+    """The CPU runtimes importable here, with their versions (what `auto` can choose among)."""
+    found = {}
+    for name, (load, _) in RUNTIMES.items():
+        try:
+            found[name] = load().__version__
+        except RetouchError:
+            pass
+    return found
+
+
+def runtime_net(name: str, net: torch.nn.Module, meta: dict) -> OrtNet | OvNet:
+    """`net` run by the CPU runtime `name` (`onnxruntime` or `openvino`)."""
+    return RUNTIMES[name][1](net, meta)
+
+
 def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, repeats: int = 3) -> str:
-    """The faster backend for `net` on this machine (ONNX Runtime only when it beats torch by the
-    `MARGIN`): read from the cache, or timed now on `example` (best of `repeats` after a warm-up
-    each) and written there."""
+    """The fastest backend for `net` on this machine among torch and the runtimes installed (a
+    runtime only when it beats torch by the `MARGIN`): read from the cache, or timed now on
+    `example` (best of `repeats` after a warm-up each) and written there."""
     import json
     import time
 
@@ -98,8 +155,9 @@ def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, 
     from retouch.atomic import atomic_write
     from retouch.device import cpu_name
 
-    ort = _onnxruntime()
-    key = f"{model}|{tuple(example.shape)}|{cpu_name()}|{torch.get_num_threads()} threads|torch {torch.__version__}|onnxruntime {ort.__version__}"
+    versions = installed()
+    key = "|".join([model, str(tuple(example.shape)), cpu_name(), f"{torch.get_num_threads()} threads", f"torch {torch.__version__}",
+                    *(f"{k} {v}" for k, v in versions.items())])
     path = _cache_file()
     try:
         cache = json.loads(path.read_text())
@@ -107,12 +165,14 @@ def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, 
         cache = {}
     if key in cache:
         return cache[key]["backend"]
-    try:
-        ort_net = OrtNet(net, meta)
-    except RetouchError:  # a network ONNX cannot express runs in torch, with no timing to do
-        return "torch"
+    candidates = {"torch": net}
+    for name in versions:
+        try:
+            candidates[name] = runtime_net(name, net, meta)
+        except RetouchError:  # a network ONNX cannot express runs in torch
+            break
     seconds = {}
-    for name, run in (("torch", net), ("onnxruntime", ort_net)):
+    for name, run in candidates.items():
         with torch.inference_mode():
             run(example)
             best = float("inf")
@@ -121,10 +181,10 @@ def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, 
                 run(example)
                 best = min(best, time.perf_counter() - start)
         seconds[name] = best
-    choice = "onnxruntime" if seconds["onnxruntime"] < MARGIN * seconds["torch"] else "torch"
+    best = min(seconds, key=seconds.get)
+    choice = best if seconds[best] < MARGIN * seconds["torch"] else "torch"
     cache[key] = {"backend": choice, "seconds": seconds}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as f:
         f.write(json.dumps(cache, indent=1).encode())
     return choice
-

@@ -122,9 +122,10 @@ def _training_step(method: str, size: int, ngf: int, batch: int, dtype: torch.dt
 
 
 def inference_backend(model: str, task: str, dtype: torch.dtype, device: torch.device) -> str:
-    """What `--backend auto` runs `model` with here: ONNX Runtime where it was timed clearly
-    faster than torch in fp32 on this CPU (cached per machine), else torch (bf16, GPUs, no onnxruntime)."""
-    from retouch.backends import OrtNet
+    """What `--backend auto` runs `model` with here: a CPU runtime (ONNX Runtime, OpenVINO) where it
+    was timed clearly faster than torch in fp32 on this CPU (cached per machine), else torch (bf16,
+    GPUs, no runtime installed)."""
+    from retouch.backends import RUNTIMES
     from retouch.tasks.apply import load_translator
 
     if device.type != "cpu" or dtype != torch.float32:
@@ -133,7 +134,7 @@ def inference_backend(model: str, task: str, dtype: torch.dtype, device: torch.d
         tr = load_translator(model, "cpu", "fp32", task=task, backend="auto")
     except RetouchError:  # onnxruntime is not installed
         return "torch"
-    return "onnxruntime" if isinstance(tr.net, OrtNet) else "torch"
+    return next((name for name, (_, cls) in RUNTIMES.items() if isinstance(tr.net, cls)), "torch")
 
 
 def _demosaic(size: int, dtype: torch.dtype, device: torch.device, backend: str = "torch") -> Callable[[], None]:

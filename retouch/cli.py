@@ -38,7 +38,7 @@ def _codec_option() -> str:
 
 
 def _backend_option() -> str:
-    return typer.Option("torch", help="torch | onnxruntime | auto: the runtime for the model (onnxruntime: CPU, needs pip install 'retouch[onnx]'; auto: the faster here, timed once per model and cached in ~/.cache/retouch/backends.json).")
+    return typer.Option("torch", help="torch | onnxruntime | openvino | auto: the runtime for the model (onnxruntime, openvino: CPU, fp32, need pip install 'retouch[onnx]' or 'retouch[openvino]'; auto: the fastest installed here, timed once per model and cached in ~/.cache/retouch/backends.json).")
 
 
 def _crf_option() -> int:

@@ -103,10 +103,12 @@ def test_dynamo_exporter(tmp_path):
     check_parity(tmp_path / "x2.onnx", net, [(8, 10), (5, 7)])
 
 
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 @pytest.mark.parametrize("verb, extra", [("demosaic", ["--box", "16,8,40,32"]), ("upscale", []), ("translate", ["--model", "horse2zebra"])])
-def test_backend_onnxruntime_gives_the_torch_backends_output(tmp_path, verb, extra):
-    """`--backend onnxruntime` runs the same verbs through ONNX Runtime: the written images equal
-    the torch backend's up to one 8-bit level (float32 rounding either side of a .5)."""
+def test_backend_runtimes_give_the_torch_backends_output(tmp_path, verb, extra, runtime):
+    """`--backend onnxruntime|openvino` runs the same verbs through that runtime: the written images
+    equal the torch backend's up to one 8-bit level (float32 rounding either side of a .5)."""
+    pytest.importorskip(runtime)
     from PIL import Image
 
     from retouch.io import read_provenance
@@ -115,16 +117,16 @@ def test_backend_onnxruntime_gives_the_torch_backends_output(tmp_path, verb, ext
     Image.fromarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)).save(tmp_path / "in.png")
     outs = {}
     try:
-        for backend in ("torch", "onnxruntime"):
+        for backend in ("torch", runtime):
             out = tmp_path / f"{backend}.png"
             r = CliRunner().invoke(app, [verb, str(tmp_path / "in.png"), "-o", str(out), "--backend", backend, "--device", "cpu", *extra])
             assert r.exit_code == 0, r.output
             outs[backend] = np.asarray(Image.open(out)).astype(int)
     finally:
         set_backend("torch")  # the choice is process-wide: later tests in this worker run on torch
-    assert outs["torch"].shape == outs["onnxruntime"].shape
-    assert np.abs(outs["torch"] - outs["onnxruntime"]).max() <= 1
-    assert read_provenance(tmp_path / "onnxruntime.png")["task"] == read_provenance(tmp_path / "torch.png")["task"]
+    assert outs["torch"].shape == outs[runtime].shape
+    assert np.abs(outs["torch"] - outs[runtime]).max() <= 1
+    assert read_provenance(tmp_path / f"{runtime}.png")["task"] == read_provenance(tmp_path / "torch.png")["task"]
 
 
 def test_unknown_backend_is_one_line(tmp_path):
@@ -133,8 +135,8 @@ def test_unknown_backend_is_one_line(tmp_path):
 
 
 def test_backend_auto_times_once_and_caches_the_choice(tmp_path, monkeypatch):
-    """`auto` times torch and ONNX Runtime on the model's network once per machine and model, writes
-    the choice and both times to the cache, and reads it back the next time without timing."""
+    """`auto` times torch and every installed runtime on the model's network once per machine and
+    model, writes the choice and the times to the cache, and reads it back the next time untimed."""
     import retouch.backends as backends
     from retouch.tasks.apply import load_translator
 
@@ -142,18 +144,20 @@ def test_backend_auto_times_once_and_caches_the_choice(tmp_path, monkeypatch):
     tr = load_translator("demosaic", "cpu", "fp32", task="restore", backend="auto", tile=64)
     cache = json.loads((tmp_path / "backends.json").read_text())
     [(key, entry)] = cache.items()
-    assert key.startswith("demosaic|(1, 4, 64, 64)|") and set(entry["seconds"]) == {"torch", "onnxruntime"}
-    ort_wins = entry["seconds"]["onnxruntime"] < backends.MARGIN * entry["seconds"]["torch"]
-    assert entry["backend"] == ("onnxruntime" if ort_wins else "torch")
-    assert isinstance(tr.net, backends.OrtNet) == (entry["backend"] == "onnxruntime")
+    assert key.startswith("demosaic|(1, 4, 64, 64)|") and set(entry["seconds"]) == {"torch", *backends.installed()}
+    seconds = entry["seconds"]
+    best = min(seconds, key=seconds.get)
+    assert entry["backend"] == (best if seconds[best] < backends.MARGIN * seconds["torch"] else "torch")
+    kinds = {"torch": torch.nn.Module} | {name: cls for name, (_, cls) in backends.RUNTIMES.items()}
+    assert isinstance(tr.net, kinds[entry["backend"]])
     built = []
-    monkeypatch.setattr(backends, "OrtNet", lambda net, meta: built.append(net) or "stub")
+    monkeypatch.setattr(backends, "runtime_net", lambda name, net, meta: built.append(name) or "stub")
     from retouch.tasks.apply import _load_translator
 
     _load_translator.cache_clear()  # load again from scratch: the choice must come from the file, untimed
     again = load_translator("demosaic", "cpu", "fp32", task="restore", backend="auto", tile=64)
-    assert len(built) == (entry["backend"] == "onnxruntime")  # timing would have built one more
-    assert (again.net == "stub") == (entry["backend"] == "onnxruntime")
+    assert built == ([] if entry["backend"] == "torch" else [entry["backend"]])  # timing would have built every runtime
+    assert (again.net == "stub") == (entry["backend"] != "torch")
     _load_translator.cache_clear()  # no stub left for later tests in this worker
 
 
