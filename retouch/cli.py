@@ -452,6 +452,41 @@ def sample(
     _report(lambda: sample_sheet(model, n, output, seed))
 
 
+@app.command()
+def rerender(
+    inputs: Path = typer.Argument(..., help="An object photo (centre-cropped to a square)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The re-render, at the model's size (32 px for CIFAR-10 runs)."),
+    model: str = typer.Option(..., help="A tdgan run folder or its weights file."),
+    set_: list[str] = typer.Option(..., "--set", help="TAG=VALUE, repeatable: viewpoint=original|mirrored, rotation=0|90|180|270, "
+                                                      "lighting=dark|normal|bright, temperature=warm|neutral|cool."),
+) -> None:
+    """The object rendered again with the tags asked for changed and the rest kept (TD-GAN)."""
+    from retouch.tasks.rerender import rerender_file
+
+    _report(lambda: rerender_file(inputs, output, model, set_))
+
+
+@app.command("eval-rerender")
+def eval_rerender(
+    models: list[str] = typer.Argument(..., help="tdgan runs to compare (e.g. TD-GAN and the autoencoder without tag losses)."),
+    data: Path = typer.Option(Path("../shared/data/cifar10.zip"), help="The CIFAR-10 zip (its test split is used)."),
+    per_class: int = typer.Option(100, help="Test images per class."),
+    classifier: str = typer.Option("cifar10-classifier", help="Classifier that checks the identity (class) survives."),
+    seed: int = typer.Option(0, help="Seed of the tags drawn for each test image."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+) -> None:
+    """Per tag: share of re-renders showing the value asked for, how far the other tags moved, PSNR to the true re-render."""
+    import json
+
+    from retouch.evaluate import write_report
+    from retouch.evaluate.rerender import evaluate_rerender
+
+    report = evaluate_rerender(models, data, per_class, classifier, seed)
+    typer.echo(json.dumps(report["models"], indent=2))
+    if json_out:
+        write_report(report, json_out)
+
+
 @app.command("eval-pairs")
 def eval_pairs(
     model: str = typer.Argument(..., help="A CoGAN run (or weights) trained with a degradation as domain B."),

@@ -21,6 +21,7 @@ from retouch.nets.segmenter import Segmenter
 from retouch.nets.shared_latent import (ConditionalDiscriminator, ConditionalGenerator, ConditionalTranslator, CoupledDiscriminator,
                                         CoupledGenerator, LatentPath, NoiseEncoder, UNITGenerator)
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
+from retouch.nets.tdgan import TDGAN
 from retouch.nets.unet import UnetGenerator
 
 NETS: dict[str, type[nn.Module]] = {
@@ -43,6 +44,7 @@ NETS: dict[str, type[nn.Module]] = {
     "cond_d": ConditionalDiscriminator,
     "noise_encoder": NoiseEncoder,
     "cond_translator": ConditionalTranslator,
+    "tdgan": TDGAN,
 }
 
 
