@@ -487,6 +487,42 @@ def eval_rerender(
         write_report(report, json_out)
 
 
+@app.command()
+def complete(
+    patches: list[Path] = typer.Argument(..., help="One or more patch images of one object (any order, no positions)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Completion | placement (the completion lit where the patches go)."),
+    model: str = typer.Option(..., help="A keypatch run folder or its weights file."),
+    patch: int = typer.Option(8, help="Side the model's patches were cut at in training (data.region_size); each patch is resized to it."),
+    seed: int = typer.Option(0, help="Seed of the noise: another seed, another completion."),
+) -> None:
+    """A whole object drawn from a few key patches of it, with where the model placed them (Lee et al.)."""
+    from retouch.tasks.complete import complete_files
+
+    _report(lambda: complete_files(patches, output, model, patch, seed))
+
+
+@app.command("eval-keypatch")
+def eval_keypatch(
+    model: str = typer.Argument(..., help="A keypatch run folder or its weights file."),
+    data: Path = typer.Option(Path("../shared/data/cifar10.zip"), help="The CIFAR-10 zip (its test split is used)."),
+    per_class: int = typer.Option(100, help="Test images per class."),
+    patches: int = typer.Option(3, help="Key patches per photo (as trained: data.regions)."),
+    patch: int = typer.Option(8, help="Their side (as trained: data.region_size)."),
+    classifier: str = typer.Option("cifar10-classifier", help="Classifier that checks the completion is the patches' object."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
+) -> None:
+    """Placement IoU against the centre baseline, appearance PSNR in the patches, class accuracy of completions."""
+    import json
+
+    from retouch.evaluate import write_report
+    from retouch.evaluate.keypatch import evaluate_keypatch
+
+    report = evaluate_keypatch(model, data, per_class, patches, patch, classifier)
+    typer.echo(json.dumps(report, indent=2))
+    if json_out:
+        write_report(report, json_out)
+
+
 @app.command("eval-pairs")
 def eval_pairs(
     model: str = typer.Argument(..., help="A CoGAN run (or weights) trained with a degradation as domain B."),

@@ -17,6 +17,8 @@ from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator, recep
 from retouch.nets.resnet import ResnetGenerator
 from retouch.nets.segmenter import Segmenter
 from retouch.nets import shared_latent as sl
+from retouch.nets.keypatch import KeyPatchNet
+from retouch.nets.tdgan import TDGAN
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.unet import UnetGenerator, UnetSkipBlock, unet_depth
 
@@ -268,7 +270,7 @@ def test_registry():
         "biggan_g": BigGANGenerator, "biggan_d": BigGANDiscriminator, "segmenter": Segmenter,
         "unit_g": sl.UNITGenerator, "latent_path": sl.LatentPath, "cogan_g": sl.CoupledGenerator, "cogan_d": sl.CoupledDiscriminator,
         "cond_g": sl.ConditionalGenerator, "cond_d": sl.ConditionalDiscriminator, "noise_encoder": sl.NoiseEncoder,
-        "cond_translator": sl.ConditionalTranslator,
+        "cond_translator": sl.ConditionalTranslator, "tdgan": TDGAN, "keypatch": KeyPatchNet,
     }
 
 

@@ -138,7 +138,7 @@ def get_method(name: str) -> type[Method]:
     from retouch.methods import gan_prior  # noqa: F401
     from retouch.methods import srgan  # noqa: F401
     from retouch.methods import segmenter  # noqa: F401
-    from retouch.methods import cogan, condgan, tdgan, unit  # noqa: F401
+    from retouch.methods import cogan, condgan, keypatch, tdgan, unit  # noqa: F401
 
     if name not in METHODS:
         raise RetouchError(f"Unknown method {name!r}; known: {', '.join(sorted(METHODS))}.")

@@ -21,6 +21,7 @@ from retouch.nets.segmenter import Segmenter
 from retouch.nets.shared_latent import (ConditionalDiscriminator, ConditionalGenerator, ConditionalTranslator, CoupledDiscriminator,
                                         CoupledGenerator, LatentPath, NoiseEncoder, UNITGenerator)
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
+from retouch.nets.keypatch import KeyPatchNet
 from retouch.nets.tdgan import TDGAN
 from retouch.nets.unet import UnetGenerator
 
@@ -45,6 +46,7 @@ NETS: dict[str, type[nn.Module]] = {
     "noise_encoder": NoiseEncoder,
     "cond_translator": ConditionalTranslator,
     "tdgan": TDGAN,
+    "keypatch": KeyPatchNet,
 }
 
 

@@ -1,0 +1,100 @@
+"""Holistic generation from key local patches (Lee et al. 2018): given a few patches of an object
+and no positions, draw the whole object with the patches where they belong.
+
+Losses, per the paper: spatial (the predicted placement mask against where the patches really
+were, binary cross-entropy, `spatial_weight`), appearance (the generated image inside the true
+mask against the real pixels there, L1 averaged over the mask, `app_weight`) and adversarial (a
+DCGAN discriminator on whole images, `gan_weight`). Patches come for free from real photos
+(`retouch.patches`; how many and how large: `data.regions` and `data.region_size`).
+Export: the `keypatch` net, task "complete" (`retouch complete`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from retouch.losses import GANObjective
+from retouch.methods import Method, register, set_requires_grad
+
+
+@dataclass
+class KeyPatchConfig:
+    ngf: int = 64
+    ndf: int = 64
+    code: int = 128
+    z_dim: int = 32
+    spatial_weight: float = 1.0
+    app_weight: float = 10.0
+    gan_weight: float = 1.0
+    gan_mode: str = "vanilla"
+    lr: float = 2e-4
+    beta1: float = 0.5
+
+
+@register
+class KeyPatch(Method):
+    Config = KeyPatchConfig
+    inference_net = "G"
+    task = "complete"
+
+    def __init__(self, cfg: KeyPatchConfig, device: torch.device, dtype: torch.dtype, size: int, steps: int, decay_start: float):
+        super().__init__(cfg, device, dtype)
+        self.add_net("G", {"name": "keypatch", "size": size, "ngf": cfg.ngf, "code": cfg.code, "z_dim": cfg.z_dim})
+        self.add_net("D", {"name": "cond_d", "ndf": cfg.ndf, "size": size, "domains": 1})
+        betas = (cfg.beta1, 0.999)
+        self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
+        self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, steps, decay_start)
+        self.objective = GANObjective(cfg.gan_mode)
+
+    @classmethod
+    def dataset(cls, data, train: bool = True):
+        from retouch.patches import KeyPatchImages
+
+        return KeyPatchImages(data, train)
+
+    def _judge(self, x: torch.Tensor) -> torch.Tensor:
+        return self.nets["D"](torch.cat([x, torch.ones_like(x[:, :1])], 1))  # one "domain": a constant plane
+
+    def step(self, batch: dict) -> dict[str, torch.Tensor]:
+        cfg, G = self.cfg, self.nets["G"]
+        patches, mask, real = (batch[k].to(self.device) for k in ("patches", "mask", "image"))
+        z = torch.randn(real.size(0), cfg.z_dim, device=self.device)
+        set_requires_grad(self.nets["D"], False)
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        with self.autocast():
+            fake, logits = G(patches, z)
+            spatial = F.binary_cross_entropy_with_logits(logits.float(), mask)
+            appearance = ((fake.float() - real).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1)
+            gan = self.objective.g_loss(self._judge, fake)
+            loss = cfg.spatial_weight * spatial + cfg.app_weight * appearance + cfg.gan_weight * gan
+        loss.backward()
+        self.optimizers["G"].step()
+        set_requires_grad(self.nets["D"], True)
+        self.optimizers["D"].zero_grad(set_to_none=True)
+        with self.autocast():
+            d = self.objective.d_loss(self._judge, real, fake.detach())
+        d.backward()
+        self.optimizers["D"].step()
+        for s in self.schedulers.values():
+            s.step()
+        return {"spatial": spatial.detach(), "appearance": appearance.detach(), "G_gan": gan.detach(), "D": d.detach()}
+
+    @torch.no_grad()
+    def sample(self, batch: dict) -> torch.Tensor:
+        """Rows of the real photo with its patches lit | the completion with its predicted mask lit | the completion."""
+        G = self.nets["G"]
+        patches, mask, real = (batch[k].to(self.device) for k in ("patches", "mask", "image"))
+        G.eval()
+        with self.autocast():
+            fake, logits = G(patches)
+        G.train()
+        fake = fake.float()
+        return torch.cat([lit(real, mask), lit(fake, torch.sigmoid(logits.float())), fake], dim=3)
+
+
+def lit(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The image darkened outside the mask (soft masks: in proportion), to show a placement."""
+    return x * (0.35 + 0.65 * mask) - 0.65 * (1 - mask)
