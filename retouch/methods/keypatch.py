@@ -43,7 +43,7 @@ class KeyPatch(Method):
     def __init__(self, cfg: KeyPatchConfig, device: torch.device, dtype: torch.dtype, size: int, steps: int, decay_start: float):
         super().__init__(cfg, device, dtype)
         self.add_net("G", {"name": "keypatch", "size": size, "ngf": cfg.ngf, "code": cfg.code, "z_dim": cfg.z_dim})
-        self.add_net("D", {"name": "cond_d", "ndf": cfg.ndf, "size": size, "domains": 1})
+        self.add_net("D", {"name": "cond_d", "ndf": cfg.ndf, "size": size, "domains": 0})
         betas = (cfg.beta1, 0.999)
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
         self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, steps, decay_start)
@@ -55,9 +55,6 @@ class KeyPatch(Method):
 
         return KeyPatchImages(data, train)
 
-    def _judge(self, x: torch.Tensor) -> torch.Tensor:
-        return self.nets["D"](torch.cat([x, torch.ones_like(x[:, :1])], 1))  # one "domain": a constant plane
-
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
         cfg, G = self.cfg, self.nets["G"]
         patches, mask, real = (batch[k].to(self.device) for k in ("patches", "mask", "image"))
@@ -68,14 +65,14 @@ class KeyPatch(Method):
             fake, logits = G(patches, z)
             spatial = F.binary_cross_entropy_with_logits(logits.float(), mask)
             appearance = ((fake.float() - real).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1)
-            gan = self.objective.g_loss(self._judge, fake)
+            gan = self.objective.g_loss(self.nets["D"], fake)
             loss = cfg.spatial_weight * spatial + cfg.app_weight * appearance + cfg.gan_weight * gan
         loss.backward()
         self.optimizers["G"].step()
         set_requires_grad(self.nets["D"], True)
         self.optimizers["D"].zero_grad(set_to_none=True)
         with self.autocast():
-            d = self.objective.d_loss(self._judge, real, fake.detach())
+            d = self.objective.d_loss(self.nets["D"], real, fake.detach())
         d.backward()
         self.optimizers["D"].step()
         for s in self.schedulers.values():

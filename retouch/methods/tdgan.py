@@ -54,7 +54,7 @@ class TDGANMethod(Method):
         betas = (cfg.beta1, 0.999)
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
         if cfg.gan_weight > 0:
-            self.add_net("D", {"name": "cond_d", "ndf": cfg.ndf, "size": size, "domains": 1})
+            self.add_net("D", {"name": "cond_d", "ndf": cfg.ndf, "size": size, "domains": 0})
             self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, steps, decay_start)
             self.objective = GANObjective(cfg.gan_mode)
 
@@ -63,9 +63,6 @@ class TDGANMethod(Method):
         from retouch.tagged import TaggedImages
 
         return TaggedImages(data, train)
-
-    def _judge(self, x: torch.Tensor) -> torch.Tensor:
-        return self.nets["D"](torch.cat([x, torch.ones_like(x[:, :1])], 1))  # one "domain": a constant plane
 
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
         cfg, G = self.cfg, self.nets["G"]
@@ -86,7 +83,7 @@ class TDGANMethod(Method):
             loss = cfg.rec_weight * rec + cfg.tag_weight * tag + cfg.render_weight * render
             losses = {"rec": rec, "tag": tag, "render": render}
             if gan:
-                g_gan = self.objective.g_loss(self._judge, rendered)
+                g_gan = self.objective.g_loss(self.nets["D"], rendered)
                 loss = loss + cfg.gan_weight * g_gan
                 losses["G_gan"] = g_gan
         loss.backward()
@@ -95,7 +92,7 @@ class TDGANMethod(Method):
             set_requires_grad(self.nets["D"], True)
             self.optimizers["D"].zero_grad(set_to_none=True)
             with self.autocast():
-                d = self.objective.d_loss(self._judge, target, rendered.detach())
+                d = self.objective.d_loss(self.nets["D"], target, rendered.detach())
             d.backward()
             self.optimizers["D"].step()
             losses["D"] = d

@@ -189,7 +189,8 @@ def with_label(x: Tensor, domain: Tensor, domains: int = 2) -> Tensor:
 
 
 class ConditionalDiscriminator(nn.Module):
-    """Real or fake, given the domain: reads `with_label(image, domain)`, one logit per image."""
+    """Real or fake, given the domain: reads `with_label(image, domain)`, one logit per image. With
+    `domains=0` it reads the image alone: a plain DCGAN discriminator (TD-GAN's, key patches')."""
 
     def __init__(self, ndf: int = 64, size: int = 64, domains: int = 2) -> None:
         super().__init__()
