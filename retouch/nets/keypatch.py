@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from retouch.nets.dcgan import levels, up
+
 
 class KeyPatchNet(nn.Module):
     """Patches (any number and side >= 4, N x K x 3 x p x p) to a `size` px image and a placement
@@ -21,14 +23,12 @@ class KeyPatchNet(nn.Module):
 
     def __init__(self, size: int = 32, ngf: int = 64, code: int = 128, z_dim: int = 32) -> None:
         super().__init__()
-        if size < 8 or size & (size - 1):
-            raise ValueError(f"size must be a power of two >= 8, got {size}.")
         self.size, self.z_dim = size, z_dim
         self.encoder = nn.Sequential(
             nn.Conv2d(3, ngf, 3, 1, 1), nn.LeakyReLU(0.2, True),
             nn.Conv2d(ngf, 2 * ngf, 4, 2, 1), nn.BatchNorm2d(2 * ngf), nn.LeakyReLU(0.2, True),
             nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8 * ngf, code))
-        self.levels = size.bit_length() - 3
+        self.levels = levels(size)
         self.top = ngf * 2 ** (self.levels - 1)
         self.project_mask = nn.Linear(code + z_dim, self.top * 16)
         self.project_image = nn.Linear(code + z_dim, self.top * 16)
@@ -40,9 +40,7 @@ class KeyPatchNet(nn.Module):
 
     @staticmethod
     def _up(c_in: int, c_out: int, last: bool) -> nn.Sequential:
-        if last:
-            return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1))
-        return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True))
+        return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)) if last else nn.Sequential(*up(c_in, c_out))
 
     def encode(self, patches: Tensor) -> Tensor:
         """One code for a set of patches: the sum of each patch's (Siamese: one encoder for all)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from retouch.nets.dcgan import down, levels, up
 from retouch.nets.layers import conv_bias, norm_layer
 from retouch.nets.resnet import ResnetBlock
 
@@ -96,22 +97,6 @@ class LatentPath(nn.Module):
         return self.dec(self.dec_shared(self.enc_shared(self.enc(x))))
 
 
-def _up(c_in: int, c_out: int) -> list[nn.Module]:
-    return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
-
-
-def _down(c_in: int, c_out: int, norm: bool = True) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=not norm), *([nn.BatchNorm2d(c_out)] if norm else []),
-            nn.LeakyReLU(0.2, True)]
-
-
-def _levels(size: int) -> int:
-    """Stride-2 steps between 4x4 and a `size` square (a power of two >= 8)."""
-    if size < 8 or size & (size - 1):
-        raise ValueError(f"size must be a power of two >= 8, got {size}.")
-    return size.bit_length() - 3
-
-
 class CoupledGenerator(nn.Module):
     """CoGAN's generators (Liu and Tuzel 2016), DCGAN-style: one noise vector goes through layers
     both domains share (the projection to 4x4 and all upsamplings but the last `own`), then through
@@ -120,17 +105,17 @@ class CoupledGenerator(nn.Module):
 
     def __init__(self, z_dim: int = 100, ngf: int = 64, size: int = 32, own: int = 1) -> None:
         super().__init__()
-        n = _levels(size)
+        n = levels(size)
         if not 1 <= own <= n:
             raise ValueError(f"own (per-domain upsamplings) must be within 1 and {n}, got {own}.")
         self.z_dim = z_dim
         chans = [ngf * 2 ** (n - 1 - k) for k in range(n)] + [ngf // 2]  # 4x4 width, halved per level
         self.project = nn.Sequential(nn.ConvTranspose2d(z_dim, chans[0], 4, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(True))
         shared = n - own
-        self.shared = nn.Sequential(*[m for k in range(shared) for m in _up(chans[k], chans[k + 1])])
+        self.shared = nn.Sequential(*[m for k in range(shared) for m in up(chans[k], chans[k + 1])])
 
         def head() -> nn.Sequential:
-            layers = [m for k in range(shared, n - 1) for m in _up(chans[k], chans[k + 1])]
+            layers = [m for k in range(shared, n - 1) for m in up(chans[k], chans[k + 1])]
             return nn.Sequential(*layers, nn.ConvTranspose2d(chans[n - 1], 3, 4, stride=2, padding=1), nn.Tanh())
 
         self.head_A, self.head_B = head(), head()
@@ -146,16 +131,16 @@ class CoupledDiscriminator(nn.Module):
 
     def __init__(self, ndf: int = 64, size: int = 32, own: int = 1) -> None:
         super().__init__()
-        n = _levels(size)
+        n = levels(size)
         if not 1 <= own <= n:
             raise ValueError(f"own (per-domain layers) must be within 1 and {n}, got {own}.")
         chans = [3] + [ndf * 2**k for k in range(n)]
 
         def stem() -> nn.Sequential:
-            return nn.Sequential(*[m for k in range(own) for m in _down(chans[k], chans[k + 1], norm=k > 0)])
+            return nn.Sequential(*[m for k in range(own) for m in down(chans[k], chans[k + 1], norm=k > 0)])
 
         self.stem_A, self.stem_B = stem(), stem()
-        self.shared = nn.Sequential(*[m for k in range(own, n) for m in _down(chans[k], chans[k + 1])],
+        self.shared = nn.Sequential(*[m for k in range(own, n) for m in down(chans[k], chans[k + 1])],
                                     nn.Conv2d(chans[n], 1, 4))
 
     def forward(self, x: Tensor, domain: str) -> Tensor:
@@ -169,11 +154,11 @@ class ConditionalGenerator(nn.Module):
 
     def __init__(self, z_dim: int = 128, ngf: int = 64, size: int = 64, domains: int = 2) -> None:
         super().__init__()
-        n = _levels(size)
+        n = levels(size)
         self.z_dim, self.domains = z_dim, domains
         chans = [ngf * 2 ** (n - 1 - k) for k in range(n)]
         self.project = nn.Sequential(nn.ConvTranspose2d(z_dim + domains, chans[0], 4, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(True))
-        self.body = nn.Sequential(*[m for k in range(n - 1) for m in _up(chans[k], chans[k + 1])],
+        self.body = nn.Sequential(*[m for k in range(n - 1) for m in up(chans[k], chans[k + 1])],
                                   nn.ConvTranspose2d(chans[n - 1], 3, 4, stride=2, padding=1), nn.Tanh())
 
     def forward(self, z: Tensor, domain: Tensor) -> Tensor:
@@ -194,9 +179,9 @@ class ConditionalDiscriminator(nn.Module):
 
     def __init__(self, ndf: int = 64, size: int = 64, domains: int = 2) -> None:
         super().__init__()
-        n = _levels(size)
+        n = levels(size)
         chans = [3 + domains] + [ndf * 2**k for k in range(n)]
-        self.model = nn.Sequential(*[m for k in range(n) for m in _down(chans[k], chans[k + 1], norm=k > 0)], nn.Conv2d(chans[n], 1, 4))
+        self.model = nn.Sequential(*[m for k in range(n) for m in down(chans[k], chans[k + 1], norm=k > 0)], nn.Conv2d(chans[n], 1, 4))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x).flatten()
@@ -207,9 +192,9 @@ class NoiseEncoder(nn.Module):
 
     def __init__(self, z_dim: int = 128, ndf: int = 64, size: int = 64) -> None:
         super().__init__()
-        n = _levels(size)
+        n = levels(size)
         chans = [3] + [ndf * 2**k for k in range(n)]
-        self.model = nn.Sequential(*[m for k in range(n) for m in _down(chans[k], chans[k + 1], norm=k > 0)], nn.Conv2d(chans[n], z_dim, 4))
+        self.model = nn.Sequential(*[m for k in range(n) for m in down(chans[k], chans[k + 1], norm=k > 0)], nn.Conv2d(chans[n], z_dim, 4))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x).flatten(1)

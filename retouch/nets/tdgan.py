@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from retouch.nets.dcgan import down, levels, up
+
 
 class TDGAN(nn.Module):
     """Encoder, tag-value tables and generator for `size` px images (a power of two >= 8).
@@ -20,24 +22,17 @@ class TDGAN(nn.Module):
 
     def __init__(self, size: int = 32, ngf: int = 64, z_dim: int = 64, tag_dim: int = 8, tags: tuple[int, ...] = (2, 4, 3, 3)) -> None:
         super().__init__()
-        if size < 8 or size & (size - 1):
-            raise ValueError(f"size must be a power of two >= 8, got {size}.")
-        n = size.bit_length() - 3  # stride-2 steps between 4x4 and size
+        n = levels(size)
         self.z_dim, self.tag_dim, self.tags = z_dim, tag_dim, tuple(tags)
         code = z_dim + tag_dim * len(tags)
-        down: list[nn.Module] = []
         chans = [3] + [ngf * 2**k for k in range(n)]
-        for k in range(n):
-            down += [nn.Conv2d(chans[k], chans[k + 1], 4, 2, 1, bias=k == 0), *([nn.BatchNorm2d(chans[k + 1])] if k else []),
-                     nn.LeakyReLU(0.2, True)]
-        self.encoder = nn.Sequential(*down, nn.Flatten(), nn.Linear(chans[n] * 16, code))
+        self.encoder = nn.Sequential(*[m for k in range(n) for m in down(chans[k], chans[k + 1], norm=k > 0)],
+                                     nn.Flatten(), nn.Linear(chans[n] * 16, code))
         self.embed = nn.ModuleList(nn.Embedding(v, tag_dim) for v in tags)
         self.top = chans[n]
         self.project = nn.Sequential(nn.Linear(code, self.top * 16), nn.ReLU(True))
-        up: list[nn.Module] = []
-        for k in range(n, 1, -1):
-            up += [nn.ConvTranspose2d(chans[k], chans[k - 1], 4, 2, 1, bias=False), nn.BatchNorm2d(chans[k - 1]), nn.ReLU(True)]
-        self.decoder = nn.Sequential(nn.BatchNorm2d(self.top), *up, nn.ConvTranspose2d(chans[1], 3, 4, 2, 1), nn.Tanh())
+        self.decoder = nn.Sequential(nn.BatchNorm2d(self.top), *[m for k in range(n, 1, -1) for m in up(chans[k], chans[k - 1])],
+                                     nn.ConvTranspose2d(chans[1], 3, 4, 2, 1), nn.Tanh())
 
     def encode(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """The free code (N x z_dim) and one code per tag (each N x tag_dim)."""
