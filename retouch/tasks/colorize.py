@@ -1,7 +1,7 @@
 """`retouch colorize`: colour for greyscale photos and films, with their lightness kept exactly.
 
 The model (task "colorize": a pix2pix U-Net trained with `chroma: true`, configs/colorize.yaml;
-none ships yet, the first one scored below plain grey) predicts only chrominance; its output takes the input's BT.601 luma
+none ships yet: no run has been classified better than plain grey) predicts only chrominance; its output takes the input's BT.601 luma
 (`retouch.nets.unet.with_chroma`), so lightness, edges and texture are the photo's own and only
 the colours are the model's guess. A colour input is made grey first: the model sees what it was
 trained on, and the result never mixes the model's colours with leftovers of the old ones.
@@ -52,7 +52,7 @@ def load_colorizer(model: str | Path = DEFAULT_MODEL, device: str = "auto", prec
     from retouch.zoo import ZOO
 
     if str(model) == DEFAULT_MODEL and DEFAULT_MODEL not in ZOO and not Path(model).exists():
-        raise RetouchError("No colourisation model ships yet: the first one scored below plain grey (docs/benchmarks.md). "
+        raise RetouchError("No colourisation model ships yet: none has been classified better than plain grey (docs/benchmarks.md). "
                            "Train configs/colorize.yaml and pass --model RUN.")
     return Colorizer(load_translator(str(model), device, precision, task="colorize"))
 
