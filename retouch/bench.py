@@ -5,7 +5,7 @@ would (fp32, batch 1 and torch's default Adam for training) and (b) our fast set
 `--precision auto` (the default: bf16 autocast where the hardware computes it natively), fused
 Adam (the default) and, for training, a batch of 8 and compiled networks (`--batch-size 8
 --compile`, not defaults: the batch changes the optimisation and compiling costs a minute; `quick`
-uses batch 4 and no compiling). Inference cases run ours with `--backend auto`: ONNX Runtime where it
+uses batch 4 and no compiling). Inference cases run ours with `--backend auto`: ONNX Runtime or OpenVINO where one
 was timed at least 10% faster than torch in fp32 on this CPU (`retouch.backends`), labelled so.
 Timing both in one run, back to back, keeps
 the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
@@ -132,7 +132,7 @@ def inference_backend(model: str, task: str, dtype: torch.dtype, device: torch.d
         return "torch"
     try:
         tr = load_translator(model, "cpu", "fp32", task=task, backend="auto")
-    except RetouchError:  # onnxruntime is not installed
+    except RetouchError:  # the model cannot be loaded here
         return "torch"
     return next((name for name, (_, cls) in RUNTIMES.items() if isinstance(tr.net, cls)), "torch")
 
@@ -244,7 +244,7 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
     demosaic_case, upscale_case = f"demosaic inference {demosaic_size}x{demosaic_size}", f"x4 upscale inference to {demosaic_size}x{demosaic_size}"
     backends = {m: inference_backend(m, t, ours, dev) if wanted(case) else "torch"
                 for m, t, case in (("demosaic", "restore", demosaic_case), ("srresnet-x4", "upscale", upscale_case))}
-    labels = {m: ", onnxruntime (auto)" if b == "onnxruntime" else "" for m, b in backends.items()}
+    labels = {m: f", {b} (auto)" if b != "torch" else "" for m, b in backends.items()}
     cases = [
         (f"{method} training", "images/s",
          (lambda method=method: _training_step(method, size, ngf, 1, torch.float32, dev, reference=True), 1, "fp32, batch 1"),
