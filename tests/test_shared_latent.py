@@ -89,10 +89,26 @@ def test_cogan_samples_pairs_from_one_draw(tmp_path):
     assert sheet.shape == (1, 3, 6 * 32, 2 * 32)  # one row per draw: A | B
     again = CliRunner().invoke(app, ["sample", str(run), "-n", "6", "-o", str(tmp_path / "again.png"), "--seed", "3"])
     assert again.exit_code == 0 and torch.equal(read_image(tmp_path / "again.png"), sheet)
-    unit = tmp_path / "unit"
+    unit = tmp_path / "unit"  # UNIT: one draw of the shared latent through both generators
     train(tiny("unit", data, steps=1), unit, show_progress=False)
-    wrong = CliRunner().invoke(app, ["sample", str(unit), "-n", "2", "-o", str(tmp_path / "x.png")])
-    assert isinstance(wrong.exception, RetouchError) and "sample-pairs" in str(wrong.exception)
+    r = CliRunner().invoke(app, ["sample", str(unit), "-n", "3", "-o", str(tmp_path / "unit.png")])
+    assert r.exit_code == 0, r.output
+    assert read_image(tmp_path / "unit.png").shape == (1, 3, 3 * 32, 2 * 32)
+    from retouch.tasks.sample import sample_pairs
+
+    a, b = sample_pairs(str(unit), 2, seed=1)
+    G = build_net({"name": "unit_g", "ngf": 8, "n_res": 2})
+    state = torch.load(unit / CHECKPOINT, weights_only=True)["method"]["nets"]["G"]
+    G.load_state_dict({k: v.half().float() for k, v in state.items()})
+    z = torch.randn(2, 32, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(a, G.eval().decode(z, "A"), atol=1e-5) and torch.allclose(b, G.decode(z, "B"), atol=1e-5)
+    pix = tmp_path / "pix"
+    train(RunConfig(method="pix2pix", model={"ngf": 4, "ndf": 4, "norm": "none"},
+                    data={"root": str(photo_folder(tmp_path / "ph", n=2, h=32, w=32)), "degrade": "grey", "region": "full", "size": 32},
+                    train={"steps": 1, "device": "cpu", "precision": "fp32"}), pix, show_progress=False)
+    wrong = CliRunner().invoke(app, ["sample", str(pix), "-n", "2", "-o", str(tmp_path / "x.png")])
+    assert isinstance(wrong.exception, RetouchError) and "CoGAN or UNIT" in str(wrong.exception)
 
 
 def test_a_degraded_second_domain_is_another_photo_made_grey(tmp_path):
