@@ -473,6 +473,7 @@ def eval_rerender(
     per_class: int = typer.Option(100, help="Test images per class."),
     classifier: str = typer.Option("cifar10-classifier", help="Classifier that checks the identity (class) survives."),
     seed: int = typer.Option(0, help="Seed of the tags drawn for each test image."),
+    sheet: Path = typer.Option(None, help="Also write a PNG: per class, the input, then each tag's re-render | true re-render (first model)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
 ) -> None:
     """Per tag: share of re-renders showing the value asked for, how far the other tags moved, PSNR to the true re-render."""
@@ -481,7 +482,7 @@ def eval_rerender(
     from retouch.evaluate import write_report
     from retouch.evaluate.rerender import evaluate_rerender
 
-    report = evaluate_rerender(models, data, per_class, classifier, seed)
+    report = evaluate_rerender(models, data, per_class, classifier, seed, sheet)
     typer.echo(json.dumps(report["models"], indent=2))
     if json_out:
         write_report(report, json_out)
@@ -509,6 +510,7 @@ def eval_keypatch(
     patches: int = typer.Option(3, help="Key patches per photo (as trained: data.regions)."),
     patch: int = typer.Option(8, help="Their side (as trained: data.region_size)."),
     classifier: str = typer.Option("cifar10-classifier", help="Classifier that checks the completion is the patches' object."),
+    sheet: Path = typer.Option(None, help="Also write a PNG: per class, the patches' places | the predicted placement | the completion."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
 ) -> None:
     """Placement IoU against the centre baseline, appearance PSNR in the patches, class accuracy of completions."""
@@ -517,7 +519,7 @@ def eval_keypatch(
     from retouch.evaluate import write_report
     from retouch.evaluate.keypatch import evaluate_keypatch
 
-    report = evaluate_keypatch(model, data, per_class, patches, patch, classifier)
+    report = evaluate_keypatch(model, data, per_class, patches, patch, classifier, sheet=sheet)
     typer.echo(json.dumps(report, indent=2))
     if json_out:
         write_report(report, json_out)

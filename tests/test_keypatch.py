@@ -82,8 +82,9 @@ def test_eval_keypatch_reports_iou_against_the_centre_baseline(tmp_path, shared_
     data = class_folders(tmp_path / "data")
     train(tiny(data, 2), tmp_path / "run", show_progress=False)
     r = CliRunner().invoke(app, ["eval-keypatch", str(tmp_path / "run"), "--data", str(shared_data / "cifar10.zip"), "--per-class", "2",
-                                 "--json", str(tmp_path / "r.json")])
+                                 "--json", str(tmp_path / "r.json"), "--sheet", str(tmp_path / "s.png")])
     assert r.exit_code == 0, r.output
+    assert np.asarray(Image.open(tmp_path / "s.png")).shape == (10 * 32, 3 * 32, 3)
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["images"] == 20 and 0 <= report["mask_iou"] <= 1 and 0 < report["mask_iou_centre"] < 1
     assert report["appearance_psnr"] > 0

@@ -112,8 +112,9 @@ def test_eval_rerender_scores_each_tag_on_cifar_test_images(tmp_path, shared_dat
     data = class_folders(tmp_path / "data")
     train(tiny(data, 2), tmp_path / "run", show_progress=False)
     r = CliRunner().invoke(app, ["eval-rerender", str(tmp_path / "run"), "--data", str(shared_data / "cifar10.zip"),
-                                 "--per-class", "2", "--json", str(tmp_path / "r.json")])
+                                 "--per-class", "2", "--json", str(tmp_path / "r.json"), "--sheet", str(tmp_path / "s.png")])
     assert r.exit_code == 0, r.output
+    assert np.asarray(Image.open(tmp_path / "s.png")).shape == (10 * 32, 9 * 32, 3)  # a row per class: input, 4 x (re-render, truth)
     report = json.loads((tmp_path / "r.json").read_text())
     rows = report["models"][str(tmp_path / "run")]
     assert report["images"] == 20 and set(NAMES) <= set(rows)

@@ -18,6 +18,8 @@ import torch
 from retouch.errors import RetouchError
 from retouch.evaluate import predict_classes
 from retouch.evaluate.dgp import cifar_test
+from retouch.io import Provenance, save_image
+from retouch.methods.keypatch import lit
 from retouch.patches import centre_mask, cut_patches
 from retouch.tasks.complete import TASK
 from retouch.zoo import load_model
@@ -32,7 +34,9 @@ def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def evaluate_keypatch(model: str, data: Path, per_class: int = 100, patches: int = 3, patch: int = 8,
-                      classifier: str = "cifar10-classifier", seed: int = 0) -> dict:
+                      classifier: str = "cifar10-classifier", seed: int = 0, sheet: Path | None = None) -> dict:
+    """The table's numbers; `sheet` also draws one photo of each class: the photo lit where its patches
+    were cut | the completion lit where the model placed them | the completion."""
     net, meta = load_model(model)
     if meta.get("task") != TASK:
         raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {TASK!r}.")
@@ -46,6 +50,11 @@ def evaluate_keypatch(model: str, data: Path, per_class: int = 100, patches: int
     centre = centre_mask(patches, patch, x.shape[-1]).expand_as(masks)
     err = (((images - x) * 127.5) ** 2 * masks).flatten(1).sum(1) / (3 * masks.flatten(1).sum(1))
     judge, judge_meta = load_model(classifier)
+    if sheet is not None:
+        pick = torch.arange(0, len(x), per_class)
+        rows = torch.cat([lit(x[pick], masks[pick]), lit(images[pick], probs[pick]), images[pick]], 3)
+        save_image(torch.cat(list(rows), 1)[None], sheet,
+                   Provenance(model=str(model), task="keypatch sheet: patches' places | predicted placement | completion", regions=None))
 
     def accuracy(im: torch.Tensor) -> float:
         return float((predict_classes(judge, im, judge_meta["size"]) == labels).float().mean())

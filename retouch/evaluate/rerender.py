@@ -20,6 +20,7 @@ import torch
 
 from retouch.evaluate import predict_classes
 from retouch.evaluate.dgp import cifar_test
+from retouch.io import Provenance, save_image
 from retouch.metrics import psnr
 from retouch.tagged import NAMES, TAGS, draw_tags, measure, render
 from retouch.tasks.rerender import TASK
@@ -28,7 +29,10 @@ from retouch.zoo import load_model
 
 
 @torch.inference_mode()
-def evaluate_rerender(models: list[str], data: Path, per_class: int = 100, classifier: str = "cifar10-classifier", seed: int = 0) -> dict:
+def evaluate_rerender(models: list[str], data: Path, per_class: int = 100, classifier: str = "cifar10-classifier", seed: int = 0,
+                      sheet: Path | None = None) -> dict:
+    """The table's numbers; `sheet` also draws, for one photo of each class and the first model,
+    the tagged input, then per tag its re-render beside the true one."""
     x, labels = cifar_test(data, per_class)
     gen = torch.Generator().manual_seed(seed)
     tags = draw_tags(len(x), gen)
@@ -39,7 +43,7 @@ def evaluate_rerender(models: list[str], data: Path, per_class: int = 100, class
         net, meta = load_model(model)
         if meta.get("task") != TASK:
             raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {TASK!r}.")
-        rows = {}
+        rows, columns = {}, [shown]
         for t, name in enumerate(NAMES):
             asked = tags.clone()
             asked[:, t] = (tags[:, t] + 1 + torch.randint(len(TAGS[name]) - 1, (len(x),), generator=gen)) % len(TAGS[name])
@@ -49,6 +53,7 @@ def evaluate_rerender(models: list[str], data: Path, per_class: int = 100, class
             measured = measure(out, x, asked)
             others = [s for s in range(len(NAMES)) if s != t]
             truth = render(x, asked)
+            columns += [out, truth]
             rows[name] = {
                 "success": float((measured[:, t] == asked[:, t]).float().mean()),
                 "moved": float((measured[:, others] != asked[:, others]).float().mean()),
@@ -58,5 +63,10 @@ def evaluate_rerender(models: list[str], data: Path, per_class: int = 100, class
         recon = torch.cat([net(shown[i : i + 256]) for i in range(0, len(x), 256)])
         rows["reconstruction_psnr"] = sum(psnr(a, b) for a, b in zip(recon, shown)) / len(x)
         report["models"][str(model)] = rows
+        if sheet is not None and model == models[0]:
+            pick = torch.arange(0, len(x), per_class)  # one photo per class
+            grid = torch.cat([torch.cat(list(c[pick]), 1) for c in columns], 2)
+            save_image(grid[None], sheet, Provenance(model=str(model), task="rerender sheet: input, then per tag (" + ", ".join(NAMES)
+                                                     + ") re-render | true re-render", regions=None))
     report["class_accuracy_inputs"] = float((predict_classes(judge, shown, judge_meta["size"]) == labels).float().mean())
     return report
