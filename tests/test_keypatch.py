@@ -87,4 +87,14 @@ def test_eval_keypatch_reports_iou_against_the_centre_baseline(tmp_path, shared_
     assert np.asarray(Image.open(tmp_path / "s.png")).shape == (10 * 32, 3 * 32, 3)
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["images"] == 20 and 0 <= report["mask_iou"] <= 1 and 0 < report["mask_iou_centre"] < 1
-    assert report["appearance_psnr"] > 0
+    assert report["appearance_psnr"] > 0 and 0 < report["mask_iou_centre_area_matched"] < 1
+
+
+def test_area_matched_masks_take_the_top_pixels():
+    from retouch.evaluate.keypatch import top_area
+
+    scores = torch.arange(16.0).view(1, 1, 4, 4)
+    like = torch.zeros(1, 1, 4, 4)
+    like[..., :2, :] = 1  # 8 pixels
+    got = top_area(scores, like)
+    assert got.sum() == 8 and got[..., 2:, :].all() and not got[..., :2, :].any()

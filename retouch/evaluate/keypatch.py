@@ -2,7 +2,9 @@
 
 Per photo, `patches` squares of side `patch` are cut at seeded random positions and given to the
 model shuffled. Reported: mean IoU of the predicted placement (probability > 0.5) against where
-the patches really were, beside the centre-placement baseline (all patches at the centre);
+the patches really were, beside the centre-placement baseline (all patches at the centre); the
+same with both read area-matched (the top pixels, as many as the true mask has: the model's most
+likely places against the pixels nearest the centre), which does not depend on calibration;
 appearance PSNR inside the true patch squares (the completion against the photo there); and the
 classifier's accuracy on the completions (is it still the object the patches came from), beside
 its accuracy on the photos.
@@ -23,6 +25,15 @@ from retouch.methods.keypatch import lit
 from retouch.patches import centre_mask, cut_patches
 from retouch.tasks.complete import TASK
 from retouch.zoo import load_model
+
+
+def top_area(scores: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per image, the binary mask of the highest-scoring pixels, as many as `like` has: a placement
+    read without trusting the model's calibration (an under-confident mask never passes 0.5)."""
+    out = torch.zeros_like(scores)
+    for o, sc, m in zip(out, scores, like):
+        o.view(-1)[sc.flatten().topk(int(m.sum())).indices] = 1
+    return out
 
 
 def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -48,6 +59,9 @@ def evaluate_keypatch(model: str, data: Path, per_class: int = 100, patches: int
     outs = [net(stacks[i : i + 256], z[i : i + 256]) for i in range(0, len(x), 256)]
     images, probs = torch.cat([o[0] for o in outs]), torch.sigmoid(torch.cat([o[1] for o in outs]))
     centre = centre_mask(patches, patch, x.shape[-1]).expand_as(masks)
+    side = x.shape[-1]
+    axis = torch.arange(side, dtype=torch.float32) - (side - 1) / 2
+    nearness = -(axis[:, None] ** 2 + axis[None, :] ** 2).expand_as(masks)  # the centre first
     err = (((images - x) * 127.5) ** 2 * masks).flatten(1).sum(1) / (3 * masks.flatten(1).sum(1))
     judge, judge_meta = load_model(classifier)
     if sheet is not None:
@@ -61,5 +75,7 @@ def evaluate_keypatch(model: str, data: Path, per_class: int = 100, patches: int
 
     return {"model": str(model), "images": len(x), "patches": patches, "patch": patch, "seed": seed,
             "mask_iou": float(iou((probs > 0.5).float(), masks).mean()), "mask_iou_centre": float(iou(centre, masks).mean()),
+            "mask_iou_area_matched": float(iou(top_area(probs, masks), masks).mean()),
+            "mask_iou_centre_area_matched": float(iou(top_area(nearness, masks), masks).mean()),
             "appearance_psnr": float(sum(10 * math.log10(255**2 / max(float(e), 1e-10)) for e in err) / len(x)),
             "class_accuracy": accuracy(images), "class_accuracy_photos": accuracy(x)}
