@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from retouch import __version__
 from retouch.atomic import atomic_write
 from retouch.errors import RetouchError
+from retouch.nets import input_multiple
 from retouch.zoo import load_model
 
 DEFAULT_OPSET = 17
@@ -50,8 +51,7 @@ def _graph(net: nn.Module, meta: dict[str, Any]) -> tuple[nn.Module, tuple[Tenso
     image = "NCHW float32 in [-1, 1]"
     dyn = {0: "batch", 2: "height", 3: "width"}
     if name in IMAGE_NETS:
-        multiple = (2 ** spec["num_downs"] if name == "unet" else 2 ** spec["n_down"] if name == "latent_path"
-                    else 1 if name in ("srresnet", "msrresnet") else 4)
+        multiple = input_multiple(spec)
         channels = spec.get("in_channels", 3)
         scale = spec.get("scale", 1)
         info = {"input": f"image: {image}, height and width divisible by {multiple}",

@@ -50,6 +50,17 @@ NETS: dict[str, type[nn.Module]] = {
 }
 
 
+def input_multiple(spec: dict[str, Any]) -> int:
+    """What an image network's input sides must divide by (2 ** its downsamplings): inference pads
+    to it and the ONNX export documents it."""
+    name = spec["name"]
+    if name == "unet":
+        return 2 ** spec["num_downs"]
+    if name == "latent_path":
+        return 2 ** spec["n_down"]
+    return 1 if name in ("srresnet", "msrresnet") else 4
+
+
 def build_net(spec: dict[str, Any]) -> nn.Module:
     """Construct and initialise the network ``spec`` describes (init defaults: normal, 0.02)."""
     if not isinstance(spec, dict):
@@ -95,5 +106,5 @@ class TwoWay(nn.Module):
 
 NETS["twoway"] = TwoWay
 
-__all__ = ["NETS", "build_net", "init_weights", "BigGANDiscriminator", "BigGANGenerator",
+__all__ = ["NETS", "build_net", "init_weights", "input_multiple", "BigGANDiscriminator", "BigGANGenerator",
            "MSRResNet", "NLayerDiscriminator", "PixelDiscriminator", "ResnetGenerator", "SRGANDiscriminator", "SRResNet", "TwoWay", "UnetGenerator"]

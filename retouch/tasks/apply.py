@@ -24,6 +24,7 @@ from torch import nn
 from retouch.device import autocast, pick_device, pick_precision
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, read_image, save_image, to_pil, to_tensor
+from retouch.nets import input_multiple
 from retouch.zoo import load_model
 
 FREE_TILE = 512  # tile side for networks without normalisation layers
@@ -89,10 +90,7 @@ class Translator:
     @property
     def multiple(self) -> int:
         """What the input's sides must divide by (2**downsamplings)."""
-        spec = self.meta["net"]
-        if spec["name"] == "latent_path":
-            return 2 ** spec["n_down"]
-        return 2 ** spec["num_downs"] if spec["name"] == "unet" else 1 if spec["name"] in ("srresnet", "msrresnet") else 4
+        return input_multiple(self.meta["net"])
 
     @property
     def scale(self) -> int:
