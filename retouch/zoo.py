@@ -188,10 +188,21 @@ def read_state_file(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_model(model: str | Path, device: torch.device | str = "cpu", arch: str | None = None) -> tuple[nn.Module, dict]:
+def check_task(model: str | Path, meta: dict, task: str, hint: str = "") -> None:
+    """Refuse a model trained for another task, in one sentence that names both (and `hint`: what
+    to give instead), before any pixel goes through a network that would answer nonsense."""
+    if meta.get("task") != task:
+        raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {task!r}" + (f": {hint}" if hint else "") + ".")
+
+
+def load_model(model: str | Path, device: torch.device | str = "cpu", arch: str | None = None, task: str | None = None,
+               hint: str = "") -> tuple[nn.Module, dict]:
     """The network in eval mode (fp32) and its metadata, from a name, file or run folder; a reference
-    .pth is read by `retouch.foreign` (architecture inferred, or given by `arch`)."""
+    .pth is read by `retouch.foreign` (architecture inferred, or given by `arch`). With `task`, a
+    model trained for another one is refused (`check_task`) before its weights are read."""
     path = resolve(model)
+    if task is not None:
+        check_task(model, read_meta(path, arch), task, hint)
     if path.suffix == ".pth":
         from retouch.foreign import read_foreign
 

@@ -52,7 +52,7 @@ def test_prior_run_ships_its_discriminator_and_load_prior_says_what_is_missing(p
     lone.write_bytes((prior_run / "model.safetensors").read_bytes())
     with pytest.raises(RetouchError, match="no discriminator"):
         load_prior(lone)
-    with pytest.raises(RetouchError, match="not a generative prior"):
+    with pytest.raises(RetouchError, match="not .generate.: DGP fits a generative prior"):
         load_prior("cifar10-classifier")
 
 

@@ -18,7 +18,7 @@ from retouch.errors import RetouchError
 from retouch.evaluate.keypatch import iou
 from retouch.methods.keypatch import KeyPatch
 from retouch.patches import KeyPatchImages, centre_mask, cut_patches
-from retouch.train import CHECKPOINT, RunConfig, train
+from retouch.train import RunConfig, train
 from tests.helpers import killed_run
 from tests.test_cyclegan import log_rows
 from tests.test_tdgan import class_folders

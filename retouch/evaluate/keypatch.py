@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from retouch.errors import RetouchError
 from retouch.evaluate import predict_classes
 from retouch.evaluate.dgp import cifar_test
 from retouch.io import Provenance, save_image
@@ -48,9 +47,7 @@ def evaluate_keypatch(model: str, data: Path, per_class: int = 100, patches: int
                       classifier: str = "cifar10-classifier", seed: int = 0, sheet: Path | None = None) -> dict:
     """The table's numbers; `sheet` also draws one photo of each class: the photo lit where its patches
     were cut | the completion lit where the model placed them | the completion."""
-    net, meta = load_model(model)
-    if meta.get("task") != TASK:
-        raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {TASK!r}.")
+    net, meta = load_model(model, task=TASK)
     x, labels = cifar_test(data, per_class)
     gen = torch.Generator().manual_seed(seed)
     cut = [cut_patches(im, patches, patch, gen) for im in x]

@@ -22,10 +22,8 @@ from retouch.zoo import load_model
 def evaluate_prior(model: str, classifier: str, per_class: int = 100, device: str = "cpu", sheet: Path | None = None,
                    sheet_columns: int = 10) -> dict:
     """Per-class and overall share of samples the classifier calls the conditioning class."""
-    G, meta = load_model(model, device)
+    G, meta = load_model(model, device, task="generate", hint="eval-prior scores a generative prior")
     judge, judge_meta = load_model(classifier, device)
-    if meta.get("task") != "generate":
-        raise RetouchError(f"{model} is not a generative prior (task {meta.get('task')!r}).")
     classes = meta["classes"]
     if judge_meta.get("classes") != classes:
         raise RetouchError(f"The classifier knows {judge_meta.get('classes')}, the prior draws {classes}: they must match.")

@@ -24,7 +24,6 @@ from retouch.io import Provenance, save_image
 from retouch.metrics import psnr
 from retouch.tagged import NAMES, TAGS, draw_tags, measure, render
 from retouch.tasks.rerender import TASK
-from retouch.errors import RetouchError
 from retouch.zoo import load_model
 
 
@@ -40,9 +39,7 @@ def evaluate_rerender(models: list[str], data: Path, per_class: int = 100, class
     judge, judge_meta = load_model(classifier)
     report: dict = {"images": len(x), "seed": seed, "classifier": classifier, "models": {}}
     for model in models:
-        net, meta = load_model(model)
-        if meta.get("task") != TASK:
-            raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {TASK!r}.")
+        net, meta = load_model(model, task=TASK)
         rows, columns = {}, [shown]
         for t, name in enumerate(NAMES):
             asked = tags.clone()

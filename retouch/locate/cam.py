@@ -101,9 +101,7 @@ def load_classifier(model: str = DEFAULT_MODEL) -> tuple[nn.Module, list[str]]:
 def _load_classifier(path: str, mtime_ns: int) -> tuple[nn.Module, list[str]]:
     from retouch.zoo import load_model
 
-    net, meta = load_model(path)
-    if meta.get("task") != "classify":
-        raise RetouchError(f"{path} is a {meta.get('task')!r} model; class activation maps need a classifier.")
+    net, meta = load_model(path, task="classify", hint="class activation maps need a classifier")
     return net, list(meta["classes"])
 
 

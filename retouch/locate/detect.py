@@ -290,10 +290,7 @@ def _segmenter(model: str) -> torch.nn.Module:
     """A segmenter loaded once per process (video calls the detector frame after frame)."""
     from retouch.zoo import load_model
 
-    net, meta = load_model(model, "cpu")
-    if meta.get("task") != "segment":
-        raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not 'segment'; use a mosaic segmenter such as {DEFAULT_MODEL}.")
-    return net
+    return load_model(model, "cpu", task="segment", hint=f"use a mosaic segmenter such as {DEFAULT_MODEL}")[0]
 
 
 @torch.inference_mode()

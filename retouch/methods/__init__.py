@@ -69,6 +69,20 @@ class Method:
         self.optimizers[name] = opt
         self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(steps, decay_start))
 
+    def update(self, name: str, loss: torch.Tensor) -> None:
+        """One step of optimiser `name` on `loss`. Its gradients are cleared just before the
+        backward pass, so whatever an earlier backward left on these parameters (a discriminator
+        loss that reached the generator) never leaks into the step."""
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def advance(self) -> None:
+        """Every learning-rate schedule one step on: once per training step, after the updates."""
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+
     def compile(self) -> None:
         """torch.compile every network in place: parameter names, checkpoints and exports stay as they are."""
         for net in self.nets.values():

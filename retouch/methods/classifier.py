@@ -93,7 +93,7 @@ class Classifier(Method):
         return batch["image"].to(self.device, memory_format=self.memory_format)
 
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
-        net, opt = self.nets["net"], self.optimizers["net"]
+        net = self.nets["net"]
         y = batch["label"].to(self.device)
         with self.autocast():
             logits = net(self._inputs(batch)).float()
@@ -103,10 +103,8 @@ class Classifier(Method):
             with self.autocast():
                 pasted = net(canvases).float()
             loss = loss + self.cfg.paste_weight * F.cross_entropy(pasted, labels, label_smoothing=self.cfg.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        self.schedulers["net"].step()
+        self.update("net", loss)
+        self.advance()
         return {"loss": loss.detach(), "acc": (logits.argmax(1) == y).float().mean().detach()}
 
     def _pasted_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

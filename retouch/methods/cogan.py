@@ -59,20 +59,15 @@ class CoGAN(Method):
         judge = {d: (lambda x, d=d: D(x, d)) for d in "AB"}
         z = torch.randn(real["A"].size(0), self.cfg.z_dim, device=self.device)
         set_requires_grad(D, False)
-        self.optimizers["G"].zero_grad(set_to_none=True)
         with self.autocast():
             fake = dict(zip("AB", G(z)))
             loss_g = sum(self.objective.g_loss(judge[d], fake[d]) for d in "AB")
-        loss_g.backward()
-        self.optimizers["G"].step()
+        self.update("G", loss_g)
         set_requires_grad(D, True)
-        self.optimizers["D"].zero_grad(set_to_none=True)
         with self.autocast():
             d_losses = {d: self.objective.d_loss(judge[d], real[d], fake[d].detach()) for d in "AB"}
-        sum(d_losses.values()).backward()
-        self.optimizers["D"].step()
-        for s in self.schedulers.values():
-            s.step()
+        self.update("D", sum(d_losses.values()))
+        self.advance()
         return {"D_A": d_losses["A"].detach(), "D_B": d_losses["B"].detach(), "G_gan": loss_g.detach()}
 
     @torch.no_grad()

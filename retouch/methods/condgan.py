@@ -80,18 +80,14 @@ class CondGAN(Method):
         labels = torch.cat([torch.zeros(len(batch["A"])), torch.ones(len(batch["B"]))]).long().to(self.device)
         z, drawn = self._draw(real.size(0))
         set_requires_grad(D, False)
-        self.optimizers["G"].zero_grad(set_to_none=True)
         with self.autocast():
             fake = G(z, drawn)
             loss_g = self.objective.g_loss(D, with_label(fake, drawn))
-        loss_g.backward()
-        self.optimizers["G"].step()
+        self.update("G", loss_g)
         set_requires_grad(D, True)
-        self.optimizers["D"].zero_grad(set_to_none=True)
         with self.autocast():
             loss_d = self.objective.d_loss(D, with_label(real, labels), with_label(fake.detach(), drawn))
-        loss_d.backward()
-        self.optimizers["D"].step()
+        self.update("D", loss_d)
         return {"D": loss_d.detach(), "G_gan": loss_g.detach()}
 
     def _encoder_step(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -103,11 +99,9 @@ class CondGAN(Method):
         with torch.no_grad(), self.autocast():
             drawn_images = G(z, drawn)
         G.train()
-        self.optimizers["E"].zero_grad(set_to_none=True)
         with self.autocast():
             loss = F.mse_loss(E(drawn_images).float(), z)
-        loss.backward()
-        self.optimizers["E"].step()
+        self.update("E", loss)
         return {"E_z": loss.detach()}
 
     @torch.no_grad()

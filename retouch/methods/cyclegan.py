@@ -148,7 +148,6 @@ class CycleGAN(Method):
         G_A, G_B, D_A, D_B = (nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
         set_requires_grad(D_A, False)
         set_requires_grad(D_B, False)
-        self.optimizers["G"].zero_grad(set_to_none=True)
         with self.autocast():
             fake_b, fake_a = G_A(real_a), G_B(real_b)
             cycle_a, cycle_b = self._recon(G_B(fake_b), real_a), self._recon(G_A(fake_a), real_b)
@@ -159,24 +158,20 @@ class CycleGAN(Method):
                 idt_a, idt_b = self._recon(G_A(real_b), real_b), self._recon(G_B(real_a), real_a)
                 loss_g = loss_g + cfg.lambda_identity * (cfg.lambda_B * idt_a + cfg.lambda_A * idt_b)
                 losses["identity"] = (idt_a + idt_b) / 2
-        loss_g.backward()
-        self.optimizers["G"].step()
+        self.update("G", loss_g)
 
         set_requires_grad(D_A, True)
         set_requires_grad(D_B, True)
-        self.optimizers["D"].zero_grad(set_to_none=True)
         gen = torch.Generator().manual_seed(7_919 + self.schedulers["G"].last_epoch)
         with self.autocast():
             loss_da = self.objective.d_loss(D_A, real_b, self.pools["B"].query(fake_b, gen))
             loss_db = self.objective.d_loss(D_B, real_a, self.pools["A"].query(fake_a, gen))
-        (loss_da + loss_db).backward()
-        self.optimizers["D"].step()
+        self.update("D", (loss_da + loss_db))
         if cfg.clip > 0:
             with torch.no_grad():
                 for p in (*D_A.parameters(), *D_B.parameters()):
                     p.clamp_(-cfg.clip, cfg.clip)
-        for s in self.schedulers.values():
-            s.step()
+        self.advance()
         return {"D_A": loss_da.detach(), "D_B": loss_db.detach(), **{k: v.detach() for k, v in losses.items()}}
 
     @torch.no_grad()

@@ -87,27 +87,22 @@ class GANPrior(Method):
         return diff_augment(x, torch.Generator().manual_seed(104_729 + step)) if self.cfg.augment else x
 
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
-        cfg, G, D = self.cfg, self.nets["G"], self.nets["D"]
+        G, D = self.nets["G"], self.nets["D"]
         real, y = batch["image"].to(self.device), batch["label"].to(self.device)
         step = self.schedulers["G"].last_epoch
         z = torch.randn(real.size(0), G.dim_z, device=self.device)
         judge = functools.partial(D, y=y)
         set_requires_grad(D, True)
-        self.optimizers["D"].zero_grad(set_to_none=True)
         with self.autocast():
             fake = G(z, y)
             loss_d = self.objective.d_loss(judge, self._augment(real, step), self._augment(fake.detach(), step))
-        loss_d.backward()
-        self.optimizers["D"].step()
+        self.update("D", loss_d)
         set_requires_grad(D, False)
-        self.optimizers["G"].zero_grad(set_to_none=True)
         with self.autocast():
             loss_g = self.objective.g_loss(judge, self._augment(fake, step + 1))
-        loss_g.backward()
-        self.optimizers["G"].step()
+        self.update("G", loss_g)
         self._update_ema(step)
-        for s in self.schedulers.values():
-            s.step()
+        self.advance()
         return {"D": loss_d.detach(), "G": loss_g.detach()}
 
     @torch.no_grad()

@@ -60,23 +60,18 @@ class KeyPatch(Method):
         patches, mask, real = (batch[k].to(self.device) for k in ("patches", "mask", "image"))
         z = torch.randn(real.size(0), cfg.z_dim, device=self.device)
         set_requires_grad(self.nets["D"], False)
-        self.optimizers["G"].zero_grad(set_to_none=True)
         with self.autocast():
             fake, logits = G(patches, z)
             spatial = F.binary_cross_entropy_with_logits(logits.float(), mask)
             appearance = ((fake.float() - real).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1)
             gan = self.objective.g_loss(self.nets["D"], fake)
             loss = cfg.spatial_weight * spatial + cfg.app_weight * appearance + cfg.gan_weight * gan
-        loss.backward()
-        self.optimizers["G"].step()
+        self.update("G", loss)
         set_requires_grad(self.nets["D"], True)
-        self.optimizers["D"].zero_grad(set_to_none=True)
         with self.autocast():
             d = self.objective.d_loss(self.nets["D"], real, fake.detach())
-        d.backward()
-        self.optimizers["D"].step()
-        for s in self.schedulers.values():
-            s.step()
+        self.update("D", d)
+        self.advance()
         return {"spatial": spatial.detach(), "appearance": appearance.detach(), "G_gan": gan.detach(), "D": d.detach()}
 
     @torch.no_grad()

@@ -122,7 +122,6 @@ class Pix2Pix(Method):
         if "D" in self.nets:
             D = self.nets["D"]
             set_requires_grad(D, True)
-            self.optimizers["D"].zero_grad(set_to_none=True)
             with self.autocast():
                 real_d, fake_d = torch.cat([cond, y], 1), torch.cat([cond, fake.detach()], 1)
                 loss_d = self.objective.d_loss(D, real_d, fake_d)
@@ -130,11 +129,9 @@ class Pix2Pix(Method):
                     loss_pan_d = self.pan.d_loss(D, real_d, fake_d)
                     loss_d = loss_d + loss_pan_d
                     losses["D_pan"] = loss_pan_d.detach()
-            loss_d.backward()
-            self.optimizers["D"].step()
+            self.update("D", loss_d)
             set_requires_grad(D, False)
             losses["D"] = loss_d.detach()
-        self.optimizers["G"].zero_grad(set_to_none=True)
         with self.autocast():
             loss_l1 = self._l1(fake, y, mask)
             loss_g = cfg.lambda_l1 * loss_l1 if "l1" in cfg.loss else 0.0
@@ -146,10 +143,8 @@ class Pix2Pix(Method):
                 loss_pan = self.pan.g_loss(self.nets["D"], torch.cat([cond, y], 1), torch.cat([cond, fake], 1))
                 loss_g = loss_g + loss_pan
                 losses["G_pan"] = loss_pan.detach()
-        loss_g.backward()
-        self.optimizers["G"].step()
-        for s in self.schedulers.values():
-            s.step()
+        self.update("G", loss_g)
+        self.advance()
         losses["G_l1"] = loss_l1.detach()
         return losses
 

@@ -45,10 +45,8 @@ class SegmenterMethod(Method):
         with self.autocast():
             logits = self.nets["net"](x).float()
         loss = F.binary_cross_entropy_with_logits(logits, target)
-        self.optimizers["net"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizers["net"].step()
-        self.schedulers["net"].step()
+        self.update("net", loss)
+        self.advance()
         pred, truth = logits > 0, target > 0.5
         iou = (pred & truth).sum() / (pred | truth).sum().clamp(min=1)
         return {"bce": loss.detach(), "iou": iou.detach()}

@@ -99,18 +99,15 @@ class SRGAN(Method):
         D = self.nets.get("D")
         if D is not None:
             set_requires_grad(D, True)
-            self.optimizers["D"].zero_grad(set_to_none=True)
             with self.autocast():
                 loss_d = self.objective.d_loss(D, y, fake.detach())
                 if self.pan is not None:
                     loss_pan_d = self.pan.d_loss(D, y, fake)
                     loss_d = loss_d + loss_pan_d
                     losses["D_pan"] = loss_pan_d.detach()
-            loss_d.backward()
-            self.optimizers["D"].step()
+            self.update("D", loss_d)
             set_requires_grad(D, False)
             losses["D"] = loss_d.detach()
-        self.optimizers["G"].zero_grad(set_to_none=True)
         with self.autocast():
             mse = F.mse_loss(fake.float(), y)
             if self.pan is not None:
@@ -126,10 +123,8 @@ class SRGAN(Method):
                 loss_gan = self.objective.g_loss(D, fake)
                 loss_g = loss_g + cfg.adv_weight * loss_gan
                 losses["G_gan"] = loss_gan.detach()
-        loss_g.backward()
-        self.optimizers["G"].step()
-        for s in self.schedulers.values():
-            s.step()
+        self.update("G", loss_g)
+        self.advance()
         losses["G_content"] = content.detach()
         losses["G_mse"] = mse.detach()  # PSNR's view of progress, whatever the content loss
         return losses

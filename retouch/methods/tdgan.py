@@ -71,7 +71,6 @@ class TDGANMethod(Method):
         gan = cfg.gan_weight > 0
         if gan:
             set_requires_grad(self.nets["D"], False)
-        self.optimizers["G"].zero_grad(set_to_none=True)
         with self.autocast():
             z, codes = G.encode(x)
             rec = F.l1_loss(G.decode(z, codes).float(), x)
@@ -86,18 +85,14 @@ class TDGANMethod(Method):
                 g_gan = self.objective.g_loss(self.nets["D"], rendered)
                 loss = loss + cfg.gan_weight * g_gan
                 losses["G_gan"] = g_gan
-        loss.backward()
-        self.optimizers["G"].step()
+        self.update("G", loss)
         if gan:
             set_requires_grad(self.nets["D"], True)
-            self.optimizers["D"].zero_grad(set_to_none=True)
             with self.autocast():
                 d = self.objective.d_loss(self.nets["D"], target, rendered.detach())
-            d.backward()
-            self.optimizers["D"].step()
+            self.update("D", d)
             losses["D"] = d
-        for s in self.schedulers.values():
-            s.step()
+        self.advance()
         return {k: v.detach() for k, v in losses.items()}
 
     @torch.no_grad()

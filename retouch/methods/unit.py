@@ -84,7 +84,6 @@ class UNIT(Method):
         other = {"A": "B", "B": "A"}
         set_requires_grad(self.nets["D_A"], False)
         set_requires_grad(self.nets["D_B"], False)
-        self.optimizers["G"].zero_grad(set_to_none=True)
         losses: dict[str, torch.Tensor] = {}
         fakes: dict[str, torch.Tensor] = {}
         with self.autocast():
@@ -102,18 +101,14 @@ class UNIT(Method):
                 total = total + (cfg.recon_weight * recon + cfg.kl_weight * kl(mu[d]) + cfg.gan_weight * gan
                                  + cfg.cycle_weight * cycle + cfg.cycle_kl_weight * kl(mu_back))
                 losses |= {f"recon_{d}": recon, f"G_gan_{o}": gan, f"cycle_{d}": cycle}
-        total.backward()
-        self.optimizers["G"].step()
+        self.update("G", total)
 
         set_requires_grad(self.nets["D_A"], True)
         set_requires_grad(self.nets["D_B"], True)
-        self.optimizers["D"].zero_grad(set_to_none=True)
         with self.autocast():
             d_losses = {d: self.objective.d_loss(self.nets[f"D_{d}"], real[d], fakes[d].detach()) for d in "AB"}
-        sum(d_losses.values()).backward()
-        self.optimizers["D"].step()
-        for s in self.schedulers.values():
-            s.step()
+        self.update("D", sum(d_losses.values()))
+        self.advance()
         return {**{f"D_{d}": v.detach() for d, v in d_losses.items()}, **{k: v.detach() for k, v in losses.items()}}
 
     @torch.no_grad()

@@ -53,10 +53,10 @@ class KeyPatchNet(nn.Module):
         z = torch.zeros(code.size(0), self.z_dim, device=code.device, dtype=code.dtype) if z is None else z
         h = torch.cat([code, z], 1)
         m = self.project_mask(h).view(-1, self.top, 4, 4).relu()
-        for up in self.mask_ups:
-            m = up(m)
+        for block in self.mask_ups:
+            m = block(m)
         g = self.project_image(h).view(-1, self.top, 4, 4).relu()
         probs = torch.sigmoid(m)
-        for up in self.image_ups:
-            g = up(torch.cat([g, F.interpolate(probs, size=g.shape[2:], mode="area")], 1))
+        for block in self.image_ups:
+            g = block(torch.cat([g, F.interpolate(probs, size=g.shape[2:], mode="area")], 1))
         return torch.tanh(g), m

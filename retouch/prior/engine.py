@@ -29,7 +29,7 @@ from torch.func import functional_call, vmap
 
 from retouch.device import autocast
 from retouch.errors import RetouchError
-from retouch.zoo import load_model, read_meta, resolve
+from retouch.zoo import check_task, load_model, read_meta, resolve
 
 Observe = Callable[[Tensor], Tensor]  # φ at G's resolution: what D and the MSE compare
 
@@ -88,8 +88,7 @@ def load_prior(model: str | Path, device: torch.device | str = "cpu") -> tuple[n
     """A trained prior's G and D (eval mode, frozen) and G's metadata."""
     g_path = resolve(model)
     meta = read_meta(g_path)
-    if meta.get("task") != "generate":
-        raise RetouchError(f"{model} is a {meta.get('task')!r} model, not a generative prior (task 'generate'); try cifar10-prior.")
+    check_task(model, meta, "generate", "DGP fits a generative prior, such as cifar10-prior")
     d_path = discriminator_path(g_path)
     if not d_path.exists():
         raise RetouchError(f"{model} has no discriminator at {d_path}; DGP measures distances in D's features, "

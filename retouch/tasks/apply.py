@@ -205,9 +205,7 @@ def load_translator(model: str, device: str = "auto", precision: str = "auto", t
 def _load_translator(model: str, device: str, precision: str, tile: int | None, overlap: int, task: str, direction: str,
                      arch: str | None, backend: str) -> Translator:
     dev = pick_device(device)
-    net, meta = load_model(model, dev, arch)
-    if meta.get("task") != task:
-        raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {task!r}.")
+    net, meta = load_model(model, dev, arch, task=task)
     if meta["net"]["name"] == "twoway":
         net, meta = net.direction(direction), {**meta, "net": meta["net"]["generator"], "direction": direction}
     elif direction != "AtoB":

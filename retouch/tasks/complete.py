@@ -26,9 +26,7 @@ def complete(patches: list[torch.Tensor], model: str | Path, patch: int = 8, see
     """(completion 1x3xSxS, placement probabilities 1x1xSxS) from 1x3xHxW patches."""
     if not patches:
         raise RetouchError("Give one or more patch images.")
-    net, meta = load_model(model)
-    if meta.get("task") != TASK:
-        raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {TASK!r}: complete takes a keypatch run.")
+    net, meta = load_model(model, task=TASK, hint="complete takes a keypatch run")
     stack = torch.cat([F.interpolate(p, size=(patch, patch), mode="bicubic", antialias=True).clamp(-1, 1) for p in patches])
     z = torch.randn(1, net.z_dim, generator=torch.Generator().manual_seed(seed))
     image, logits = net(stack[None], z)

@@ -33,9 +33,7 @@ def rerender(x: torch.Tensor, model: str | Path, settings: list[str]) -> torch.T
     """x (1x3xHxW in [-1, 1]) re-rendered at the model's size with each 'tag=value' of `settings`."""
     if not settings:
         raise RetouchError(f"Say what to change with --set TAG=VALUE (tags: {', '.join(NAMES)}).")
-    net, meta = load_model(model)
-    if meta.get("task") != TASK:
-        raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {TASK!r}: rerender takes a tdgan run.")
+    net, meta = load_model(model, task=TASK, hint="rerender takes a tdgan run")
     tags = torch.zeros(1, len(NAMES), dtype=torch.long)
     which = torch.zeros(1, len(NAMES), dtype=torch.bool)
     for text in settings:
