@@ -11,7 +11,7 @@ provenance do not change. Outputs agree with PyTorch's to float32 rounding (test
 The choice is process-wide, like `--max-pixels`: the CLI sets it once (`set_backend`) and every
 model loaded after that runs on it. `auto` times torch and every runtime installed on the model's
 own network the first time it meets a (model, CPU, thread count, library versions) and keeps the
-fastest in `~/.cache/retouch/backends.json` (`$RETOUCH_CACHE` moves it; delete the file to measure again).
+fastest (`retouch.measured`: `~/.cache/retouch/backends.json`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # torch is imported when a model is, not when the CLI starts
 
 BACKENDS = ("torch", "onnxruntime", "openvino", "auto")
 MARGIN = 0.9  # auto leaves torch only for a runtime at least 10% faster: a switch must pay for itself
-CACHE_ENV = "RETOUCH_CACHE"  # folder of the per-machine choices (default ~/.cache/retouch)
 _current = "torch"
 
 
@@ -118,12 +117,6 @@ class OrtNet:
         return torch.from_numpy(out)
 
 
-def _cache_file():
-    from pathlib import Path
-
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "retouch") / "backends.json"
-
-
 RUNTIMES = {"onnxruntime": (_onnxruntime, OrtNet), "openvino": (_openvino, OvNet)}
 
 
@@ -147,44 +140,33 @@ def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, 
     """The fastest backend for `net` on this machine among torch and the runtimes installed (a
     runtime only when it beats torch by the `MARGIN`): read from the cache, or timed now on
     `example` (best of `repeats` after a warm-up each) and written there."""
-    import json
     import time
 
     import torch
 
-    from retouch.atomic import atomic_write
-    from retouch.device import cpu_name
+    from retouch.measured import machine_key, remembered
 
     versions = installed()
-    key = "|".join([model, str(tuple(example.shape)), cpu_name(), f"{torch.get_num_threads()} threads", f"torch {torch.__version__}",
-                    *(f"{k} {v}" for k, v in versions.items())])
-    path = _cache_file()
-    try:
-        cache = json.loads(path.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    if key in cache:
-        return cache[key]["backend"]
-    candidates = {"torch": net}
-    for name in versions:
-        try:
-            candidates[name] = runtime_net(name, net, meta)
-        except RetouchError:  # a network ONNX cannot express runs in torch
-            break
-    seconds = {}
-    for name, run in candidates.items():
-        with torch.inference_mode():
-            run(example)
-            best = float("inf")
-            for _ in range(repeats):
-                start = time.perf_counter()
+    key = machine_key(model, str(tuple(example.shape)), *(f"{k} {v}" for k, v in versions.items()))
+
+    def measure() -> dict:
+        candidates = {"torch": net}
+        for name in versions:
+            try:
+                candidates[name] = runtime_net(name, net, meta)
+            except RetouchError:  # a network ONNX cannot express runs in torch
+                break
+        seconds = {}
+        for name, run in candidates.items():
+            with torch.inference_mode():
                 run(example)
-                best = min(best, time.perf_counter() - start)
-        seconds[name] = best
-    best = min(seconds, key=seconds.get)
-    choice = best if seconds[best] < MARGIN * seconds["torch"] else "torch"
-    cache[key] = {"backend": choice, "seconds": seconds}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as f:
-        f.write(json.dumps(cache, indent=1).encode())
-    return choice
+                best = float("inf")
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    run(example)
+                    best = min(best, time.perf_counter() - start)
+            seconds[name] = best
+        best = min(seconds, key=seconds.get)
+        return {"backend": best if seconds[best] < MARGIN * seconds["torch"] else "torch", "seconds": seconds}
+
+    return remembered("backends", key, measure)["backend"]

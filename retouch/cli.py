@@ -931,6 +931,36 @@ def bench(
 
 
 @app.command()
+def tune(
+    method: str = typer.Argument("pix2pix", help="pix2pix | cyclegan: the reference's networks at --ngf."),
+    size: int = typer.Option(256, help="Image side trained on."),
+    ngf: int = typer.Option(64, help="Generator (and discriminator) width."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    precision: str = typer.Option("auto", help="auto | fp32 | bf16 | fp16."),
+    no_compile: bool = typer.Option(False, "--no-compile", help="Do not try compiling (it costs a minute or more)."),
+    clear: bool = typer.Option(False, "--clear", help="Forget every measured choice (training settings and backends) and stop."),
+) -> None:
+    """Measure (once per machine) the batch and compiling that train METHOD fastest per image."""
+    from retouch.device import pick_device, pick_precision
+    from retouch.measured import cache_file, clear as forget
+    from retouch.tune import training_setting
+
+    if clear:
+        removed = forget()
+        typer.echo("removed " + ", ".join(map(str, removed)) if removed else "no measured choices kept")
+        return
+    if method not in ("pix2pix", "cyclegan"):
+        raise RetouchError(f"tune measures pix2pix or cyclegan, not {method!r}.")
+    dev = pick_device(device)
+    dtype = pick_precision(precision, dev)
+    got = training_setting(method, size, ngf, dev, dtype, try_compile=not no_compile)
+    for setting, rate in got["images_per_s"].items():
+        typer.echo(f"{setting}: {rate:.3f} images/s")
+    typer.echo(f"fastest: --batch-size {got['batch']}" + (" --compile" if got["compile"] else "") +
+               f" (kept in {cache_file('training')}); with a larger batch than your config's, raise the learning rate by the square root of the ratio")
+
+
+@app.command()
 def studio(
     host: str = typer.Option("127.0.0.1", help="Address to bind: 127.0.0.1 keeps the page on this machine; 0.0.0.0 opens it to the network."),
     port: int = typer.Option(7860, help="Port to serve on."),

@@ -14,6 +14,23 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_measurement_cache(tmp_path_factory):
+    """Measured choices (backends, training settings) go to a fresh folder: a test never reads the
+    user's cache, and never leaves a choice timed on tiny networks in it."""
+    import os
+
+    from retouch.measured import CACHE_ENV
+
+    old = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("measured"))
+    yield
+    if old is None:
+        del os.environ[CACHE_ENV]
+    else:
+        os.environ[CACHE_ENV] = old
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

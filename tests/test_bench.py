@@ -59,3 +59,24 @@ def test_min_ratio_skips_cases_whose_two_settings_are_the_same(monkeypatch, quic
     assert CliRunner().invoke(app, ["bench", "--quick", "--min-ratio", "1"]).exit_code == 0
     report["rows"][0]["ratio"] = 0.9
     assert CliRunner().invoke(app, ["bench", "--quick", "--min-ratio", "1"]).exit_code == 1
+
+
+def test_training_setting_is_measured_once_and_kept(monkeypatch, tmp_path):
+    """`tune` times batches 1, 2, 4, 8 until one is not faster per image, keeps the fastest with its
+    rates under a key naming the machine, and answers from the file the next time, untimed."""
+    from retouch import measured, tune
+
+    monkeypatch.setenv(measured.CACHE_ENV, str(tmp_path))
+    rates = {1: 1.0, 2: 1.5, 4: 1.52, 8: 9.0}  # images/s: 4 is within the margin of 2, so 8 is never tried
+    timed = []
+    monkeypatch.setattr(bench, "_training_step", lambda method, size, ngf, batch, dtype, device, reference, compile=False: (batch, compile))
+    monkeypatch.setattr(bench, "_rate", lambda work, units, repeats: timed.append(work) or rates[work[0]] + (0.25 if work[1] else 0))
+    cpu = bench.torch.device("cpu")
+    got = tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32)
+    assert got == {"batch": 2, "compile": True, "images_per_s": {"batch 1": 1.0, "batch 2": 1.5, "batch 4": 1.52, "batch 2, compiled": 1.75}}
+    assert timed == [(1, False), (2, False), (4, False), (2, True)]
+    [key] = json.loads((tmp_path / "training.json").read_text())
+    assert key.startswith("cyclegan training|64 px|ngf 16|float32|cpu|compile tried|") and "threads|torch " in key
+    assert tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32) == got and len(timed) == 4  # from the file
+    assert tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32, try_compile=False)["compile"] is False
+    assert measured.clear() == [tmp_path / "training.json"] and not (tmp_path / "training.json").exists()

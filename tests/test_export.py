@@ -138,9 +138,10 @@ def test_backend_auto_times_once_and_caches_the_choice(tmp_path, monkeypatch):
     """`auto` times torch and every installed runtime on the model's network once per machine and
     model, writes the choice and the times to the cache, and reads it back the next time untimed."""
     import retouch.backends as backends
+    import retouch.measured as measured
     from retouch.tasks.apply import load_translator
 
-    monkeypatch.setenv(backends.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(measured.CACHE_ENV, str(tmp_path))
     tr = load_translator("demosaic", "cpu", "fp32", task="restore", backend="auto", tile=64)
     cache = json.loads((tmp_path / "backends.json").read_text())
     [(key, entry)] = cache.items()
