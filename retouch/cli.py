@@ -238,8 +238,7 @@ def evaluate_cmd(
         for row, values in report["results"].items():
             table.add_row(row, *(f"{values[k]:.4f}" if k.startswith("ssim") else f"{values[k]:.2f}" for k in keys))
     Console().print(table)
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
 
 
 @app.command("eval-translation")
@@ -262,8 +261,7 @@ def eval_translation(
     r = evaluate_translation(model, data, classifier, direction, target, device, limit=limit, sheet=sheet, size=size)
     typer.echo(f"{r['images']} images, {direction}: called {r['target']}: inputs {r['target_share_inputs']:.1%}, "
                f"outputs {r['target_share_outputs']:.1%}; cycle PSNR {r['cycle_psnr']:.2f} dB, SSIM {r['cycle_ssim']:.4f}")
-    if json_out:
-        write_report(r, json_out)
+    write_report(r, json_out)
 
 
 @app.command()
@@ -363,8 +361,7 @@ def eval_sr(
     for row in (k for k in first if k != "images"):
         table.add_row(row, *(f"{r[row]['psnr_y']:.2f} / {r[row]['ssim_y']:.4f}" for r in report["results"].values()))
     Console().print(table)
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
 
 
 @app.command("eval-prior")
@@ -382,8 +379,7 @@ def eval_prior(
 
     r = evaluate_prior(model, classifier, per_class, device, sheet=sheet)
     typer.echo("  ".join(f"{k} {v:.0%}" for k, v in r["per_class_share"].items()) + f"\nall classes: {r['share']:.1%}")
-    if json_out:
-        write_report(r, json_out)
+    write_report(r, json_out)
 
 
 @app.command()
@@ -435,8 +431,7 @@ def eval_colorize(
 
     report = evaluate_colorize(model, classifier, cifar, bsd, per_class, device, sheet, log=typer.echo)
     typer.echo(json.dumps({k: v for k, v in report.items() if k in ("cifar_accuracy", "bsd100")}, indent=2))
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
 
 
 @app.command()
@@ -484,8 +479,7 @@ def eval_rerender(
 
     report = evaluate_rerender(models, data, per_class, classifier, seed, sheet)
     typer.echo(json.dumps(report["models"], indent=2))
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
 
 
 @app.command()
@@ -521,8 +515,7 @@ def eval_keypatch(
 
     report = evaluate_keypatch(model, data, per_class, patches, patch, classifier, sheet=sheet)
     typer.echo(json.dumps(report, indent=2))
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
 
 
 @app.command("eval-pairs")
@@ -539,8 +532,7 @@ def eval_pairs(
     r = evaluate_pairs(model, n, seed)
     typer.echo(f"{r['pairs']} pairs, B = {r['degrade']}(A)? same draw: PSNR {r['same_draw']['psnr']:.2f} dB, SSIM "
                f"{r['same_draw']['ssim']:.4f}; another draw: PSNR {r['other_draw']['psnr']:.2f} dB, SSIM {r['other_draw']['ssim']:.4f}")
-    if json_out:
-        write_report(r, json_out)
+    write_report(r, json_out)
 
 
 @app.command("eval-repair")
@@ -560,8 +552,7 @@ def eval_repair(
 
     report = evaluate_repair(model, data, limit, device, sheet, log=typer.echo)
     typer.echo(json.dumps(report["rows"], indent=2))
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
 
 
 @app.command("eval-dgp")
@@ -592,8 +583,7 @@ def eval_dgp(
                           sheet=sheet, log=typer.echo, rows=tuple(r.strip() for r in rows.split(",") if r.strip()))
     report["precision"] = str(dtype).removeprefix("torch.")
     typer.echo(json.dumps(report["rows"], indent=2))
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
 
 
 @app.command()
@@ -682,8 +672,7 @@ def eval_region(
             table.add_row(block, name, f"{m['psnr_rgb']:.2f}", f"{m['ssim_rgb']:.4f}", f"{m['psnr_y']:.2f}", f"{m['ssim_y']:.4f}",
                           f"{m['detail']:.2f}")
     Console().print(table)
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
 
 
 @app.command("eval-video")
@@ -712,8 +701,7 @@ def eval_video(
         r = detect_hit_rate(clips, box, block, detect_tol, limit=limit)
         typer.echo(f"--detect on {r['frames']} H.264 (crf {r['crf']}) frames of {r['clips']} clips, block {block}, tol {detect_tol}: "
                    f"found (IoU >= 0.5) in {r['hit_rate']:.1%}, false alarms in {r['false_alarm_frames']:.1%} of frames")
-        if json_out:
-            write_report(r, json_out)
+        write_report(r, json_out)
         return
     report = evaluate_video(clips, model, box, block, blend, limit, device)
     table = Table(title=escape(f"{model} inside a {box}px square, block {block}, {report['n']} clips in {clips}"))
@@ -723,8 +711,7 @@ def eval_video(
         table.add_row(name, f"{m['psnr']:.2f}", f"{m['flicker']:.2f}")
     Console().print(table)
     typer.echo(f"temporal vs per-frame: {report['flicker_reduction']:.0%} less flicker, {report['psnr_change_db']:+.2f} dB PSNR")
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
 
 
 @app.command("eval-detect")
@@ -760,8 +747,7 @@ def eval_detect(
             found = f"{r['regions found']:.0%} of {r['regions']}" if "regions" in r else ""
             table.add_row(name, condition, iou, found, f"{r['photos with a region']:.0%}", f"{r['s/image']:.3f}")
     Console().print(table)
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
 
 
 @app.command()
@@ -908,8 +894,7 @@ def bench(
         r = film_overhead(video, square)
         typer.echo(f"{r['frames']} frames: plain re-encode {r['reencode_fps']:.2f} fps, mosaic --box {r['mosaic_fps']:.2f} fps, "
                    f"ratio {r['ratio']:.2f}x")
-        if json_out:
-            write_report(r, json_out)
+        write_report(r, json_out)
         return
     report = run_bench(quick=quick, device=device, only=case)
     table = Table(title=f"retouch bench on {report['device']}, torch {report['torch']}{' (quick)' if quick else ''}")
@@ -922,8 +907,7 @@ def bench(
     Console().print(table)
     typer.echo("measured peak: " + ", ".join(f"{dt} {p['peak']:.1f} GFLOP/s (matmul {p['matmul']:.1f}, conv 3x3 {p['conv3x3']:.1f})"
                                              for dt, p in report["peak_gflops"].items()))
-    if json_out:
-        write_report(report, json_out)
+    write_report(report, json_out)
     slow = [r["case"] for r in report["rows"] if r["ratio"] < min_ratio and r["ours_setting"] != r["reference_setting"]]
     if slow:
         err.print(f"slower than {min_ratio}x the reference: {', '.join(slow)}")

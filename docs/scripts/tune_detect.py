@@ -40,7 +40,7 @@ def main() -> None:
     print(f"{len(paths)} photos")
     print("| threshold | min area | min periodicity | mixed IoU | mixed found | JPEG q75 IoU | clean photos with a region |")
     print("|---|---|---|---|---|---|---|")
-    for threshold, min_area, periodic in itertools.product([0.5, 0.7], [1024], [0.0, 0.15, 0.25, 0.35]):
+    for threshold, min_area, periodic in itertools.product([0.3, 0.5, 0.7], [512, 1024], [0.0, 0.15, 0.25, 0.35]):
         rows: dict[str, list] = {}
         for condition, x, truth, grid, prob in cases:
             found = combine(grid, prob > threshold, min_area, x, min_periodicity=periodic) != 0

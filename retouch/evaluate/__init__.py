@@ -19,6 +19,9 @@ def predict_classes(net: torch.nn.Module, x: torch.Tensor, size: int) -> torch.T
     return net(x.to(next(net.parameters()).device)).argmax(1)
 
 
-def write_report(report: dict, path: Path) -> None:
+def write_report(report: dict, path: Path | None) -> None:
+    """Write `report` as JSON to `path` (a `--json` option), or nothing when it was not given."""
+    if path is None:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
