@@ -79,16 +79,19 @@ def test_periodicity_tells_a_compressed_or_rescaled_mosaic_from_a_photo():
 def test_combine_keeps_the_grid_where_it_holds_and_adds_snapped_network_regions():
     found = np.zeros((60, 80), np.int64)
     found[5:25, 5:30] = 8  # a grid region, exact
-    net = np.zeros((60, 80), bool)
-    net[4:26, 4:31] = True  # the network's view of the same region, a pixel too wide
-    net[30:55, 40:75] = True  # a region the grid missed
-    net[30, 40] = False  # a ragged corner: snapped to its box
-    net[2:6, 60:64] = True  # a speck: dropped
+    prob = np.zeros((60, 80), np.float32)
+    prob[4:26, 4:31] = 0.9  # the network's view of the same region, a pixel too wide
+    prob[30:55, 40:75] = 0.95  # a region the grid missed
+    prob[30, 40] = 0.1  # a ragged corner: snapped to its box
+    prob[2:6, 60:64] = 1.0  # a speck: dropped
+    prob[40:55, 2:20] = 0.6  # a region the network is unsure of: dropped by min_confidence only
     image = torch.zeros(1, 3, 60, 80)
-    out = combine(found, net, min_area=64, image=image)
+    out = combine(found, prob, 0.5, min_area=64, image=image, min_confidence=0.8)
     assert np.array_equal(out[:28] != 0, found[:28] != 0)
     assert (out[30:55, 40:75] != 0).all() and (out[30:55, 40:75] == -1).all()  # flat image: no grid to read
     assert (out != 0).sum() == (found != 0).sum() + 25 * 35
+    unsure = combine(found, prob, 0.5, min_area=64, image=image)
+    assert (unsure[40:55, 2:20] == -1).all() and (unsure != 0).sum() == (out != 0).sum() + 15 * 18
 
 
 def test_segmenter_trains_exports_and_detects_through_the_public_api(tmp_path):

@@ -1,4 +1,4 @@
-"""Choose the segmenter's post-processing (threshold, smallest region, periodicity) for `--detect`
+"""Choose the segmenter's post-processing (threshold, smallest region, confidence, periodicity) for `--detect`
 on photos that neither trained it nor benchmark it: Kodak24 and the first 40 horse2zebra testA
 photos, with the conditions of `retouch eval-detect` (its mixed condition, and clean photos).
 Prints mean IoU, regions found and the false-region rate per setting.
@@ -38,15 +38,15 @@ def main() -> None:
             grid = (detect_mosaic(x).mask[0, 0].numpy() > 0.5).astype(np.int64)  # the grid's regions (block unknown: 1)
             cases.append((condition, x, truth, grid, mosaic_probability(x, net)))
     print(f"{len(paths)} photos")
-    print("| threshold | min area | min periodicity | mixed IoU | mixed found | JPEG q75 IoU | clean photos with a region |")
-    print("|---|---|---|---|---|---|---|")
-    for threshold, min_area, periodic in itertools.product([0.3, 0.5, 0.7], [512, 1024], [0.0, 0.15, 0.25, 0.35]):
+    print("| threshold | min area | min confidence | min periodicity | mixed IoU | mixed found | JPEG q75 IoU | clean photos with a region |")
+    print("|---|---|---|---|---|---|---|---|")
+    for threshold, min_area, confident, periodic in itertools.product([0.3, 0.5], [512, 1024], [0.0, 0.75, 0.8, 0.85, 0.9], [0.0, 0.1, 0.25]):
         rows: dict[str, list] = {}
         for condition, x, truth, grid, prob in cases:
-            found = combine(grid, prob > threshold, min_area, x, min_periodicity=periodic) != 0
+            found = combine(grid, prob, threshold, min_area, x, min_confidence=confident, min_periodicity=periodic) != 0
             rows.setdefault(condition, []).append((*score(torch.from_numpy(found).float()[None, None], truth), found.any()))
         m = {c: np.array(r, dtype=float) for c, r in rows.items()}
-        print(f"| {threshold} | {min_area} | {periodic} | {m['mixed'][:, 0].mean():.3f} | {m['mixed'][:, 1].sum() / m['mixed'][:, 2].sum():.0%} "
+        print(f"| {threshold} | {min_area} | {confident} | {periodic} | {m['mixed'][:, 0].mean():.3f} | {m['mixed'][:, 1].sum() / m['mixed'][:, 2].sum():.0%} "
               f"| {m['JPEG q75'][:, 0].mean():.3f} | {m['clean photo'][:, 3].mean():.0%} |")
 
 
