@@ -157,3 +157,52 @@ def test_shuffled_chains_draw_their_order_per_sample():
     assert len({tuple(type(op).__name__ for op in parse("blur:sigma=1+noise:sigma=5").sample(gen).parts) for _ in range(10)}) == 1
     with pytest.raises(RetouchError, match="mixes"):
         parse("blur:sigma=1+noise:sigma=5~jpeg")
+
+
+def test_chroma_bins_encode_decode_and_rebalance():
+    """Soft targets put a colour on its four nearest bin centres and decode back to it; the
+    rebalanced loss weighs a rare bin above a common one, by a bounded factor."""
+    from retouch.losses import RebalancedBins
+    from retouch.nets.unet import bin_centres, decode_bins, soft_bins
+
+    n = 8
+    cbcr = torch.tensor([[0.13, -0.42], [0.0, 0.0], [-0.85, 0.77]]).T.reshape(1, 2, 3, 1)
+    q = soft_bins(cbcr, n)
+    assert torch.allclose(q.sum(1), torch.ones(1, 3, 1)) and int((q > 0).sum()) <= 12
+    assert torch.allclose(torch.einsum("nkhw,kc->nchw", q, bin_centres(n)), cbcr, atol=1e-6)  # bilinear weights are exact
+    assert torch.allclose(decode_bins(torch.log(q.clamp(min=1e-9)), n, 1.0), cbcr, atol=1e-5)  # T = 1: the plain mean
+    loss = RebalancedBins(n, mix=0.5)
+    common = soft_bins(torch.zeros(4, 2, 8, 8) + 0.06, n)  # near grey, everywhere
+    loss(torch.zeros_like(common), common)
+    w = loss.weights()
+    seen = int(common.argmax(1).flatten()[0])
+    assert int(w.argmin()) == seen and w[seen] < w[bin_centres(n).norm(dim=1).argmax()]  # the common bin weighs least
+    assert float(w.max() / w.min()) <= 1 + (1 - 0.5) * n * n / 0.5  # mixing with uniform bounds the spread
+
+
+def test_chroma_bins_colouriser_trains_resumes_exactly_and_colours(tmp_path, monkeypatch):
+    from retouch.methods.pix2pix import Pix2Pix
+    from retouch.train import CHECKPOINT, RunConfig, train
+    from tests.helpers import assert_same_nets, killed_run
+
+    clean = photo_folder(tmp_path / "photos", n=4, h=40, w=48)
+    cfg = RunConfig(method="pix2pix",
+                    model={"ngf": 4, "ndf": 4, "norm": "none", "dropout": False, "chroma": True, "chroma_bins": 6, "unet_downs": 5,
+                           "lambda_l1": 1, "gan_weight": 0},
+                    data={"root": str(clean), "degrade": "grey", "region": "full", "size": 32},
+                    train={"steps": 8, "batch_size": 2, "log_every": 1, "sample_every": 8, "ckpt_every": 2, "device": "cpu",
+                           "precision": "fp32"})
+    train(cfg, tmp_path / "full", show_progress=False)
+    killed_run(monkeypatch, Pix2Pix, 6, lambda: train(cfg, tmp_path / "killed", show_progress=False))
+    train(cfg, tmp_path / "killed", resume=True, show_progress=False)
+    a, b = (torch.load(tmp_path / run / CHECKPOINT, weights_only=True) for run in ("full", "killed"))
+    assert_same_nets(a, b, nets=("G",), why="differs after resume")
+    assert torch.equal(a["method"]["bins"]["counts"], b["method"]["bins"]["counts"])  # the bin prior is in the checkpoint
+    r = CliRunner().invoke(app, ["colorize", str(clean / "0.png"), "-o", str(tmp_path / "c.png"), "--model", str(tmp_path / "full")])
+    assert r.exit_code == 0, r.output
+    x, y = read_image(clean / "0.png"), read_image(tmp_path / "c.png")
+    assert (_luma(y) - _luma(x)).abs().max() < 3 / 127.5
+    with pytest.raises(RetouchError, match="chroma_bins"):
+        from retouch.methods.pix2pix import Pix2PixConfig
+
+        Pix2Pix(Pix2PixConfig(chroma_bins=6), torch.device("cpu"), torch.float32, 32, 1, 0.5)

@@ -7,6 +7,9 @@ With `masked: true` it restores a region (demosaicking, inpainting): the generat
 discriminator also see the region mask as a channel, the output keeps the input outside the
 region, and L1 is averaged over the region's pixels only, so small regions still drive learning.
 
+With `chroma: true` it colourises: G predicts chrominance and keeps the input's luma; with
+`chroma_bins` it classifies chrominance into bins instead of regressing it (`losses.RebalancedBins`).
+
 With `loss: pan` (or `l1+pan`) the generator's reconstruction term is PAN's perceptual
 adversarial loss on the discriminator's hidden features instead of (or beside) L1; the
 discriminator then also keeps those features a margin apart (`losses.PerceptualAdversarial`).
@@ -20,9 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from retouch.errors import RetouchError
-from retouch.losses import GANObjective, PANOptions
+from retouch.losses import GANObjective, PANOptions, RebalancedBins
 from retouch.methods import Method, register, set_requires_grad
-from retouch.nets.unet import unet_depth
+from retouch.nets.unet import chroma_of, decode_bins, soft_bins, unet_depth, with_chroma
 
 
 LOSSES = ("l1", "pan", "l1+pan")
@@ -54,6 +57,12 @@ class Pix2PixConfig(PANOptions):
     # colourisation at the training scale: `retouch colorize` runs G on a copy whose short side is at most
     # this and lends its chroma to the full-size luma (0 = full size); match data.load_size
     chroma_side: int = 0
+    # colourisation as classification (Zhang et al. 2016): G predicts logits over an n x n grid of
+    # Cb/Cr bins, trained with rebalanced cross-entropy (weight lambda_l1, in place of L1) and decoded
+    # by the annealed mean at `temperature`; `rebalance` mixes the bin prior with uniform (0 = none)
+    chroma_bins: int = 0
+    rebalance: float = 0.5
+    temperature: float = 0.38
 
 
 @register
@@ -75,10 +84,15 @@ class Pix2Pix(Method):
             if cfg.netG != "unet" or cfg.masked or cfg.out_channels != 3:
                 raise RetouchError("chroma (colourisation) needs netG: unet, RGB out and no mask.")
             self.task = "colorize"
+        if cfg.chroma_bins and not cfg.chroma:
+            raise RetouchError("chroma_bins classifies chrominance: it needs chroma: true.")
+        self.bins = RebalancedBins(cfg.chroma_bins, cfg.rebalance, device) if cfg.chroma_bins else None
         if cfg.netG == "unet":
             g = {"name": "unet", "num_downs": cfg.unet_downs or unet_depth(size), "dropout": cfg.dropout}
             if cfg.chroma:
                 g["chroma"] = True
+            if cfg.chroma_bins:
+                g.update(chroma_bins=cfg.chroma_bins, temperature=cfg.temperature)
         else:
             g = {"name": "resnet", "n_blocks": cfg.n_blocks, "dropout": cfg.dropout}
         cond = cfg.in_channels + int(cfg.masked)  # what G and D are conditioned on
@@ -117,7 +131,11 @@ class Pix2Pix(Method):
         x, mask, y = self._condition(batch)
         cond = x if mask is None else torch.cat([x, mask], 1)
         with self.autocast():
-            fake = self._generate(x, mask)
+            if self.bins is not None:
+                logits = self.nets["G"].logits(x)
+                fake = with_chroma(x, decode_bins(logits, cfg.chroma_bins, cfg.temperature))
+            else:
+                fake = self._generate(x, mask)
         losses: dict[str, torch.Tensor] = {}
         if "D" in self.nets:
             D = self.nets["D"]
@@ -134,7 +152,12 @@ class Pix2Pix(Method):
             losses["D"] = loss_d.detach()
         with self.autocast():
             loss_l1 = self._l1(fake, y, mask)
-            loss_g = cfg.lambda_l1 * loss_l1 if "l1" in cfg.loss else 0.0
+            if self.bins is not None:
+                loss_bins = self.bins(logits, soft_bins(chroma_of(y), cfg.chroma_bins))
+                loss_g = cfg.lambda_l1 * loss_bins
+                losses["G_bins"] = loss_bins.detach()
+            else:
+                loss_g = cfg.lambda_l1 * loss_l1 if "l1" in cfg.loss else 0.0
             if "D" in self.nets:
                 loss_gan = self.objective.g_loss(self.nets["D"], torch.cat([cond, fake], 1))
                 loss_g = loss_g + cfg.gan_weight * loss_gan
@@ -147,6 +170,15 @@ class Pix2Pix(Method):
         self.advance()
         losses["G_l1"] = loss_l1.detach()
         return losses
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        return {**state, "bins": self.bins.state()} if self.bins is not None else state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict({k: v for k, v in state.items() if k != "bins"})
+        if self.bins is not None:
+            self.bins.load(state["bins"])
 
     @torch.no_grad()
     def sample(self, batch: dict) -> torch.Tensor:

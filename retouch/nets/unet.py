@@ -88,22 +88,32 @@ class UnetGenerator(nn.Module):
         dropout: bool = True,
         skips: bool = True,
         chroma: bool = False,
+        chroma_bins: int = 0,
+        temperature: float = 0.38,
     ) -> None:
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"A U-Net needs num_downs >= 5, got {num_downs}.")
         if chroma and out_channels != 3:
             raise ValueError(f"A chroma U-Net outputs RGB (out_channels=3), got {out_channels}.")
+        if chroma_bins and not chroma:
+            raise ValueError("chroma_bins classifies chrominance: it needs chroma=True.")
         self.num_downs = num_downs
         self.chroma = chroma
+        self.chroma_bins, self.temperature = chroma_bins, temperature
         block = UnetSkipBlock(ngf * 8, ngf * 8, norm=norm, skips=skips)
         for _ in range(num_downs - 5):
             block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout, skips=skips)
         for mult in (4, 2, 1):
             block = UnetSkipBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm, skips=skips)
         self.model = UnetSkipBlock(
-            2 if chroma else out_channels, ngf, in_channels=in_channels, submodule=block, outermost=True, norm=norm, skips=skips
+            chroma_bins**2 if chroma_bins else 2 if chroma else out_channels, ngf, in_channels=in_channels, submodule=block,
+            outermost=True, norm=norm, skips=skips
         )
+
+    def logits(self, x: Tensor) -> Tensor:
+        """The raw output: per-pixel chroma-bin logits (N x bins² x H x W) of a `chroma_bins` net."""
+        return self.model(x)
 
     def forward(self, x: Tensor) -> Tensor:
         multiple = 2**self.num_downs
@@ -112,9 +122,40 @@ class UnetGenerator(nn.Module):
                 f"U-Net with num_downs={self.num_downs} needs sides divisible by {multiple}, "
                 f"got {tuple(x.shape[-2:])}; pad the input first."
             )
+        if self.chroma_bins:
+            return with_chroma(x[:, :3], decode_bins(self.model(x), self.chroma_bins, self.temperature))
         if self.chroma:
             return with_chroma(x[:, :3], self.model(x))
         return self.model(x)
+
+
+def bin_centres(n: int, device: torch.device | None = None) -> Tensor:
+    """(bins², 2) Cb, Cr of the centres of an n x n grid over [-1, 1]² (bin index = i_cb * n + i_cr)."""
+    c = (torch.arange(n, device=device, dtype=torch.float32) + 0.5) * (2 / n) - 1
+    return torch.stack(torch.meshgrid(c, c, indexing="ij"), -1).reshape(-1, 2)
+
+
+def decode_bins(logits: Tensor, n: int, temperature: float) -> Tensor:
+    """Cb, Cr (N x 2 x H x W) from chroma-bin logits: the annealed mean of Zhang et al. (2016), the
+    mean of the distribution sharpened by `temperature`. Why not the mean itself: it is what L1
+    regression gives, the average of plausible hues, which is grey-brown; the mode is vivid but
+    flips between neighbouring pixels; T = 0.38 is the paper's compromise."""
+    p = torch.softmax(logits.float() / temperature, 1)
+    return torch.einsum("nkhw,kc->nchw", p, bin_centres(n, logits.device))
+
+
+def soft_bins(cbcr: Tensor, n: int) -> Tensor:
+    """The target distribution over bins (N x bins² x H x W) of true Cb, Cr: bilinear weights on the
+    four nearest bin centres, so a colour between two bins teaches both (the paper's soft encoding)."""
+    u = ((cbcr.float().clamp(-1, 1) + 1) * (n / 2) - 0.5).clamp(0, n - 1)  # continuous bin coordinates
+    lo = u.floor().clamp(max=n - 2).long()
+    frac = u - lo
+    q = torch.zeros(cbcr.shape[0], n * n, *cbcr.shape[2:], device=cbcr.device)
+    for di in (0, 1):
+        for dj in (0, 1):
+            w = (frac[:, 0] if di else 1 - frac[:, 0]) * (frac[:, 1] if dj else 1 - frac[:, 1])
+            q.scatter_add_(1, ((lo[:, 0] + di) * n + lo[:, 1] + dj).unsqueeze(1), w.unsqueeze(1))
+    return q
 
 
 def with_chroma(x: Tensor, cbcr: Tensor) -> Tensor:
