@@ -80,3 +80,17 @@ def test_training_setting_is_measured_once_and_kept(monkeypatch, tmp_path):
     assert tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32) == got and len(timed) == 4  # from the file
     assert tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32, try_compile=False)["compile"] is False
     assert measured.clear() == [tmp_path / "training.json"] and not (tmp_path / "training.json").exists()
+
+
+def test_tune_cli_prints_the_flags_keeps_them_and_clears(monkeypatch, tmp_path):
+    from retouch import measured
+
+    monkeypatch.setenv(measured.CACHE_ENV, str(tmp_path))
+    r = CliRunner().invoke(app, ["tune", "pix2pix", "--size", "32", "--ngf", "4", "--no-compile", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "batch 1:" in r.output and "fastest: --batch-size" in r.output and "--compile" not in r.output.split("fastest:")[1]
+    [(key, kept)] = json.loads((tmp_path / "training.json").read_text()).items()
+    assert f"--batch-size {kept['batch']} " in r.output and key.startswith("pix2pix training|32 px|ngf 4|")
+    assert "removed" in CliRunner().invoke(app, ["tune", "--clear"]).output and not (tmp_path / "training.json").exists()
+    bad = CliRunner().invoke(app, ["tune", "unit"])
+    assert bad.exit_code != 0 and "pix2pix or cyclegan" in str(bad.exception)
