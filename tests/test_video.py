@@ -345,3 +345,27 @@ def test_locate_faces_hides_the_astronaut_in_photos_and_films(tmp_path):
             hidden[by : by + bh, bx : bx + bw] = True
         assert hidden[round(v0) : round(v1), round(u0) : round(u1)].mean() > 0.9
     assert whole > n // 2
+
+
+def test_camera_motion_carries_an_edge_box_out_of_the_frame():
+    """A pan fitted from the whole frame moves a box at the edge past it (shift and zoom), and the
+    mask keeps the part still in view; template matching would pin it inside at its old size."""
+    import cv2
+
+    from retouch.locate.temporal import Found, camera_motion, carry, clip_box
+
+    rng = np.random.default_rng(0)
+    scene = cv2.GaussianBlur(rng.integers(0, 255, (300, 400), dtype=np.uint8), (0, 0), 2)
+    before, now = scene[50:250, 50:350], scene[50:250, 62:362]  # the camera pans 12 px right
+    m = camera_motion(before, now)
+    assert m is not None and np.allclose(m[:, :2], np.eye(2), atol=0.02) and abs(m[0, 2] + 12) < 0.5 and abs(m[1, 2]) < 0.5
+    box = carry((4, 60, 40, 50), m)
+    assert box[0] in (-9, -8, -7) and box[2] in (40, 41, 42)  # past the left edge, its size kept
+    assert clip_box(box, 300, 200) == (0, box[1], box[0] + box[2], box[3]) and clip_box((-50, 0, 20, 20), 300, 200) is None
+    mask = Found._mask(200, 300, [box, (-50, 0, 20, 20)])
+    assert int(mask.sum()) == (box[0] + box[2]) * box[3]
+    zoom = cv2.resize(before, None, fx=1.1, fy=1.1)[10:210, 15:315]  # the camera zooms in 1.1x
+    z = camera_motion(before, zoom)
+    assert abs(np.hypot(*z[:, 0]) - 1.1) < 0.02
+    grown = carry((0, 60, 40, 50), z)
+    assert grown[2] >= 43 and grown[3] >= 54  # the box grows with the face

@@ -49,6 +49,40 @@ def follow(before: np.ndarray, now: np.ndarray, box: Box, search: float = 0.5) -
     return (x0 + dx, y0 + dy, bw, bh), float(best)
 
 
+def camera_motion(before: np.ndarray, now: np.ndarray, known: np.ndarray | None = None) -> np.ndarray | None:
+    """The 2x3 similarity transform (shift, zoom, turn) taking `before`'s pixels to `now`'s: corners
+    found where `known` (uint8, non-zero = real pixels; default everywhere) holds, followed by
+    pyramidal Lucas-Kanade flow, fitted with RANSAC; None when too few points agree (a flat or
+    cut scene)."""
+    points = cv2.goodFeaturesToTrack(before, maxCorners=200, qualityLevel=0.01, minDistance=5, mask=known)
+    if points is None or len(points) < 8:
+        return None
+    moved, ok, _ = cv2.calcOpticalFlowPyrLK(before, now, points, None, winSize=(21, 21), maxLevel=3)
+    ok = ok.ravel() == 1
+    if ok.sum() < 8:
+        return None
+    transform, inliers = cv2.estimateAffinePartial2D(points[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    if transform is None or inliers.sum() < 8:
+        return None
+    return transform
+
+
+def carry(box: Box, m: np.ndarray) -> Box:
+    """`box` moved by the similarity `m`: the bounding box of its moved corners, free to leave the frame."""
+    x, y, bw, bh = box
+    pts = np.array([[x, y, 1], [x + bw, y, 1], [x, y + bh, 1], [x + bw, y + bh, 1]], np.float64) @ m.T
+    x0, y0 = np.floor(pts.min(0)).astype(int)
+    x1, y1 = np.ceil(pts.max(0)).astype(int)
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def clip_box(box: Box, w: int, h: int) -> Box | None:
+    """The part of `box` inside a w x h frame, or None when none of it is."""
+    x0, y0 = max(0, box[0]), max(0, box[1])
+    x1, y1 = min(w, box[0] + box[2]), min(h, box[1] + box[3])
+    return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
+
+
 def grey(frame: torch.Tensor) -> np.ndarray:
     """1x3xHxW (uint8, or float in [-1, 1]) to HxW uint8 luma for OpenCV."""
     if frame.dtype != torch.uint8:
@@ -143,7 +177,12 @@ class Found:
     entering the picture is hidden before the cascade first sees it whole. A track is dropped
     when no detection has confirmed it for `keep` rounds, unless it touches the frame's edge
     (half a face, which a frontal cascade cannot see) and still matches (correlation >= `hold`).
-    The source hands each frame on `behind` frames late; memory holds that many grey frames.
+    A track at the edge moves with the camera (`camera_motion`: shift and zoom fitted to the whole
+    frame) and may leave the frame, so the part of a face still in view stays hidden while the pan
+    carries it out and the zoom grows it; template matching would pin the box inside the frame at
+    its old size (measured: 44% of such faces hidden, docs/benchmarks.md). It is dropped once none
+    of it is in view. The source hands each frame on `behind` frames late; memory holds that many
+    grey frames.
     """
 
     kind: str
@@ -170,12 +209,18 @@ class Found:
             h, w = luma.shape
             if waiting:
                 before = waiting[-1][0]
-                followed = [(t, *follow(before, luma, t[0])) for t in tracks]
-                tracks = []
-                for t, box, score in followed:
-                    edge = box[0] == 0 or box[1] == 0 or box[0] + box[2] == w or box[1] + box[3] == h
-                    if t[1] <= self.keep or (edge and score >= self.hold):
-                        tracks.append([box, t[1]])
+                motion = camera_motion(before, luma) if any(self._at_edge(t[0], w, h) for t in tracks) else None
+                kept = []
+                for t in tracks:
+                    if self._at_edge(t[0], w, h) and motion is not None:
+                        box = carry(t[0], motion)
+                        if clip_box(box, w, h) is not None:
+                            kept.append([box, t[1]])
+                        continue
+                    box, score = follow(before, luma, clip_box(t[0], w, h) or t[0])
+                    if t[1] <= self.keep or (self._at_edge(box, w, h) and score >= self.hold):
+                        kept.append([box, t[1]])
+                tracks = kept
             if i % self.every == 0:
                 found = find(self.kind, luma)
                 for t in tracks:
@@ -190,18 +235,36 @@ class Found:
                     self._back(box, luma, waiting)
             waiting.append((luma, [t[0] for t in tracks]))
             if len(waiting) > self.behind:
-                yield boxes_mask(h, w, waiting.popleft()[1])
+                yield self._mask(h, w, waiting.popleft()[1])
         while waiting:
             luma, boxes = waiting.popleft()
-            yield boxes_mask(*luma.shape, boxes)
+            yield self._mask(*luma.shape, boxes)
+
+    @staticmethod
+    def _at_edge(box: Box, w: int, h: int) -> bool:
+        """Whether a box touches or crosses the frame's border."""
+        return box[0] <= 0 or box[1] <= 0 or box[0] + box[2] >= w or box[1] + box[3] >= h
+
+    @staticmethod
+    def _mask(h: int, w: int, boxes: list[Box]) -> torch.Tensor:
+        """The boxes' parts inside the frame, as a mask."""
+        return boxes_mask(h, w, [c for b in boxes if (c := clip_box(b, w, h)) is not None])
 
     def _back(self, box: Box, luma: np.ndarray, waiting: deque) -> None:
-        """Follow a new detection backwards through the frames not yet handed on, while it matches."""
+        """Follow a new detection backwards through the frames not yet handed on, while it matches;
+        at the frame's edge with the camera, as forwards, until none of it is in view."""
         now = luma
         for before, boxes in reversed(waiting):
-            box, score = follow(now, before, box)
-            if score < self.hold:
-                return
+            h, w = before.shape
+            motion = camera_motion(now, before) if self._at_edge(box, w, h) else None
+            if motion is not None:
+                box = carry(box, motion)
+                if clip_box(box, w, h) is None:
+                    return
+            else:
+                box, score = follow(now, before, clip_box(box, w, h) or box)
+                if score < self.hold:
+                    return
             if not any(overlap(box, b) > 0.3 for b in boxes):
                 boxes.append(box)
             now = before

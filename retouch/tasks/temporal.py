@@ -18,27 +18,11 @@ import cv2
 import numpy as np
 import torch
 
-from retouch.locate.temporal import grey
+from retouch.locate.temporal import camera_motion, grey
 from retouch.tasks.apply import Translator
 from retouch.tasks.restore import region_boxes, restore_region
 
 MARGIN = 48  # pixels around a region whose motion moves it
-
-
-def camera_motion(before: np.ndarray, now: np.ndarray, known: np.ndarray) -> np.ndarray | None:
-    """The 2x3 similarity transform taking `before`'s pixels to `now`'s, from points where
-    `known` (uint8, non-zero = real pixels) holds in both; None when too few points agree."""
-    points = cv2.goodFeaturesToTrack(before, maxCorners=200, qualityLevel=0.01, minDistance=5, mask=known)
-    if points is None or len(points) < 8:
-        return None
-    moved, ok, _ = cv2.calcOpticalFlowPyrLK(before, now, points, None, winSize=(21, 21), maxLevel=3)
-    ok = ok.ravel() == 1
-    if ok.sum() < 8:
-        return None
-    transform, inliers = cv2.estimateAffinePartial2D(points[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0)
-    if transform is None or inliers.sum() < 8:
-        return None
-    return transform
 
 
 class TemporalRestorer:
