@@ -62,7 +62,7 @@ ZOO: dict[str, ZooEntry] = {
     ),
     "mosaic-detect": ZooEntry(
         file="mosaic-detect.safetensors",
-        sha256="1cb23238daa0916efea2519de9ed4c438c5b11d1ac3a4f1eb244f8ebcb6301fd",
+        sha256="0eefd9807e37ba74d2746393d62d7040d7d47c1128338d06f117e2a176f457f6",
         task="segment",
         summary="80k-parameter fully convolutional mosaic segmenter (per-pixel probability) that `--detect` adds to the grid fit: JPEG, rescaled and soft-edged mosaics",
         card="docs/models/mosaic-detect.md",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +28,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="runs/mosaic-detect")
     ap.add_argument("--per-folder", type=int, default=40)
+    ap.add_argument("--cache", type=Path, help="Keep the drawn cases and the grid's regions here (pickle) for the next model.")
     args = ap.parse_args()
     net, _ = load_model(args.model)
     paths = [p for f in FOLDERS for p in list_images(f)[: args.per_folder]]
-    cases = []
-    for i, path in enumerate(paths):
-        clean = read_image(path)
-        for j, condition in enumerate(["mixed", "JPEG q75", "clean photo"]):
-            x, truth = make_case(clean, condition, np.random.default_rng([7, i, j]))
-            grid = (detect_mosaic(x).mask[0, 0].numpy() > 0.5).astype(np.int64)  # the grid's regions (block unknown: 1)
-            cases.append((condition, x, truth, grid, mosaic_probability(x, net)))
+    if args.cache and args.cache.exists():  # the photos, their draws and the grid's regions do not depend on the model
+        drawn = pickle.loads(args.cache.read_bytes())
+    else:
+        drawn = []
+        for i, path in enumerate(paths):
+            clean = read_image(path)
+            for j, condition in enumerate(["mixed", "JPEG q75", "clean photo"]):
+                x, truth = make_case(clean, condition, np.random.default_rng([7, i, j]))
+                grid = (detect_mosaic(x).mask[0, 0].numpy() > 0.5).astype(np.int64)  # the grid's regions (block unknown: 1)
+                drawn.append((condition, x, truth, grid))
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps(drawn))
+    cases = [(condition, x, truth, grid, mosaic_probability(x, net)) for condition, x, truth, grid in drawn]
     print(f"{len(paths)} photos")
     print("| threshold | min area | min confidence | min periodicity | mixed IoU | mixed found | JPEG q75 IoU | clean photos with a region |")
     print("|---|---|---|---|---|---|---|---|")
