@@ -6,7 +6,7 @@ would (fp32, batch 1 and torch's default Adam for training) and (b) our fast set
 Adam (the default) and, for training, the batch (1 to 8) and compiling measured fastest per image
 on this machine (`retouch.tune`, kept per machine; `quick` does not try compiling, which costs a
 minute). Inference cases run ours with `--backend auto`: ONNX Runtime or OpenVINO where one
-was timed at least 10% faster than torch in fp32 on this CPU (`retouch.backends`), labelled so.
+was timed at least 25% faster than torch in fp32 on this CPU (`retouch.backends`), labelled so.
 Timing both in one run, back to back, keeps
 the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
 `torch.utils.flop_counter`) turn times into achieved GFLOP/s. The deep generative prior's case
