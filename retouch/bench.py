@@ -7,7 +7,7 @@ Adam (the default) and, for training, the batch (1 to 8) and compiling measured 
 on this machine (`retouch.tune`, kept per machine; `quick` does not try compiling, which costs a
 minute). Inference cases run ours with `--backend auto`: ONNX Runtime or OpenVINO where one
 was timed at least 25% faster than torch in fp32 on this CPU (`retouch.backends`), labelled so.
-Timing both in one run, back to back, keeps
+The two settings are timed in one run, alternately (`retouch.timing.rates`), which keeps
 the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
 `torch.utils.flop_counter`) turn times into achieved GFLOP/s. The deep generative prior's case
 times fit steps (image-steps/s): one image at a time, as DGP's reference code fits them, against
@@ -20,19 +20,17 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from retouch.device import autocast, cpu_name, pick_device, pick_precision
 from retouch.errors import RetouchError
-from retouch.methods.cyclegan import CycleGAN, CycleGANConfig
-from retouch.methods.pix2pix import Pix2Pix, Pix2PixConfig
-from retouch.tune import training_setting
+from retouch.timing import flops, rate, rates
+from retouch.tune import training_setting, training_step
 
 
 @dataclass
@@ -53,23 +51,6 @@ class Row:
     ours_share: float = 0.0
 
 
-def _rate(work: Callable[[], None], units: int, repeats: int) -> float:
-    """Units per second of `work` (which does `units` units), best of `repeats` after a warm-up."""
-    work()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - t)
-    return units / best
-
-
-def _flops(work: Callable[[], None]) -> int:
-    with FlopCounterMode(display=False) as counter:
-        work()
-    return counter.get_total_flops()
-
-
 def peak_gflops(dtype: torch.dtype, device: torch.device, quick: bool = False, repeats: int = 3) -> dict[str, float]:
     """What this machine computes at best in `dtype`: a large matrix product and a large 3x3
     convolution (the kernels the cases spend their time in), GFLOP/s each, best of `repeats`.
@@ -85,41 +66,12 @@ def peak_gflops(dtype: torch.dtype, device: torch.device, quick: bool = False, r
                 op()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-        return _flops(work) * _rate(work, 1, repeats) / 1e9
+        return flops(work) * rate(work, 1, repeats) / 1e9
 
     with torch.no_grad():
         mm = timed(lambda: a @ b)
         conv = timed(lambda: torch.nn.functional.conv2d(x, w, padding=1))
     return {"matmul": mm, "conv3x3": conv, "peak": max(mm, conv)}
-
-
-def _training_step(method: str, size: int, ngf: int, batch: int, dtype: torch.dtype, device: torch.device,
-                   reference: bool, compile: bool = False) -> Callable[[], None]:
-    """One training step of `method` on fixed random data: pix2pix (U-Net + 70x70 PatchGAN, GAN +
-    100 L1) or CycleGAN (two ResNet-9 generators, two PatchGANs, LSGAN + cycle + identity, pool 50),
-    Adam 2e-4. `reference` uses torch's default Adam, as the reference does, instead of our fused
-    one; `compile` compiles the networks as `train.compile` does (the untimed warm-up step compiles)."""
-    if method == "pix2pix":
-        m = Pix2Pix(Pix2PixConfig(ngf=ngf, ndf=ngf, norm="instance", dropout=True), device, dtype, size=size, steps=1000, decay_start=0.5)
-        keys = ("input", "target")
-    else:
-        m = CycleGAN(CycleGANConfig(ngf=ngf, ndf=ngf, n_blocks=9), device, dtype, size=size, steps=1000, decay_start=0.5)
-        keys = ("A", "B")
-    if reference:
-        for opt in m.optimizers.values():
-            for group in opt.param_groups:
-                group["fused"] = False
-    if compile:
-        m.compile()
-    gen = torch.Generator().manual_seed(0)
-    data = {k: (torch.rand(batch, 3, size, size, generator=gen) * 2 - 1).to(device) for k in keys}
-
-    def step() -> None:
-        m.step(data)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    return step
 
 
 def inference_backend(model: str, task: str, dtype: torch.dtype, device: torch.device) -> str:
@@ -196,10 +148,10 @@ def _film_demosaic(clip: Path, square: tuple[int, int, int, int], device: torch.
     """The shipped demosaic model on every frame's square, end to end: decoded, restored and
     encoded as a stream (`retouch demosaic`, temporal), or as DeepMosaics runs a film: every
     frame written to a PNG file, the files restored, and the restored files encoded."""
-    from retouch.locate.temporal import Static
-    from retouch.tasks.restore import demosaic_files, demosaic_video
-    from retouch.tasks.clips import write_clip
     from retouch.io import load_image, save_image
+    from retouch.locate.temporal import Static
+    from retouch.tasks.clips import write_clip
+    from retouch.tasks.restore import demosaic_files, demosaic_video
     from retouch.video import probe, read_frames
 
     out = clip.with_name("restored.mp4")
@@ -239,7 +191,7 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
             made.append(_film(folder, film_w, film_h, film_frames, film_box))
         return made[0]
 
-    wanted = lambda case: not only or any(word in case for word in only)  # noqa: E731
+    wanted = lambda case: not only or any(word in case for word in only)
     demosaic_case, upscale_case = f"demosaic inference {demosaic_size}x{demosaic_size}", f"x4 upscale inference to {demosaic_size}x{demosaic_size}"
     backends = {m: inference_backend(m, t, ours, dev) if wanted(case) else "torch"
                 for m, t, case in (("demosaic", "restore", demosaic_case), ("srresnet-x4", "upscale", upscale_case))}
@@ -250,8 +202,8 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
              for m in ("pix2pix", "cyclegan")}
     cases = [
         (f"{method} training", "images/s",
-         (lambda method=method: _training_step(method, size, ngf, 1, torch.float32, dev, reference=True), 1, "fp32, batch 1"),
-         (lambda method=method, t=t: _training_step(method, size, ngf, t["batch"], ours, dev, reference=False, compile=t["compile"]),
+         (lambda method=method: training_step(method, size, ngf, 1, torch.float32, dev, reference=True), 1, "fp32, batch 1"),
+         (lambda method=method, t=t: training_step(method, size, ngf, t["batch"], ours, dev, reference=False, compile=t["compile"]),
           t["batch"], f"{name}, batch {t['batch']}, fused Adam" + (", compiled" if t["compile"] else "") + " (tuned)", ours))
         for method, t in tuned.items() if t
     ] + [
@@ -274,11 +226,10 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
     try:
         for case, unit, ref, mine in cases:
             reference_work = ref[0]()
-            per_unit = _flops(reference_work) / ref[1]  # the same network: the same work per image
+            per_unit = flops(reference_work) / ref[1]  # the same network: the same work per image
             # inference cases take milliseconds at CI size: best of 7, not 2, so the gate does not judge noise
             times = film_repeats if case.startswith("film") else 7 if quick and "inference" in case else repeats
-            r = _rate(reference_work, ref[1], times)
-            o = _rate(mine[0](), mine[1], times)
+            r, o = rates(reference_work, ref[1], mine[0](), mine[1], times)
             ref_gf, our_gf = per_unit * r / 1e9, per_unit * o / 1e9
             our_peak = peaks[mine[3]]["peak"]
             rows.append(Row(case, unit, r, o, o / r, ref_gf, our_gf, ref[2], mine[2],

@@ -18,9 +18,12 @@ changes the optimisation: raise the learning rate by the square root of the batc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from retouch.measured import machine_key, remembered
+from retouch.timing import rate
 
 BATCHES = (1, 2, 4, 8)
 MARGIN = 1.05  # a larger batch or compiling is kept only when it is at least 5% faster per image
@@ -35,19 +38,49 @@ def training_setting(method: str, size: int, ngf: int, device: torch.device, dty
     return remembered("training", key, lambda: _measure(method, size, ngf, device, dtype, try_compile))
 
 
-def _measure(method: str, size: int, ngf: int, device: torch.device, dtype: torch.dtype, try_compile: bool) -> dict:
-    from retouch.bench import _rate, _training_step
+def training_step(method: str, size: int, ngf: int, batch: int, dtype: torch.dtype, device: torch.device,
+                  reference: bool, compile: bool = False) -> Callable[[], None]:
+    """One training step of `method` on fixed random data: pix2pix (U-Net + 70x70 PatchGAN, GAN +
+    100 L1) or CycleGAN (two ResNet-9 generators, two PatchGANs, LSGAN + cycle + identity, pool 50),
+    Adam 2e-4. `reference` uses torch's default Adam, as the reference does, instead of our fused
+    one; `compile` compiles the networks as `train.compile` does (the untimed warm-up step compiles)."""
+    from retouch.methods.cyclegan import CycleGAN, CycleGANConfig
+    from retouch.methods.pix2pix import Pix2Pix, Pix2PixConfig
 
+    if method == "pix2pix":
+        m = Pix2Pix(Pix2PixConfig(ngf=ngf, ndf=ngf, norm="instance", dropout=True), device, dtype, size=size, steps=1000, decay_start=0.5)
+        keys = ("input", "target")
+    else:
+        m = CycleGAN(CycleGANConfig(ngf=ngf, ndf=ngf, n_blocks=9), device, dtype, size=size, steps=1000, decay_start=0.5)
+        keys = ("A", "B")
+    if reference:
+        for opt in m.optimizers.values():
+            for group in opt.param_groups:
+                group["fused"] = False
+    if compile:
+        m.compile()
+    gen = torch.Generator().manual_seed(0)
+    data = {k: (torch.rand(batch, 3, size, size, generator=gen) * 2 - 1).to(device) for k in keys}
+
+    def step() -> None:
+        m.step(data)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return step
+
+
+def _measure(method: str, size: int, ngf: int, device: torch.device, dtype: torch.dtype, try_compile: bool) -> dict:
     rates: dict[str, float] = {}
     best = None
     for batch in BATCHES:
-        rates[f"batch {batch}"] = _rate(_training_step(method, size, ngf, batch, dtype, device, reference=False), batch, 1)
+        rates[f"batch {batch}"] = rate(training_step(method, size, ngf, batch, dtype, device, reference=False), batch, 1)
         if best is not None and rates[f"batch {batch}"] < MARGIN * rates[f"batch {best}"]:
             break  # no faster per image than the last: a larger batch will not be either
         best = batch
     compiled = False
     if try_compile:
-        rate = _rate(_training_step(method, size, ngf, best, dtype, device, reference=False, compile=True), best, 1)
-        rates[f"batch {best}, compiled"] = rate
-        compiled = rate >= MARGIN * rates[f"batch {best}"]
+        compiled_rate = rate(training_step(method, size, ngf, best, dtype, device, reference=False, compile=True), best, 1)
+        rates[f"batch {best}, compiled"] = compiled_rate
+        compiled = compiled_rate >= MARGIN * rates[f"batch {best}"]
     return {"batch": best, "compile": compiled, "images_per_s": rates}
