@@ -203,12 +203,13 @@ class Found:
 
         cascade(self.kind)  # an unknown kind or missing cascade fails before the first frame
         tracks: list[list] = []  # [box, detection rounds since confirmed]
-        waiting: deque[tuple[np.ndarray, list[Box]]] = deque()  # frames not yet handed on: grey, boxes
+        waiting: deque[tuple[int, np.ndarray, list[Box]]] = deque()  # frames not yet handed on: index, grey, boxes
+        back: dict[int, np.ndarray | None] = {}  # camera motion from frame k + 1 to frame k, fitted once
         for i, x in enumerate(frames):
             luma = grey(x)
             h, w = luma.shape
             if waiting:
-                before = waiting[-1][0]
+                before = waiting[-1][1]
                 motion = camera_motion(before, luma) if any(self._at_edge(t[0], w, h) for t in tracks) else None
                 kept = []
                 for t in tracks:
@@ -232,12 +233,14 @@ class Found:
                         t[1] += 1
                 tracks += [[b, 0] for b in found]
                 for box in found:
-                    self._back(box, luma, waiting)
-            waiting.append((luma, [t[0] for t in tracks]))
+                    self._back(box, luma, waiting, back)
+            waiting.append((i, luma, [t[0] for t in tracks]))
             if len(waiting) > self.behind:
-                yield self._mask(h, w, waiting.popleft()[1])
+                gone, _, boxes = waiting.popleft()
+                back.pop(gone, None)
+                yield self._mask(h, w, boxes)
         while waiting:
-            luma, boxes = waiting.popleft()
+            _, luma, boxes = waiting.popleft()
             yield self._mask(*luma.shape, boxes)
 
     @staticmethod
@@ -250,13 +253,18 @@ class Found:
         """The boxes' parts inside the frame, as a mask."""
         return boxes_mask(h, w, [c for b in boxes if (c := clip_box(b, w, h)) is not None])
 
-    def _back(self, box: Box, luma: np.ndarray, waiting: deque) -> None:
+    def _back(self, box: Box, luma: np.ndarray, waiting: deque, back: dict[int, np.ndarray | None]) -> None:
         """Follow a new detection backwards through the frames not yet handed on, while it matches;
-        at the frame's edge with the camera, as forwards, until none of it is in view."""
+        at the frame's edge with the camera, as forwards, until none of it is in view. Each pair of
+        frames' motion is fitted once (`back`), however many detections walk back through it."""
         now = luma
-        for before, boxes in reversed(waiting):
+        for k, before, boxes in reversed(waiting):
             h, w = before.shape
-            motion = camera_motion(now, before) if self._at_edge(box, w, h) else None
+            motion = None
+            if self._at_edge(box, w, h):
+                if k not in back:
+                    back[k] = camera_motion(now, before)
+                motion = back[k]
             if motion is not None:
                 box = carry(box, motion)
                 if clip_box(box, w, h) is None:
