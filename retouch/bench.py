@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from retouch.device import autocast, cpu_name, pick_device, pick_precision
+from retouch.device import autocast, cpu_features, cpu_name, pick_device, pick_precision
 from retouch.errors import RetouchError
 from retouch.timing import flops, rate, rates
 from retouch.tune import training_setting, training_step
@@ -236,7 +236,7 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
                             ref_gf / peaks[torch.float32]["peak"], our_gf / our_peak))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    cpu = cpu_name()
+    cpu = f"{cpu_name()}, {cpu_features()}"
     return {
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({cpu}, {torch.get_num_threads()} threads)",
         "torch": torch.__version__,

@@ -32,17 +32,28 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 @functools.cache
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is no such file)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    return frozenset(cpuinfo.read_text().split()) if cpuinfo.exists() else frozenset()
+
+
 def cpu_has_native_bf16() -> bool:
     """True when the CPU computes bf16 in hardware (AMX or AVX512-BF16).
 
     oneDNN reports bf16 as "supported" on any AVX-512 CPU, but without these units it emulates
     bf16 and runs slower than fp32 (measured 1.4-4x slower on a 2-core AVX-512 Xeon without them).
     """
-    cpuinfo = Path("/proc/cpuinfo")
-    if not cpuinfo.exists():
-        return False
-    flags = set(cpuinfo.read_text().split())
-    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    return bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"})
+
+
+@functools.cache
+def cpu_features() -> str:
+    """The vector units a timing depends on: torch's kernel level ("AVX2", "AVX512", ...) and the
+    native bf16 units, e.g. "AVX512+AVX512-BF16". Why beside the name: the model name does not
+    tell them apart (2-core VMs named plain "AMD EPYC" have come with AVX2 only and with AVX512-BF16)."""
+    units = [name for flag, name in (("avx512_bf16", "AVX512-BF16"), ("amx_bf16", "AMX-BF16")) if flag in _cpu_flags()]
+    return "+".join([torch.backends.cpu.get_cpu_capability(), *units])
 
 
 def pick_precision(name: str, device: torch.device) -> torch.dtype:

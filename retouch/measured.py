@@ -5,8 +5,8 @@ Why measure instead of reading the CPU: the answer depends on the network, the i
 library versions and the cores, and the CPU's flags do not predict it (on a 2-core AVX2 EPYC a
 batch of 8 made CycleGAN training 0.62x the reference's batch of 1; on an AVX512-BF16 EPYC the
 same setting gave 1.7x). A choice is keyed by what it depends on (the caller's parts, the CPU's
-name, the thread count and torch's version), so another machine, a `taskset` or an upgrade
-measures again. Files live in `~/.cache/retouch/` (`$RETOUCH_CACHE` moves the folder); delete
+name and vector units, the thread count and torch's version), so another machine, a `taskset` or
+an upgrade measures again. Files live in `~/.cache/retouch/` (`$RETOUCH_CACHE` moves the folder); delete
 one, or run `retouch tune --clear`, to measure again.
 """
 
@@ -27,12 +27,12 @@ def cache_file(kind: str) -> Path:
 
 
 def machine_key(*parts: str) -> str:
-    """`parts` plus what every measured choice depends on: CPU, threads, torch version."""
+    """`parts` plus what every measured choice depends on: CPU (name and vector units), threads, torch version."""
     import torch
 
-    from retouch.device import cpu_name
+    from retouch.device import cpu_features, cpu_name
 
-    return "|".join([*parts, cpu_name(), f"{torch.get_num_threads()} threads", f"torch {torch.__version__}"])
+    return "|".join([*parts, cpu_name(), cpu_features(), f"{torch.get_num_threads()} threads", f"torch {torch.__version__}"])
 
 
 def remembered(kind: str, key: str, measure: Callable[[], dict]) -> dict:
