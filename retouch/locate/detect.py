@@ -248,8 +248,8 @@ def detect_mosaic(
     min_runs: int = 6,
     model: str | Path | torch.nn.Module | None = None,
     threshold: float = 0.5,
-    min_area: int = 1024,
-    min_confidence: float = 0.8,
+    min_area: int = 512,
+    min_confidence: float = 0.75,
     min_periodicity: float = 0.0,
 ) -> Detection:
     """Find every mosaicked region in `image` (1x3xHxW in [-1, 1]) and their block sizes.
