@@ -27,7 +27,12 @@ from retouch.io import Provenance, file_pairs, read_image, save_image, to_pil, t
 from retouch.nets import input_multiple
 from retouch.zoo import load_model
 
-FREE_TILE = 512  # tile side for networks without normalisation layers
+# Tile side for networks without normalisation layers, where tiles only bound memory. 1024, not
+# 512: a 1024 px region took 3 x 3 tiles of 512 (the overlaps redo 2.25x its pixels) and restored
+# 2.1x slower than in one pass (docs/benchmarks.md, "Tiled inference").
+FREE_TILE = 1024
+# Output pixels run in one batch of tiles: what 8 tiles of 512 px cost, the bound before tiles grew.
+BATCH_PIXELS = 8 * 512 * 512
 T = TypeVar("T")
 
 
@@ -85,7 +90,6 @@ class Translator:
     dtype: torch.dtype
     tile: int
     overlap: int
-    batch_size: int = 8
 
     @property
     def multiple(self) -> int:
@@ -131,8 +135,9 @@ class Translator:
         for l, r in ramp_x.items():
             norm_x[l * s : l * s + T] += r
         boxes = [(t, l) for t in tops for l in lefts]
-        for i in range(0, len(boxes), self.batch_size):
-            chunk = boxes[i : i + self.batch_size]
+        batch = max(1, min(8, BATCH_PIXELS // T**2))
+        for i in range(0, len(boxes), batch):
+            chunk = boxes[i : i + batch]
             out = self._run(torch.cat([x[:, :, t : t + tile, l : l + tile] for t, l in chunk]))
             for (t, l), o in zip(chunk, out):
                 acc[0, :, t * s : t * s + T, l * s : l * s + T].addcmul_(o, ramp_y[t][:, None] * ramp_x[l][None, :])
