@@ -503,6 +503,7 @@ def eval_keypatch(
     per_class: int = typer.Option(100, help="Test images per class."),
     patches: int = typer.Option(3, help="Key patches per photo (as trained: data.regions)."),
     patch: int = typer.Option(8, help="Their side (as trained: data.region_size)."),
+    proposal: str = typer.Option("random", help="Where they are cut (as trained: data.proposal): random, or cam (the classifier's strongest squares)."),
     classifier: str = typer.Option("cifar10-classifier", help="Classifier that checks the completion is the patches' object."),
     sheet: Path = typer.Option(None, help="Also write a PNG: per class, the patches' places | the predicted placement | the completion."),
     json_out: Path = typer.Option(None, "--json", help="Also write the report here."),
@@ -513,7 +514,7 @@ def eval_keypatch(
     from retouch.evaluate import write_report
     from retouch.evaluate.keypatch import evaluate_keypatch
 
-    report = evaluate_keypatch(model, data, per_class, patches, patch, classifier, sheet=sheet)
+    report = evaluate_keypatch(model, data, per_class, patches, patch, classifier, sheet=sheet, proposal=proposal)
     typer.echo(json.dumps(report, indent=2))
     write_report(report, json_out)
 

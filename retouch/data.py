@@ -52,6 +52,9 @@ class DataConfig:
     region: str = "box"  # where the degradation acts: "box" (random rectangle) or "full" (whole crop; SR pairs)
     region_size: list[int] = field(default_factory=lambda: [32, 112])  # box side range (pixels) inside the crop
     regions: list[int] = field(default_factory=lambda: [1, 1])  # how many boxes (range; 0 = some crops stay clean), each its own draw
+    # Where key patches are cut (keypatch): "random" squares, or "cam": the squares where the
+    # cifar10-classifier's activation map for the photo's class is strongest (retouch.patches)
+    proposal: str = "random"
     # Degradations of the whole crop after the region's, what saving or re-encoding the file adds
     # (e.g. "jpeg:quality=40-95,p=0.8"): outside the region too, as in a real file; size-preserving.
     post: str = ""

@@ -1,15 +1,23 @@
 """Key local patches cut from real photos, with the ground truth of where they came from.
 
 Lee et al. train holistic generation from patches proposed on real images; their proposals come
-from a saliency or detection network. Here they are drawn at random positions (seeded per item),
-so no network decides what matters and the ground-truth mask is exact: the union of the patches'
-squares. The patches are shuffled, since the model must not learn anything from their order.
+from a saliency or detection network. Two proposals here: `random` positions (seeded per item), or
+`cam`, the squares where the classifier's activation map for the photo's class is strongest,
+taken greedily without overlap: the parts that make the object what it is, so where a patch goes
+follows from what it shows (random squares carry little of that: a model trained on them learnt
+no placement, docs/benchmarks.md). Either way the ground-truth mask is exact, the union of the
+patches' squares, and the patches are shuffled: the model must learn nothing from their order.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
+
+from retouch.errors import RetouchError
+
+PROPOSALS = ("random", "cam")
 
 
 def cut_patches(x: torch.Tensor, k: int, patch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,6 +32,38 @@ def cut_patches(x: torch.Tensor, k: int, patch: int, gen: torch.Generator) -> tu
         out.append(x[:, top : top + patch, left : left + patch])
         mask[:, top : top + patch, left : left + patch] = 1
     return torch.stack(out), mask
+
+
+def strongest_patches(x: torch.Tensor, heat: torch.Tensor, k: int, patch: int,
+                      gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """k patch x patch squares of a 3xHxW image where the HxW `heat` sums highest, taken greedily,
+    each overlapping none taken before (non-maximum suppression), given in a shuffled order
+    (K x 3 x p x p), and the 1xHxW mask of where they were."""
+    _, h, w = x.shape
+    scores = F.avg_pool2d(heat[None, None].float(), patch, stride=1)[0, 0]  # window means, (H-p+1) x (W-p+1)
+    mask = torch.zeros(1, h, w)
+    out = []
+    for _ in range(k):
+        best = int(scores.flatten().argmax())
+        top, left = divmod(best, scores.shape[1])
+        out.append(x[:, top : top + patch, left : left + patch])
+        mask[:, top : top + patch, left : left + patch] = 1
+        scores[max(0, top - patch + 1) : top + patch, max(0, left - patch + 1) : left + patch] = float("-inf")
+    order = torch.randperm(k, generator=gen)
+    return torch.stack(out)[order], mask
+
+
+def propose(x: torch.Tensor, label: int, k: int, patch: int, proposal: str, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Key patches of a 3xHxW photo of class `label` and their mask, by `proposal` (`PROPOSALS`)."""
+    if proposal == "random":
+        return cut_patches(x, k, patch, gen)
+    if proposal != "cam":
+        raise RetouchError(f"Unknown key-patch proposal {proposal!r}; use one of {', '.join(PROPOSALS)}.")
+    from retouch.locate.cam import cam, load_classifier
+
+    net, _ = load_classifier()
+    heat, _ = cam(net, x[None], cls=label)
+    return strongest_patches(x, heat, k, patch, gen)
 
 
 def centre_mask(k: int, patch: int, size: int) -> torch.Tensor:
@@ -42,15 +82,16 @@ class KeyPatchImages(Dataset):
     def __init__(self, data, train: bool = True):
         from dataclasses import replace
 
-        from retouch.errors import RetouchError
         from retouch.methods.classifier import LabelledImages
 
         (k, k_hi), (patch, patch_hi) = data.regions, data.region_size
         if k != k_hi or patch != patch_hi or not 1 <= k or not 4 <= patch <= data.size:
             raise RetouchError(f"Key patches need one count and one side: data.regions [K, K] (K >= 1) and data.region_size "
                                f"[P, P] (4 <= P <= {data.size}); got {data.regions} and {data.region_size}.")
+        if data.proposal not in PROPOSALS:
+            raise RetouchError(f"Unknown data.proposal {data.proposal!r}; use one of {', '.join(PROPOSALS)}.")
         self.photos = LabelledImages(replace(data, load_size=data.size), train=train)
-        self.k, self.patch, self.train = k, patch, train
+        self.k, self.patch, self.train, self.proposal = k, patch, train, data.proposal
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -58,5 +99,6 @@ class KeyPatchImages(Dataset):
     def __getitem__(self, item: tuple[int, int] | int) -> dict:
         i, seed = item if isinstance(item, tuple) else (item, item)
         photo = self.photos[(i, seed)]
-        patches, mask = cut_patches(photo["image"], self.k, self.patch, torch.Generator().manual_seed(seed + 1))
+        patches, mask = propose(photo["image"], int(photo["label"]), self.k, self.patch, self.proposal,
+                                torch.Generator().manual_seed(seed + 1))
         return {"patches": patches, "mask": mask, "image": photo["image"], "label": photo["label"], "index": i}

@@ -17,7 +17,7 @@ from retouch.data import DataConfig
 from retouch.errors import RetouchError
 from retouch.evaluate.keypatch import iou
 from retouch.methods.keypatch import KeyPatch
-from retouch.patches import KeyPatchImages, centre_mask, cut_patches
+from retouch.patches import KeyPatchImages, centre_mask, cut_patches, strongest_patches
 from retouch.train import RunConfig, train
 from tests.helpers import killed_run
 from tests.test_cyclegan import log_rows
@@ -41,6 +41,31 @@ def test_patches_come_from_where_the_mask_says():
     c = centre_mask(3, 8, 32)
     assert c.sum() == 64 and c[0, 12:20, 12:20].all()
     assert float(iou(c[None], c[None])) == 1.0 and float(iou(c[None], 1 - c[None])) == 0.0
+
+
+def test_cam_proposal_takes_the_strongest_squares_without_overlap():
+    """The squares where the heat sums highest, greedily: the hottest 8x8 first, then the best
+    square that does not overlap it (not the one shifted by a pixel), all in the mask, shuffled."""
+    x = torch.rand(3, 32, 32)
+    heat = torch.zeros(32, 32)
+    heat[4:12, 20:28] = 1.0  # the hottest square
+    heat[20:28, 2:10] = 0.6  # the second
+    heat[12:16, 20:28] = 0.9  # hot, but every 8x8 window over it overlaps the first square more than it gains
+    patches, mask = strongest_patches(x, heat, 2, 8, torch.Generator().manual_seed(0))
+    wanted = {(4, 20), (20, 2)}
+    got = {next((t, l) for t in range(25) for l in range(25) if torch.equal(x[:, t : t + 8, l : l + 8], p)) for p in patches}
+    assert got == wanted
+    assert mask.sum() == 128 and mask[0, 4:12, 20:28].all() and mask[0, 20:28, 2:10].all()
+    orders = {tuple(map(tuple, strongest_patches(x, heat, 2, 8, torch.Generator().manual_seed(s))[0][:, 0, 0, :1].tolist())) for s in range(8)}
+    assert len(orders) == 2  # shuffled: the model must not read the rank from the order
+
+
+def test_cam_proposal_data_and_unknown_proposal(tmp_path):
+    data = class_folders(tmp_path / "data")
+    item = KeyPatchImages(DataConfig(root=str(data), size=32, regions=[3, 3], region_size=[8, 8], proposal="cam"))[(0, 1)]
+    assert item["patches"].shape == (3, 3, 8, 8) and item["mask"].sum() == 3 * 64  # three squares, none overlapping
+    with pytest.raises(RetouchError, match="proposal"):
+        KeyPatchImages(DataConfig(root=str(data), size=32, regions=[3, 3], region_size=[8, 8], proposal="saliency"))
 
 
 def test_key_patch_data_need_one_count_and_one_side(tmp_path):

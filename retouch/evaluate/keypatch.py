@@ -1,7 +1,8 @@
 """`retouch eval-keypatch`: completions from key patches of CIFAR-10 test photos (never trained on).
 
-Per photo, `patches` squares of side `patch` are cut at seeded random positions and given to the
-model shuffled. Reported: mean IoU of the predicted placement (probability > 0.5) against where
+Per photo, `patches` squares of side `patch` are cut by the model's proposal (`random`: seeded
+random positions; `cam`: where the classifier's activation map is strongest; as trained) and given
+to the model shuffled. Reported: mean IoU of the predicted placement (probability > 0.5) against where
 the patches really were, beside the centre-placement baseline (all patches at the centre); the
 same with both read area-matched (the top pixels, as many as the true mask has: the model's most
 likely places against the pixels nearest the centre), which does not depend on calibration;
@@ -21,7 +22,7 @@ from retouch.evaluate import predict_classes
 from retouch.evaluate.dgp import cifar_test
 from retouch.io import Provenance, save_image
 from retouch.methods.keypatch import lit
-from retouch.patches import centre_mask, cut_patches
+from retouch.patches import centre_mask, propose
 from retouch.tasks.complete import TASK
 from retouch.zoo import load_model
 
@@ -44,13 +45,14 @@ def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def evaluate_keypatch(model: str, data: Path, per_class: int = 100, patches: int = 3, patch: int = 8,
-                      classifier: str = "cifar10-classifier", seed: int = 0, sheet: Path | None = None) -> dict:
+                      classifier: str = "cifar10-classifier", seed: int = 0, sheet: Path | None = None,
+                      proposal: str = "random") -> dict:
     """The table's numbers; `sheet` also draws one photo of each class: the photo lit where its patches
     were cut | the completion lit where the model placed them | the completion."""
     net, meta = load_model(model, task=TASK)
     x, labels = cifar_test(data, per_class)
     gen = torch.Generator().manual_seed(seed)
-    cut = [cut_patches(im, patches, patch, gen) for im in x]
+    cut = [propose(im, int(label), patches, patch, proposal, gen) for im, label in zip(x, labels)]
     stacks, masks = torch.stack([c[0] for c in cut]), torch.stack([c[1] for c in cut])
     z = torch.randn(len(x), net.z_dim, generator=gen)
     outs = [net(stacks[i : i + 256], z[i : i + 256]) for i in range(0, len(x), 256)]
@@ -70,7 +72,7 @@ def evaluate_keypatch(model: str, data: Path, per_class: int = 100, patches: int
     def accuracy(im: torch.Tensor) -> float:
         return float((predict_classes(judge, im, judge_meta["size"]) == labels).float().mean())
 
-    return {"model": str(model), "images": len(x), "patches": patches, "patch": patch, "seed": seed,
+    return {"model": str(model), "images": len(x), "patches": patches, "patch": patch, "proposal": proposal, "seed": seed,
             "mask_iou": float(iou((probs > 0.5).float(), masks).mean()), "mask_iou_centre": float(iou(centre, masks).mean()),
             "mask_iou_area_matched": float(iou(top_area(probs, masks), masks).mean()),
             "mask_iou_centre_area_matched": float(iou(top_area(nearness, masks), masks).mean()),
