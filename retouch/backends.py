@@ -25,8 +25,11 @@ if TYPE_CHECKING:  # torch is imported when a model is, not when the CLI starts
     import torch
 
 BACKENDS = ("torch", "onnxruntime", "openvino", "auto")
-MARGIN = 0.8  # auto leaves torch only for a runtime at least 25% faster on the network alone: a 10% margin
-# vanished end to end (tiling, masks, projection stay in torch): the CI bench saw 0.98x for demosaic at 256 px
+# auto leaves torch only for a runtime at least 25% faster on the network alone: the torch ops around
+# it (a demosaic's grid fit and projection, 15-20 ms at 256 px) dilute the gain end to end. (The CI's
+# 0.98x for demosaic at 256 px, which first raised this from 0.9, came from the bench timing the two
+# settings one after the other; it alternates them now, `retouch.timing.rates`.)
+MARGIN = 0.8
 _current = "torch"
 
 
