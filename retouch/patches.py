@@ -53,12 +53,18 @@ def strongest_patches(x: torch.Tensor, heat: torch.Tensor, k: int, patch: int,
     return torch.stack(out)[order], mask
 
 
+def check_proposal(proposal: str) -> str:
+    """`proposal` if it is one of `PROPOSALS`; a one-line error otherwise (before any photo is read)."""
+    if proposal not in PROPOSALS:
+        raise RetouchError(f"Unknown key-patch proposal {proposal!r} (data.proposal, --proposal); use one of {', '.join(PROPOSALS)}.")
+    return proposal
+
+
 def propose(x: torch.Tensor, label: int, k: int, patch: int, proposal: str, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Key patches of a 3xHxW photo of class `label` and their mask, by `proposal` (`PROPOSALS`)."""
+    """Key patches of a 3xHxW photo of class `label` and their mask, by `proposal` (checked by
+    `check_proposal`: "random" or "cam")."""
     if proposal == "random":
         return cut_patches(x, k, patch, gen)
-    if proposal != "cam":
-        raise RetouchError(f"Unknown key-patch proposal {proposal!r}; use one of {', '.join(PROPOSALS)}.")
     from retouch.locate.cam import cam, load_classifier
 
     net, _ = load_classifier()
@@ -88,10 +94,9 @@ class KeyPatchImages(Dataset):
         if k != k_hi or patch != patch_hi or not 1 <= k or not 4 <= patch <= data.size:
             raise RetouchError(f"Key patches need one count and one side: data.regions [K, K] (K >= 1) and data.region_size "
                                f"[P, P] (4 <= P <= {data.size}); got {data.regions} and {data.region_size}.")
-        if data.proposal not in PROPOSALS:
-            raise RetouchError(f"Unknown data.proposal {data.proposal!r}; use one of {', '.join(PROPOSALS)}.")
+        self.proposal = check_proposal(data.proposal)
         self.photos = LabelledImages(replace(data, load_size=data.size), train=train)
-        self.k, self.patch, self.train, self.proposal = k, patch, train, data.proposal
+        self.k, self.patch, self.train = k, patch, train
 
     def __len__(self) -> int:
         return len(self.photos)

@@ -22,7 +22,7 @@ from retouch.evaluate import predict_classes
 from retouch.evaluate.dgp import cifar_test
 from retouch.io import Provenance, save_image
 from retouch.methods.keypatch import lit
-from retouch.patches import centre_mask, propose
+from retouch.patches import centre_mask, check_proposal, propose
 from retouch.tasks.complete import TASK
 from retouch.zoo import load_model
 
@@ -49,6 +49,7 @@ def evaluate_keypatch(model: str, data: Path, per_class: int = 100, patches: int
                       proposal: str = "random") -> dict:
     """The table's numbers; `sheet` also draws one photo of each class: the photo lit where its patches
     were cut | the completion lit where the model placed them | the completion."""
+    check_proposal(proposal)
     net, meta = load_model(model, task=TASK)
     x, labels = cifar_test(data, per_class)
     gen = torch.Generator().manual_seed(seed)
