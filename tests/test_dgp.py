@@ -201,7 +201,13 @@ def test_prior_command_restores_files_and_writes_sheets(prior_run, tmp_path):
 
 def test_a_released_style_biggan_runs_through_the_same_engine():
     """Shared class embedding, hierarchical z and self-attention (the ImageNet releases' layout),
-    small and random: fits stay per image, and morphs end where they should."""
+    small and random: fits stay per image, and morphs end where they should.
+
+    Per image is checked at one batch shape (another first image and class leave the second's fit
+    exactly as it was), not against a fit of the second alone: the attention's batched products take
+    shape-dependent kernels on some CPUs (MKL on a Sapphire Rapids Xeon: 2.5e-3 apart after 6 steps,
+    Adam turning rounding-level gradients into whole steps), so "alone" there differs by rounding,
+    not by any coupling between the images."""
     from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator
 
     torch.manual_seed(0)
@@ -214,8 +220,10 @@ def test_a_released_style_biggan_runs_through_the_same_engine():
     x = torch.nn.functional.interpolate(images(2), size=64, mode="bilinear")
     settings = replace(SMALL, candidates=6)
     together = big.fit(x, T.Observation(), settings, y=torch.tensor([0, 2]))
-    alone = big.fit(x[1:], T.Observation(), settings, y=torch.tensor([2]))
-    assert torch.allclose(together.image[1:], alone.image, atol=1e-4)
+    other = torch.cat([x[:1].flip(-1) * 0.5, x[1:]])
+    beside_another = big.fit(other, T.Observation(), settings, y=torch.tensor([1, 2]))
+    assert not torch.allclose(together.image[0], beside_another.image[0], atol=1e-2)
+    assert torch.equal(together.image[1], beside_another.image[1]) and torch.equal(together.z[1], beside_another.z[1])
     frames = T.morph(big, together, 0, 1, frames=3)
     assert torch.allclose(frames[0], together.image[0], atol=1e-5) and torch.allclose(frames[-1], together.image[1], atol=1e-5)
 
