@@ -6,12 +6,15 @@ are exported in memory with `retouch.export` (the same graph `retouch export` wr
 in [-1, 1], dynamic batch, height and width, outputs clamped) and run by an `OrtNet` or `OvNet`,
 which a `Translator` calls exactly as it calls the torch module, so tiling, masks, films and
 provenance do not change. Outputs agree with PyTorch's to float32 rounding (tests: within 1e-4 on
-[-1, 1]); OpenVINO is held to f32 (its CPU plugin would otherwise run bf16 where the CPU has it).
+[-1, 1]). Precision follows `--precision`: ONNX Runtime runs fp32 always; OpenVINO runs bf16 where
+the translator's precision is bf16 (what torch's `auto` picks on CPUs with bf16 units), f32 otherwise.
+Why: on a Sapphire Rapids Xeon (AMX) OpenVINO's bf16 ran srresnet-x4 about 5x faster than torch's
+bf16 autocast, which leaves its pixel shuffles and 64-channel convolutions to slower kernels.
 
 The choice is process-wide, like `--max-pixels`: the CLI sets it once (`set_backend`) and every
 model loaded after that runs on it. `auto` times torch and every runtime installed on the model's
-own network the first time it meets a (model, CPU, thread count, library versions) and keeps the
-fastest (`retouch.measured`: `~/.cache/retouch/backends.json`).
+own network, each at the precision it would run, the first time it meets a (model, precision, CPU,
+thread count, library versions) and keeps the fastest (`retouch.measured`: `~/.cache/retouch/backends.json`).
 """
 
 from __future__ import annotations
@@ -74,9 +77,10 @@ def _onnx_graph(net: torch.nn.Module, meta: dict):
 
 
 class OvNet:
-    """An image network run by OpenVINO's CPU plugin in f32, called like the torch module it came from."""
+    """An image network run by OpenVINO's CPU plugin (f32, or bf16 when `dtype` is), called like the
+    torch module it came from."""
 
-    def __init__(self, net: torch.nn.Module, meta: dict, threads: int | None = None) -> None:
+    def __init__(self, net: torch.nn.Module, meta: dict, dtype: torch.dtype | None = None, threads: int | None = None) -> None:
         import io
 
         import torch
@@ -85,7 +89,7 @@ class OvNet:
         proto, _ = _onnx_graph(net, meta)
         model = ov.convert_model(io.BytesIO(proto.SerializeToString()))
         config = {"INFERENCE_NUM_THREADS": threads or torch.get_num_threads() or (os.cpu_count() or 1),
-                  "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+                  "INFERENCE_PRECISION_HINT": "bf16" if dtype == torch.bfloat16 else "f32", "PERFORMANCE_HINT": "LATENCY"}
         self.compiled = ov.Core().compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
 
@@ -98,9 +102,10 @@ class OvNet:
 
 
 class OrtNet:
-    """An image network run by ONNX Runtime, called like the torch module it was exported from."""
+    """An image network run by ONNX Runtime in fp32 (its CPU provider has no bf16 convolutions),
+    called like the torch module it was exported from."""
 
-    def __init__(self, net: torch.nn.Module, meta: dict, threads: int | None = None) -> None:
+    def __init__(self, net: torch.nn.Module, meta: dict, dtype: torch.dtype | None = None, threads: int | None = None) -> None:
         import torch
 
         ort = _onnxruntime()
@@ -135,34 +140,36 @@ def installed() -> dict[str, str]:
     return found
 
 
-def runtime_net(name: str, net: torch.nn.Module, meta: dict) -> OrtNet | OvNet:
-    """`net` run by the CPU runtime `name` (`onnxruntime` or `openvino`)."""
-    return RUNTIMES[name][1](net, meta)
+def runtime_net(name: str, net: torch.nn.Module, meta: dict, dtype: torch.dtype | None = None) -> OrtNet | OvNet:
+    """`net` run by the CPU runtime `name` (`onnxruntime` or `openvino`) at the precision it takes of `dtype`."""
+    return RUNTIMES[name][1](net, meta, dtype)
 
 
-def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, repeats: int = 3) -> str:
-    """The fastest backend for `net` on this machine among torch and the runtimes installed (a
-    runtime only when it beats torch by the `MARGIN`): read from the cache, or timed now on
+def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, dtype: torch.dtype, repeats: int = 3) -> str:
+    """The fastest backend for `net` at `dtype` on this machine among torch and the runtimes installed
+    (a runtime only when it beats torch by the `MARGIN`): read from the cache, or timed now on
     `example` (best of `repeats` after a warm-up each) and written there."""
     import time
 
     import torch
 
+    from retouch.device import autocast
     from retouch.measured import machine_key, remembered
 
     versions = installed()
-    key = machine_key(model, str(tuple(example.shape)), *(f"{k} {v}" for k, v in versions.items()))
+    key = machine_key(model, str(tuple(example.shape)), str(dtype).removeprefix("torch."),
+                      *(f"{k} {v}" for k, v in versions.items()))
 
     def measure() -> dict:
         candidates = {"torch": net}
         for name in versions:
             try:
-                candidates[name] = runtime_net(name, net, meta)
+                candidates[name] = runtime_net(name, net, meta, dtype)
             except RetouchError:  # a network ONNX cannot express runs in torch
                 break
         seconds = {}
         for name, run in candidates.items():
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(example.device, dtype if name == "torch" else torch.float32):
                 run(example)
                 best = float("inf")
                 for _ in range(repeats):

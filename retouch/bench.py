@@ -75,16 +75,16 @@ def peak_gflops(dtype: torch.dtype, device: torch.device, quick: bool = False, r
 
 
 def inference_backend(model: str, task: str, dtype: torch.dtype, device: torch.device) -> str:
-    """What `--backend auto` runs `model` with here: a CPU runtime (ONNX Runtime, OpenVINO) where it
-    was timed clearly faster than torch in fp32 on this CPU (cached per machine), else torch (bf16,
-    GPUs, no runtime installed)."""
+    """What `--backend auto` runs `model` with here at `dtype`: a CPU runtime (ONNX Runtime, OpenVINO)
+    where it was timed clearly faster than torch on this CPU (cached per machine), else torch (GPUs,
+    no runtime installed)."""
     from retouch.backends import RUNTIMES
     from retouch.tasks.apply import load_translator
 
-    if device.type != "cpu" or dtype != torch.float32:
+    if device.type != "cpu":
         return "torch"
     try:
-        tr = load_translator(model, "cpu", "fp32", task=task, backend="auto")
+        tr = load_translator(model, "cpu", "bf16" if dtype == torch.bfloat16 else "fp32", task=task, backend="auto")
     except RetouchError:  # the model cannot be loaded here
         return "torch"
     return next((name for name, (_, cls) in RUNTIMES.items() if isinstance(tr.net, cls)), "torch")
@@ -195,7 +195,8 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
     demosaic_case, upscale_case = f"demosaic inference {demosaic_size}x{demosaic_size}", f"x4 upscale inference to {demosaic_size}x{demosaic_size}"
     backends = {m: inference_backend(m, t, ours, dev) if wanted(case) else "torch"
                 for m, t, case in (("demosaic", "restore", demosaic_case), ("srresnet-x4", "upscale", upscale_case))}
-    labels = {m: f", {b} (auto)" if b != "torch" else "" for m, b in backends.items()}
+    runtime_labels = {"onnxruntime": "ONNX Runtime fp32", "openvino": f"OpenVINO {'bf16' if ours == torch.bfloat16 else 'f32'}"}
+    labels = {m: f"{runtime_labels[b]} (auto)" if b != "torch" else name for m, b in backends.items()}
     # ours trains at the batch and compiling measured fastest on this machine (`retouch.tune`;
     # compiling is not tried at CI size: it costs about a minute)
     tuned = {m: training_setting(m, size, ngf, dev, ours, try_compile=not quick) if wanted(f"{m} training") else {}
@@ -209,10 +210,10 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
     ] + [
         (demosaic_case, "images/s",
          (lambda: _demosaic(demosaic_size, torch.float32, dev), 1, "fp32"),
-         (lambda: _demosaic(demosaic_size, ours, dev, backends["demosaic"]), 1, name + labels["demosaic"], ours)),
+         (lambda: _demosaic(demosaic_size, ours, dev, backends["demosaic"]), 1, labels["demosaic"], ours)),
         (upscale_case, "images/s",
          (lambda: _upscale(demosaic_size, torch.float32, dev), 1, "fp32"),
-         (lambda: _upscale(demosaic_size, ours, dev, backends["srresnet-x4"]), 1, name + labels["srresnet-x4"], ours)),
+         (lambda: _upscale(demosaic_size, ours, dev, backends["srresnet-x4"]), 1, labels["srresnet-x4"], ours)),
         (f"film demosaic, {film_box}px square in {film_w}x{film_h} frames, end to end", "frames/s",
          (lambda: _film_demosaic(*film(), dev, streamed=False), film_frames, "frames through PNG files (DeepMosaics' way)"),
          (lambda: _film_demosaic(*film(), dev, streamed=True), film_frames, "streamed (retouch.video), temporal", ours)),

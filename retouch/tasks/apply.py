@@ -219,19 +219,19 @@ def _load_translator(model: str, device: str, precision: str, tile: int | None, 
         tile = meta.get("size", 256) if meta["net"].get("norm", "none") != "none" else max(meta.get("size", 256), FREE_TILE)
         tile //= meta["net"].get("scale", 1)
     dtype = pick_precision(precision, dev)
-    if backend == "auto":  # the fastest on this machine, timed once per model on a tile and cached; torch where it
-        # runs bf16 or on a GPU (the CPU runtimes run fp32 here)
+    if backend == "auto":  # the fastest on this machine at this precision, timed once per model on a tile and
+        # cached; torch on a GPU (the runtimes here are CPU ones)
         from retouch.backends import faster
 
         side = min(tile, 256)
-        backend = "torch" if dev.type != "cpu" or dtype != torch.float32 else faster(
-            net, meta, str(model), torch.zeros(1, meta["net"].get("in_channels", 3), side, side))
+        backend = "torch" if dev.type != "cpu" else faster(
+            net, meta, str(model), torch.zeros(1, meta["net"].get("in_channels", 3), side, side), dtype)
     if backend != "torch":
         from retouch.backends import runtime_net
 
         if dev.type != "cpu":
             raise RetouchError(f"--backend {backend} runs on the CPU, not {dev.type}; use --backend torch there.")
-        net, dtype = runtime_net(backend, net, meta), torch.float32
+        net, dtype = runtime_net(backend, net, meta, dtype), torch.float32  # the runtime keeps its own precision
     return Translator(net, meta, model, dev, dtype, tile, overlap)
 
 
