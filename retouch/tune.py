@@ -6,9 +6,11 @@ layers), which pays where those costs matter, and costs cache misses where they 
 AVX512-BF16 EPYC a batch of 8, compiled, trained pix2pix 3x faster per image than the reference's
 batch of 1; on a 2-core AVX2 EPYC the same setting made CycleGAN 0.62x (its fp32 convolutions
 already run near the machine's peak at batch 1, and eight 256 px images of activations do not fit
-a cache). Batches 1, 2, 4 and 8 are timed in turn, stopping once one is not faster per image than
-the last; compiling is timed at the winning batch (full size only: it costs a minute or more
-first), and kept only when it gains `MARGIN`.
+a cache). Batches 1, 2, 4 and 8 are timed in turn, each once its speed has settled
+(`timing.settled_rate`), until one is clearly slower per image than the best so far (a plateau
+goes on: on an AMX Xeon, pix2pix at bf16 gained 25% from batch 2 to 4 and 20% more to 8); a larger
+batch is kept only when it gains `MARGIN` over the kept one. Compiling is timed at the kept batch
+(full size only: it costs a minute or more first), and kept only when it gains `MARGIN`.
 
 `retouch bench` trains "ours" at the kept setting; `retouch tune pix2pix|cyclegan` prints it for the
 reference networks, to pass to `retouch train` as `--batch-size` and `--compile`. A larger batch
@@ -23,7 +25,7 @@ from collections.abc import Callable
 import torch
 
 from retouch.measured import machine_key, remembered
-from retouch.timing import rate
+from retouch.timing import settled_rate
 
 BATCHES = (1, 2, 4, 8)
 MARGIN = 1.05  # a larger batch or compiling is kept only when it is at least 5% faster per image
@@ -74,13 +76,14 @@ def _measure(method: str, size: int, ngf: int, device: torch.device, dtype: torc
     rates: dict[str, float] = {}
     best = None
     for batch in BATCHES:
-        rates[f"batch {batch}"] = rate(training_step(method, size, ngf, batch, dtype, device, reference=False), batch, 1)
-        if best is not None and rates[f"batch {batch}"] < MARGIN * rates[f"batch {best}"]:
-            break  # no faster per image than the last: a larger batch will not be either
-        best = batch
+        r = rates[f"batch {batch}"] = settled_rate(training_step(method, size, ngf, batch, dtype, device, reference=False), batch)
+        if best is None or r >= MARGIN * rates[f"batch {best}"]:
+            best = batch
+        elif r * MARGIN < rates[f"batch {best}"]:
+            break  # clearly slower per image than a smaller batch: a larger one will not turn that round
     compiled = False
     if try_compile:
-        compiled_rate = rate(training_step(method, size, ngf, best, dtype, device, reference=False, compile=True), best, 1)
+        compiled_rate = settled_rate(training_step(method, size, ngf, best, dtype, device, reference=False, compile=True), best)
         rates[f"batch {best}, compiled"] = compiled_rate
         compiled = compiled_rate >= MARGIN * rates[f"batch {best}"]
     return {"batch": best, "compile": compiled, "images_per_s": rates}

@@ -62,25 +62,44 @@ def test_min_ratio_skips_cases_whose_two_settings_are_the_same(monkeypatch, quic
 
 
 def test_training_setting_is_measured_once_and_kept(monkeypatch, tmp_path):
-    """`tune` times batches 1, 2, 4, 8 until one is not faster per image, keeps the fastest with its
-    rates under a key naming the machine, and answers from the file the next time, untimed."""
+    """`tune` times batches 1, 2, 4, 8 through a plateau until one is clearly slower per image,
+    keeps the fastest by the margin with its rates under a key naming the machine, and answers
+    from the file the next time, untimed."""
     from retouch import measured, tune
 
     monkeypatch.setenv(measured.CACHE_ENV, str(tmp_path))
-    rates = {1: 1.0, 2: 1.5, 4: 1.52, 8: 9.0}  # images/s: 4 is within the margin of 2, so 8 is never tried
+    rates = {"cyclegan": {1: 1.0, 2: 1.5, 4: 1.52, 8: 9.0},  # 4 is within the margin of 2 (kept: 2), yet 8 is tried
+             "pix2pix": {1: 1.0, 2: 0.9, 4: 9.0, 8: 9.0}}  # 2 is clearly slower than 1: 4 and 8 are never tried
     timed = []
-    monkeypatch.setattr(tune, "training_step", lambda method, size, ngf, batch, dtype, device, reference, compile=False: (batch, compile))
-    monkeypatch.setattr(tune, "rate", lambda work, units, repeats: timed.append(work) or rates[work[0]] + (0.25 if work[1] else 0))
+    monkeypatch.setattr(tune, "training_step", lambda method, size, ngf, batch, dtype, device, reference, compile=False: (method, batch, compile))
+    monkeypatch.setattr(tune, "settled_rate", lambda work, units: timed.append(work) or rates[work[0]][work[1]] + (0.25 if work[2] else 0))
     cpu = bench.torch.device("cpu")
     got = tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32)
-    assert got == {"batch": 2, "compile": True, "images_per_s": {"batch 1": 1.0, "batch 2": 1.5, "batch 4": 1.52, "batch 2, compiled": 1.75}}
-    assert timed == [(1, False), (2, False), (4, False), (2, True)]
-    [key] = json.loads((tmp_path / "training.json").read_text())
+    assert got == {"batch": 8, "compile": False,  # 9.25 compiled is not 5% over 9.0
+                   "images_per_s": {"batch 1": 1.0, "batch 2": 1.5, "batch 4": 1.52, "batch 8": 9.0, "batch 8, compiled": 9.25}}
+    assert [w[1:] for w in timed] == [(1, False), (2, False), (4, False), (8, False), (8, True)]
+    assert tune.training_setting("pix2pix", 64, 16, cpu, bench.torch.float32)["batch"] == 1
+    assert [w[1:] for w in timed[5:]] == [(1, False), (2, False), (1, True)]
+    key = next(iter(json.loads((tmp_path / "training.json").read_text())))
     assert key.startswith("cyclegan training|64 px|ngf 16|float32|cpu|compile tried|") and "threads|torch " in key
     assert f"|{bench.torch.backends.cpu.get_cpu_capability()}" in key  # "AMD EPYC" alone has meant AVX2 and AVX512-BF16
-    assert tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32) == got and len(timed) == 4  # from the file
+    assert tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32) == got and len(timed) == 8  # from the file
     assert tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32, try_compile=False)["compile"] is False
     assert measured.clear() == [tmp_path / "training.json"] and not (tmp_path / "training.json").exists()
+
+
+def test_settled_rate_times_until_the_speed_stops_improving(monkeypatch):
+    """After the untimed warm-ups, runs go on while each is over 2% faster than the best before
+    it; the rate is the best run's. A fixed single run would have read the first, slow one."""
+    from retouch import timing
+
+    seconds = iter([2.0, 1.0, 0.5, 0.495, 0.1])  # the 0.1 s run is never reached: 0.495 did not improve by 2%
+    calls = []
+    monkeypatch.setattr(timing, "_seconds", lambda work: next(seconds))
+    assert timing.settled_rate(lambda: calls.append(1), units=4, warmup=2) == pytest.approx(4 / 0.495)
+    assert len(calls) == 2 and next(seconds) == 0.1
+    seconds = iter([2.0, 1.0, 0.5, 0.25])
+    assert timing.settled_rate(lambda: None, units=1, warmup=0, max_runs=3) == 2.0  # at most max_runs: 0.25 never timed
 
 
 def test_tune_cli_prints_the_flags_keeps_them_and_clears(monkeypatch, tmp_path):
