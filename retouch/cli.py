@@ -293,7 +293,7 @@ def upscale(
 def colorize(
     inputs: Path = typer.Argument(..., help="An image, a folder of images, or a film. " + VIDEO_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film."),
-    model: str = typer.Option("colorize", help="Colourisation model: weights .safetensors or a run folder trained with chroma: true (configs/colorize.yaml); none ships yet."),
+    model: str = typer.Option("colorize", help="Colourisation model: colorize (shipped), weights .safetensors or a run folder trained with chroma: true (configs/colorize_classes.yaml)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16."),
     max_pixels: int = MAX_PIXELS,

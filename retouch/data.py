@@ -13,7 +13,7 @@ import os
 import re
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 import numpy as np
@@ -58,6 +58,10 @@ class DataConfig:
     # Degradations of the whole crop after the region's, what saving or re-encoding the file adds
     # (e.g. "jpeg:quality=40-95,p=0.8"): outside the region too, as in a real file; size-preserving.
     post: str = ""
+    # On-the-fly pairs carry a `label`: the index here of the photo's folder name (a zip's
+    # `train/<class>/...`, as CIFAR-10's), -1 for photos outside any of them (a colouriser's class
+    # head learns from the labelled ones; pix2pix `class_head`)
+    classes: list[str] = field(default_factory=list)
 
     def resolved_load_size(self) -> int:
         return self.load_size or round(self.size * 286 / 256)
@@ -314,6 +318,11 @@ class DegradedDataset(Dataset):
         if len(keep) < len(named):  # a pool of photos: skip the few that cannot give a crop, and say so
             log.warning("skipping %d of %d images smaller than the %d px crop", len(named) - len(keep), len(named), cfg.size)
         self._names, self._images = [n for n, _ in keep], [im for _, im in keep]
+        index = {c: i for i, c in enumerate(cfg.classes)}
+        self._labels = [index.get(PurePosixPath(n).parent.name, -1) for n in self._names]
+        if cfg.classes and max(self._labels) < 0:
+            raise RetouchError(f"No photo lies in a folder named after data.classes ({', '.join(cfg.classes[:3])}, ...); "
+                               "labels come from a zip's <split>/<class>/ folders.")
 
     def __len__(self) -> int:
         return len(self._images)
@@ -345,7 +354,8 @@ class DegradedDataset(Dataset):
             degraded = self.post.sample(gen)(degraded, None)
             if degraded.shape[2:] != clean.shape[1:]:
                 raise RetouchError(f"data.post {self.cfg.post!r} changed the crop's size; use size-preserving operators there.")
-        return {"input": degraded[0], "mask": mask[0], "target": clean, "index": i}
+        item = {"input": degraded[0], "mask": mask[0], "target": clean, "index": i}
+        return {**item, "label": self._labels[i]} if self.cfg.classes else item
 
     def _box(self, gen: torch.Generator) -> torch.Tensor:
         """A random box of `region_size` sides inside the crop, as a 1x1xSxS mask."""

@@ -109,6 +109,13 @@ ZOO: dict[str, ZooEntry] = {
         summary="the projection discriminator trained with cifar10-prior: DGP's feature distance (loaded beside the prior, not alone)",
         card="docs/models/cifar10-prior.md",
     ),
+    "colorize": ZooEntry(
+        file="colorize.safetensors",
+        sha256="1d971ec58af0ae88af2229facee8417d3fc78b7d9e1304e91b09343946024dfc",
+        task="colorize",
+        summary="chroma U-Net (ngf 32, L1 + cGAN, trained with a class head) colouring grey photos at 48 px, luma kept exactly; `retouch colorize`",
+        card="docs/models/colorize.md",
+    ),
     "repair": ZooEntry(
         file="repair.safetensors",
         sha256="354fcfef91d2481330ce4fbb1fd4d936c9a7ea435e4b234f53cb9420e48bbc9f",

@@ -2,6 +2,10 @@
 colorize` and `retouch repair` run photos, folders and films with tiny runs trained here, and
 `~` chains draw their order per sample."""
 
+import io
+import json
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -97,8 +101,6 @@ def test_a_colorizer_with_chroma_side_colours_a_shrunk_copy_and_keeps_full_size_
 
 
 def test_degraded_data_reads_a_zip_and_shrinks_photos_to_load_size(tmp_path):
-    import zipfile
-
     from retouch.data import DataConfig, make_dataset
 
     photos = photo_folder(tmp_path / "photos", n=2, h=80, w=120)
@@ -206,3 +208,59 @@ def test_chroma_bins_colouriser_trains_resumes_exactly_and_colours(tmp_path, mon
         from retouch.methods.pix2pix import Pix2PixConfig
 
         Pix2Pix(Pix2PixConfig(chroma_bins=6), torch.device("cpu"), torch.float32, 32, 1, 0.5)
+
+
+def test_class_head_learns_zip_labels_beside_the_colours_and_resumes_exactly(tmp_path, monkeypatch):
+    """With data.classes, on-the-fly items carry the index of their zip class folder (-1 for a
+    folder of unlabelled photos); pix2pix's class_head learns them from G's bottleneck (a real
+    loss that falls on a separable toy), resumes exactly, and leaves G's export as it was."""
+    from retouch.data import DataConfig, DegradedDataset
+    from retouch.methods.pix2pix import Pix2Pix
+    from retouch.train import CHECKPOINT, RunConfig, train
+    from tests.helpers import assert_same_nets, killed_run
+
+    archive = tmp_path / "toy.zip"
+    with zipfile.ZipFile(archive, "w") as z:  # two classes a classifier can tell apart: dark and bright
+        for c, level in (("dark", 40), ("bright", 215)):
+            for i in range(6):
+                buf = io.BytesIO()
+                Image.fromarray(np.full((32, 32, 3), level + 3 * i, np.uint8)).save(buf, "PNG")
+                z.writestr(f"train/{c}/{i}.png", buf.getvalue())
+    photos = photo_folder(tmp_path / "photos", n=2, h=32, w=32)
+    data = {"root": [str(archive), str(photos)], "degrade": "grey", "region": "full", "size": 32, "classes": ["bright", "dark"]}
+    items = DegradedDataset(DataConfig(**data))
+    assert sorted(items[i]["label"] for i in range(len(items))) == [-1] * 2 + [0] * 6 + [1] * 6
+    with pytest.raises(RetouchError, match="data.classes"):
+        DegradedDataset(DataConfig(**{**data, "root": str(photos)}))
+    cfg = RunConfig(method="pix2pix",
+                    model={"ngf": 4, "norm": "none", "dropout": False, "chroma": True, "unet_downs": 5, "gan_weight": 0,
+                           "lambda_l1": 1, "class_head": 2, "lr": 0.01},
+                    data=data,
+                    train={"steps": 30, "batch_size": 4, "log_every": 1, "sample_every": 30, "ckpt_every": 4, "device": "cpu",
+                           "precision": "fp32"})
+    train(cfg, tmp_path / "full", show_progress=False)
+    logged = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text().splitlines()]
+    first, last = (sum(r["G_class"] for r in part) / len(part) for part in (logged[:5], logged[-5:]))
+    assert first > 0.5 and last < 0.5 * first, (first, last)  # ln 2 = 0.69 is a guess; brightness is in the luma G sees
+    killed_run(monkeypatch, Pix2Pix, 10, lambda: train(cfg, tmp_path / "killed", show_progress=False))
+    train(cfg, tmp_path / "killed", resume=True, show_progress=False)
+    a, b = (torch.load(tmp_path / run / CHECKPOINT, weights_only=True) for run in ("full", "killed"))
+    assert_same_nets(a, b, nets=("G", "C"), why="differs after resume")
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "full" / "model.safetensors"), "pt") as f:
+        assert not any(k.startswith("fc.") for k in f.keys())  # the head trains, it does not ship
+    r = CliRunner().invoke(app, ["colorize", str(photos / "0.png"), "-o", str(tmp_path / "c.png"), "--model", str(tmp_path / "full")])
+    assert r.exit_code == 0, r.output
+
+
+def test_paired_test_counts_only_the_disagreements():
+    """McNemar's exact test: 10 images only the second gets right and none the other way is
+    p = 2 / 2**10; agreements do not move it; equal splits give p = 1."""
+    from retouch.evaluate.colorize import paired_test
+
+    a = torch.tensor([True] * 50 + [False] * 10 + [False] * 40)
+    b = torch.tensor([True] * 50 + [True] * 10 + [False] * 40)
+    assert paired_test(a, b) == {"only_first_right": 0, "only_second_right": 10, "p_value": pytest.approx(2 / 2**10)}
+    assert paired_test(torch.cat([a, b]), torch.cat([b, a]))["p_value"] == 1.0
+    assert paired_test(a, a) == {"only_first_right": 0, "only_second_right": 0, "p_value": 1.0}

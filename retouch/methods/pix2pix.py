@@ -63,6 +63,10 @@ class Pix2PixConfig(PANOptions):
     chroma_bins: int = 0
     rebalance: float = 0.5
     temperature: float = 0.38
+    # colourisation with a class head (Iizuka et al. 2016): a linear classifier on G's bottleneck
+    # learns the `class_head` labels of data.classes beside the colours, weight `class_weight`
+    class_head: int = 0
+    class_weight: float = 1.0
 
 
 @register
@@ -98,7 +102,14 @@ class Pix2Pix(Method):
         cond = cfg.in_channels + int(cfg.masked)  # what G and D are conditioned on
         self.add_net("G", {**g, "in_channels": cond, "out_channels": cfg.out_channels, "ngf": cfg.ngf, "norm": cfg.norm})
         betas = (cfg.beta1, 0.999)
-        self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
+        trained = list(self.nets["G"].parameters())
+        if cfg.class_head:
+            if not cfg.chroma:
+                raise RetouchError("class_head helps a colouriser pick hues: it needs chroma: true.")
+            self.add_net("C", {"name": "unet_class_head", "channels": cfg.ngf * 8, "classes": cfg.class_head})
+            self.nets["C"].watch(self.nets["G"])
+            trained += list(self.nets["C"].parameters())  # one optimiser: the class loss shapes G's bottleneck
+        self.add_optimizer("G", trained, cfg.lr, betas, steps, decay_start)
         if cfg.gan_weight > 0:
             d = {"name": cfg.netD, "in_channels": cond + cfg.out_channels, "ndf": cfg.ndf, "norm": cfg.norm}
             if cfg.netD == "patchgan":
@@ -162,6 +173,10 @@ class Pix2Pix(Method):
                 loss_gan = self.objective.g_loss(self.nets["D"], torch.cat([cond, fake], 1))
                 loss_g = loss_g + cfg.gan_weight * loss_gan
                 losses["G_gan"] = loss_gan.detach()
+            if "C" in self.nets:
+                loss_class = self._class_loss(batch)
+                loss_g = loss_g + cfg.class_weight * loss_class
+                losses["G_class"] = loss_class.detach()
             if self.pan is not None:
                 loss_pan = self.pan.g_loss(self.nets["D"], torch.cat([cond, y], 1), torch.cat([cond, fake], 1))
                 loss_g = loss_g + loss_pan
@@ -170,6 +185,15 @@ class Pix2Pix(Method):
         self.advance()
         losses["G_l1"] = loss_l1.detach()
         return losses
+
+    def _class_loss(self, batch: dict) -> torch.Tensor:
+        """Cross-entropy of the class head on the batch G just coloured, over its labelled items
+        (label -1, a photo outside the classes, adds nothing; an unlabelled batch gives 0)."""
+        if "label" not in batch:
+            raise RetouchError("class_head needs labels: list the class folders in data.classes.")
+        labels = batch["label"].to(self.device)
+        total = F.cross_entropy(self.nets["C"](), labels, ignore_index=-1, reduction="sum")
+        return total / (labels >= 0).sum().clamp(min=1)
 
     def state_dict(self) -> dict:
         state = super().state_dict()

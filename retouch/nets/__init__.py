@@ -23,10 +23,11 @@ from retouch.nets.shared_latent import (ConditionalDiscriminator, ConditionalGen
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
 from retouch.nets.keypatch import KeyPatchNet
 from retouch.nets.tdgan import TDGAN
-from retouch.nets.unet import UnetGenerator
+from retouch.nets.unet import BottleneckClassHead, UnetGenerator
 
 NETS: dict[str, type[nn.Module]] = {
     "unet": UnetGenerator,
+    "unet_class_head": BottleneckClassHead,
     "resnet": ResnetGenerator,
     "patchgan": NLayerDiscriminator,
     "pixel": PixelDiscriminator,
@@ -106,5 +107,5 @@ class TwoWay(nn.Module):
 
 NETS["twoway"] = TwoWay
 
-__all__ = ["NETS", "build_net", "init_weights", "input_multiple", "BigGANDiscriminator", "BigGANGenerator",
+__all__ = ["NETS", "build_net", "init_weights", "input_multiple", "BottleneckClassHead", "BigGANDiscriminator", "BigGANGenerator",
            "MSRResNet", "NLayerDiscriminator", "PixelDiscriminator", "ResnetGenerator", "SRGANDiscriminator", "SRResNet", "TwoWay", "UnetGenerator"]

@@ -129,6 +129,34 @@ class UnetGenerator(nn.Module):
         return self.model(x)
 
 
+class BottleneckClassHead(nn.Module):
+    """A linear classifier on a U-Net's bottleneck activations, read through a forward hook.
+
+    Why: a colouriser that must also name the object learns global features that pick its hues
+    (Iizuka, Simo-Serra and Ishikawa 2016, "Let there be Color!", whose class loss is the same
+    idea); L1 alone averages a red and a blue car into a brown one. The head only trains: it is a
+    separate network, so G's weights, export and inference stay as they are.
+    """
+
+    def __init__(self, channels: int, classes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(channels, classes)
+        self.features: Tensor | None = None
+
+    def watch(self, unet: "UnetGenerator") -> None:
+        """Keep the output of `unet`'s innermost ReLU (its bottleneck, after the last downsampling)
+        at every forward pass."""
+        innermost = next(m for m in unet.modules() if isinstance(m, UnetSkipBlock)
+                         and not any(isinstance(c, UnetSkipBlock) for c in m.model))
+        innermost.model[2].register_forward_hook(lambda _m, _i, out: setattr(self, "features", out))
+
+    def forward(self) -> Tensor:
+        """Class logits (N x classes) of the last batch `unet` ran, its bottleneck averaged over space."""
+        if self.features is None:
+            raise RuntimeError("BottleneckClassHead: run the watched U-Net first.")
+        return self.fc(self.features.float().mean((2, 3)))
+
+
 def bin_centres(n: int, device: torch.device | None = None) -> Tensor:
     """(bins², 2) Cb, Cr of the centres of an n x n grid over [-1, 1]² (bin index = i_cb * n + i_cr)."""
     c = (torch.arange(n, device=device, dtype=torch.float32) + 0.5) * (2 / n) - 1

@@ -1,7 +1,7 @@
 """`retouch colorize`: colour for greyscale photos and films, with their lightness kept exactly.
 
-The model (task "colorize": a pix2pix U-Net trained with `chroma: true`, configs/colorize.yaml;
-none ships yet: no run has been classified better than plain grey) predicts only chrominance; its output takes the input's BT.601 luma
+The model (task "colorize": a pix2pix U-Net trained with `chroma: true`; the shipped `colorize`
+from configs/colorize_classes.yaml) predicts only chrominance; its output takes the input's BT.601 luma
 (`retouch.nets.unet.with_chroma`), so lightness, edges and texture are the photo's own and only
 the colours are the model's guess. A colour input is made grey first: the model sees what it was
 trained on, and the result never mixes the model's colours with leftovers of the old ones.
