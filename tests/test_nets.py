@@ -20,7 +20,7 @@ from retouch.nets import shared_latent as sl
 from retouch.nets.keypatch import KeyPatchNet
 from retouch.nets.tdgan import TDGAN
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
-from retouch.nets.unet import UnetGenerator, UnetSkipBlock, unet_depth
+from retouch.nets.unet import BottleneckClassHead, UnetGenerator, UnetSkipBlock, unet_depth
 
 NORMS = ["batch", "instance", "none"]
 
@@ -271,6 +271,7 @@ def test_registry():
         "unit_g": sl.UNITGenerator, "latent_path": sl.LatentPath, "cogan_g": sl.CoupledGenerator, "cogan_d": sl.CoupledDiscriminator,
         "cond_g": sl.ConditionalGenerator, "cond_d": sl.ConditionalDiscriminator, "noise_encoder": sl.NoiseEncoder,
         "cond_translator": sl.ConditionalTranslator, "tdgan": TDGAN, "keypatch": KeyPatchNet,
+        "unet_class_head": BottleneckClassHead,
     }
 
 

@@ -27,7 +27,6 @@ from retouch.nets.unet import BottleneckClassHead, UnetGenerator
 
 NETS: dict[str, type[nn.Module]] = {
     "unet": UnetGenerator,
-    "unet_class_head": BottleneckClassHead,
     "resnet": ResnetGenerator,
     "patchgan": NLayerDiscriminator,
     "pixel": PixelDiscriminator,
@@ -48,6 +47,7 @@ NETS: dict[str, type[nn.Module]] = {
     "cond_translator": ConditionalTranslator,
     "tdgan": TDGAN,
     "keypatch": KeyPatchNet,
+    "unet_class_head": BottleneckClassHead,
 }
 
 
