@@ -55,9 +55,9 @@ ZOO: dict[str, ZooEntry] = {
     ),
     "demosaic-l1": ZooEntry(
         file="demosaic-l1.safetensors",
-        sha256="2e1a12cce125c3cdbdc8544ca0980745ff1ed54c1c428216f28ee4977dd5bf94",
+        sha256="013f5b6c9a8f8960ad9d4576f30693776d8eab4943ef2c50ce00cc24d4041c19",
         task="restore",
-        summary="the demosaic model's L1 phase (1b): the same U-Net trained with L1 only (smoother; the benchmark's L1 row)",
+        summary="the demosaic U-Net trained with L1 only for longer, also on JPEG-saved mosaics (phase 1c; smoother, higher PSNR)",
         card="docs/models/demosaic.md",
     ),
     "mosaic-detect": ZooEntry(
