@@ -57,8 +57,9 @@ def peak_gflops(dtype: torch.dtype, device: torch.device, repeats: int = 3) -> d
     A case's GFLOP/s over the larger of the two says how far from the machine's limit it runs.
 
     Full size even for `--quick` (about two seconds a dtype on a 2-core AVX2 CPU): a 1024 product
-    takes 2 ms in AMX tiles, too short to time, and the quick bench on an AMX Xeon read a bf16
-    peak of 959 GFLOP/s against 1,446 at full size, so a case showed 102% of it."""
+    takes 2 ms in AMX tiles, too short to time. It is torch's ceiling under autocast, not the
+    machine's: on an AMX Xeon OpenVINO's bf16 srresnet-x4 ran at 1,019 GFLOP/s against a bf16
+    peak read as 782 (another run read 1,446), so a share above 100% is possible there."""
     n, side, ch = 2048, 128, 128
     gen = torch.Generator().manual_seed(0)
     a, b = (torch.randn(n, n, generator=gen).to(device) for _ in range(2))
