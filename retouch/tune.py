@@ -35,8 +35,9 @@ def training_setting(method: str, size: int, ngf: int, device: torch.device, dty
                      try_compile: bool = True) -> dict:
     """{"batch", "compile", "images_per_s": {setting: rate}} for `method` ("pix2pix" or
     "cyclegan", the bench's networks at `ngf`) on `size` px images: kept, or measured now."""
+    # "settled timing": choices kept from the one-step timing before 2026-12-02 are measured again
     key = machine_key(f"{method} training", f"{size} px", f"ngf {ngf}", str(dtype).removeprefix("torch."), device.type,
-                      "compile tried" if try_compile else "no compile")
+                      "compile tried" if try_compile else "no compile", "settled timing")
     return remembered("training", key, lambda: _measure(method, size, ngf, device, dtype, try_compile))
 
 

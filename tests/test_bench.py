@@ -81,7 +81,7 @@ def test_training_setting_is_measured_once_and_kept(monkeypatch, tmp_path):
     assert tune.training_setting("pix2pix", 64, 16, cpu, bench.torch.float32)["batch"] == 1
     assert [w[1:] for w in timed[5:]] == [(1, False), (2, False), (1, True)]
     key = next(iter(json.loads((tmp_path / "training.json").read_text())))
-    assert key.startswith("cyclegan training|64 px|ngf 16|float32|cpu|compile tried|") and "threads|torch " in key
+    assert key.startswith("cyclegan training|64 px|ngf 16|float32|cpu|compile tried|settled timing|") and "threads|torch " in key
     assert f"|{bench.torch.backends.cpu.get_cpu_capability()}" in key  # "AMD EPYC" alone has meant AVX2 and AVX512-BF16
     assert tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32) == got and len(timed) == 8  # from the file
     assert tune.training_setting("cyclegan", 64, 16, cpu, bench.torch.float32, try_compile=False)["compile"] is False
