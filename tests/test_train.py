@@ -101,6 +101,28 @@ def test_l1_only_baseline_builds_no_discriminator(tmp_path):
     assert set(read_log(tmp_path / "run")[0]) == {"step", "G_l1", "img_per_s"}
 
 
+def test_squared_error_phase_trains_on_the_region_mean_square(tmp_path):
+    """`loss: l2` replaces L1 by the squared error over the region (what PSNR measures); the log
+    still reports L1, so phases compare."""
+    from retouch.methods.pix2pix import Pix2Pix
+
+    data = make_ab_folder(tmp_path / "data")
+    logs = {}
+    for loss in ("l1", "l2"):
+        cfg = tiny_config(data, steps=3)
+        cfg.model.gan_weight, cfg.model.loss = 0.0, loss
+        train(cfg, tmp_path / loss, show_progress=False)
+        logs[loss] = read_log(tmp_path / loss)
+    assert set(logs["l2"][0]) == {"step", "G_l1", "img_per_s"}
+    assert logs["l1"][0]["G_l1"] == logs["l2"][0]["G_l1"]  # same start
+    assert logs["l1"][2]["G_l1"] != logs["l2"][2]["G_l1"]  # different steps
+    fake, y, mask = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5), torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :] = 1
+    y[..., 2:, :] = 9.0  # outside the region: not counted
+    assert Pix2Pix._l1(None, fake, y, mask, power=2).item() == 0.25
+    assert Pix2Pix._l1(None, fake, y, mask).item() == 0.5
+
+
 def test_config_rejects_unknown_keys(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("method: pix2pix\nmodel: {ngf: 8, nfg: 8}\n")

@@ -10,6 +10,9 @@ region, and L1 is averaged over the region's pixels only, so small regions still
 With `chroma: true` it colourises: G predicts chrominance and keeps the input's luma; with
 `chroma_bins` it classifies chrominance into bins instead of regressing it (`losses.RebalancedBins`).
 
+With `loss: l2` the reconstruction term is the squared error (weight `lambda_l1`; L1 is still
+logged): a last phase for a model judged by PSNR.
+
 With `loss: pan` (or `l1+pan`) the generator's reconstruction term is PAN's perceptual
 adversarial loss on the discriminator's hidden features instead of (or beside) L1; the
 discriminator then also keeps those features a margin apart (`losses.PerceptualAdversarial`).
@@ -28,7 +31,7 @@ from retouch.methods import Method, register, set_requires_grad
 from retouch.nets.unet import chroma_of, decode_bins, soft_bins, unet_depth, with_chroma
 
 
-LOSSES = ("l1", "pan", "l1+pan")
+LOSSES = ("l1", "l2", "pan", "l1+pan")
 
 
 @dataclass
@@ -46,7 +49,7 @@ class Pix2PixConfig(PANOptions):
     gan_mode: str = "vanilla"  # vanilla | lsgan | hinge | wgangp
     gan_weight: float = 1.0  # 0 = L1-only baseline
     lambda_l1: float = 100.0
-    loss: str = "l1"  # the reconstruction term beside the GAN loss: l1 | pan | l1+pan (pan_* keys: losses.PANOptions)
+    loss: str = "l1"  # the reconstruction term beside the GAN loss: l1 | l2 | pan | l1+pan (pan_* keys: losses.PANOptions)
     lr: float = 2e-4
     beta1: float = 0.5
     in_channels: int = 3
@@ -132,10 +135,12 @@ class Pix2Pix(Method):
         to = lambda t: None if t is None else t.to(self.device)  # noqa: E731
         return to(batch["input"]), to(mask), to(batch["target"])
 
-    def _l1(self, fake: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def _l1(self, fake: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, power: int = 1) -> torch.Tensor:
+        """Mean absolute error (`power` 2: squared) over the image, or over the region when masked."""
+        err = (fake.float() - y).abs() ** power
         if mask is None:
-            return F.l1_loss(fake.float(), y)
-        return ((fake.float() - y).abs() * mask).sum() / (mask.sum() * y.shape[1]).clamp(min=1)
+            return err.mean()
+        return (err * mask).sum() / (mask.sum() * y.shape[1]).clamp(min=1)
 
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -169,6 +174,8 @@ class Pix2Pix(Method):
                 losses["G_bins"] = loss_bins.detach()
             else:
                 loss_g = cfg.lambda_l1 * loss_l1 if "l1" in cfg.loss else 0.0
+                if cfg.loss == "l2":  # L1's optimum is the median of the possible targets, L2's the mean, which PSNR rewards
+                    loss_g = cfg.lambda_l1 * self._l1(fake, y, mask, power=2)
             if "D" in self.nets:
                 loss_gan = self.objective.g_loss(self.nets["D"], torch.cat([cond, fake], 1))
                 loss_g = loss_g + cfg.gan_weight * loss_gan
