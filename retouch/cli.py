@@ -601,6 +601,7 @@ def demosaic(
     detector: str = typer.Option("mosaic-detect", help="Segmenter that --detect adds to the grid fit (name, weights file, run folder), or none for the grid alone."),
     model: str = typer.Option("demosaic", help="Shipped model name, weights .safetensors, or run folder."),
     consistent: bool = typer.Option(True, help="Keep the cell colours the mosaic shows: exactly on lossless mosaics, softly on recompressed ones."),
+    ensemble: int = typer.Option(None, help="Average the model over this many flipped views (1, 2, 4 or 8). Default: 8 for L1-trained models (demosaic-l1) on images; 1 for GANs (demosaic, whose detail it would blur) and in films."),
     temporal: bool = typer.Option(True, help="Films: blend each restored region with the previous one, aligned by the camera's motion (less flicker)."),
     regions_json: Path = typer.Option(None, help="Films: also write every frame's boxes here."),
     codec: str = _codec_option(),
@@ -624,7 +625,8 @@ def demosaic(
         from retouch.tasks.restore import demosaic_video
 
         regions = region_source(boxes, mask, mask_video, _boxes(track), detect, detect_tol, boxes_json)
-        frames = demosaic_video(inputs, output, regions, model, device, precision, consistent, temporal, codec, crf, regions_json)
+        frames = demosaic_video(inputs, output, regions, model, device, precision, consistent, temporal, codec, crf, regions_json,
+                                ensemble=ensemble or 1)
         typer.echo(f"{output}  ({len(frames)} frames, {sum(map(bool, frames))} with regions)")
         return
     if mask_video or track or regions_json or boxes_json:
@@ -637,7 +639,7 @@ def demosaic(
         return f"{path}  ({where or ('no mosaic region found: written unchanged' if detect else 'empty region: written unchanged')})"
 
     _report(lambda: demosaic_files(inputs, output, boxes, mask, detect, model, device, precision, consistent,
-                                   detector=None if detector == "none" else detector), line)
+                                   detector=None if detector == "none" else detector, ensemble=ensemble), line)
 
 
 @app.command("eval-region")
@@ -651,6 +653,7 @@ def eval_region(
     sheet: Path = typer.Option(None, help="Also write a PNG of crops: original | mosaic | bicubic | models."),
     consistent: bool = typer.Option(True, help="Project model outputs onto the observed cell colours (as `retouch demosaic` does)."),
     jpeg: int = typer.Option(None, help="Save the mosaicked photo as a JPEG of this quality first (e.g. 75), as people meet it."),
+    ensemble: int = typer.Option(None, help="Average each model over this many flipped views (1, 2, 4 or 8). Default: what `retouch demosaic` does on images."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
 ) -> None:
     """Demosaic quality inside a hidden square, next to the mosaic and bicubic baselines."""
@@ -663,7 +666,8 @@ def eval_region(
         sizes = [int(b) for b in blocks.split(",")]
     except ValueError:
         raise RetouchError(f"--blocks {blocks!r} must be comma-separated integers, e.g. 8,12,16.") from None
-    report = evaluate_region(models, data, sizes, box=box, device=device, limit=limit, sheet=sheet, consistent=consistent, jpeg=jpeg)
+    report = evaluate_region(models, data, sizes, box=box, device=device, limit=limit, sheet=sheet, consistent=consistent, jpeg=jpeg,
+                             ensemble=ensemble)
     saved = f", saved as JPEG q{jpeg}" if jpeg else ""
     table = Table(title=escape(f"inside a {box}x{box} box of {report['images']} photos in {data}{saved}"))
     for col in ["block", "method", "PSNR RGB", "SSIM RGB", "PSNR Y", "SSIM Y", "detail"]:

@@ -7,7 +7,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import retouch
-from retouch.tasks.apply import Translator, _starts, load_translator
+from retouch.tasks.apply import SelfEnsemble, Translator, _starts, load_translator
 from retouch.cli import app
 from retouch.errors import RetouchError
 from retouch.io import read_provenance
@@ -131,3 +131,27 @@ def test_weights_get_umask_permissions_and_no_temp_files(tmp_path, weights):
     os.umask(umask)
     assert stat.S_IMODE(weights.stat().st_mode) == 0o666 & ~umask  # mkstemp would give 0600
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_self_ensemble_turns_each_view_back_with_its_mask():
+    """A pointwise net is the same under every flip, so the average must equal one pass; a net
+    that reads the mask must get the mask turned with the image, or the average blurs it."""
+    x = torch.rand(1, 3, 10, 14) * 2 - 1
+    mask = torch.zeros(1, 1, 10, 14)
+    mask[:, :, 1:4, 2:9] = 1  # not symmetric under any flip
+    pointwise = lambda t, m=None: torch.tanh(t) * m  # noqa: E731
+    for n in (1, 2, 4, 8):
+        assert torch.allclose(SelfEnsemble(pointwise, n)(x, mask), pointwise(x, mask), atol=1e-6)
+
+
+def test_self_ensemble_averages_what_a_net_does_not_do_symmetrically():
+    """A net that adds a left-to-right ramp: the mirror view's ramp runs the other way, so two views
+    cancel it to its mean, and eight views (quarter turns add a top-to-bottom one) too."""
+    ramp = lambda t, m=None: t + torch.linspace(0, 1, t.shape[-1])  # noqa: E731
+    x = torch.zeros(1, 3, 6, 8)
+    assert torch.allclose(SelfEnsemble(ramp, 1)(x), ramp(x))
+    assert torch.allclose(SelfEnsemble(ramp, 2)(x), torch.full_like(x, 0.5), atol=1e-6)
+    assert torch.allclose(SelfEnsemble(ramp, 8)(x), torch.full_like(x, 0.5), atol=1e-6)
+    assert SelfEnsemble(ramp, 8)(x).shape == x.shape  # quarter turns of a landscape input come back landscape
+    with pytest.raises(RetouchError, match="1, 2, 4 or 8"):
+        SelfEnsemble(ramp, 3)

@@ -114,3 +114,26 @@ def test_restored_region_keeps_the_cell_colours_the_mosaic_showed(masked_run):
     assert (op(raw, mask) - hidden).abs().max() > 4 / 127.5  # a barely trained net contradicts it
     assert ((kept - x) ** 2).sum() < ((raw - x) ** 2).sum()
     assert torch.equal(kept[mask.expand_as(x) < 0.5], hidden[mask.expand_as(x) < 0.5])
+
+
+def test_views_follow_how_the_model_was_trained(masked_run):
+    """An L1-trained model is averaged over eight flipped views by default, a GAN (the tiny run,
+    trained with its discriminator) runs once: averaging a GAN's guesses would blur them."""
+    from retouch.tasks.apply import SelfEnsemble
+
+    assert not isinstance(load_restorer(masked_run, ensemble=None), SelfEnsemble)
+    l1 = load_restorer("demosaic-l1", ensemble=None)
+    assert isinstance(l1, SelfEnsemble) and l1.n == 8 and l1.meta["task"] == "restore"
+    assert load_restorer("demosaic-l1", ensemble=1) is l1.tr
+
+
+def test_an_ensemble_changes_only_the_region(masked_run, tmp_path):
+    src = tmp_path / "in.png"
+    Image.fromarray(smooth_image(np.random.default_rng(6), 50, 70)).save(src)
+    outs = [demosaic_files(src, tmp_path / f"out{n}.png", box=(20, 10, 24, 30), model=str(masked_run), show_progress=False,
+                           ensemble=n)[0][0] for n in (1, 8)]
+    a, one, eight = (np.asarray(Image.open(p)) for p in (src, *outs))
+    inside = np.zeros(a.shape[:2], bool)
+    inside[10:40, 20:44] = True
+    assert np.array_equal(a[~inside], eight[~inside])
+    assert not np.array_equal(one[inside], eight[inside])

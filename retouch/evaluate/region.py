@@ -28,13 +28,14 @@ BASELINES = ("mosaic", "bicubic", "consistent bicubic")
 
 def evaluate_region(models: list[str], data: Path, blocks: list[int], box: int = 128, device: str = "auto",
                     limit: int | None = None, sheet: Path | None = None, sheet_images: int = 4,
-                    consistent: bool = True, jpeg: int | None = None, show_progress: bool = True) -> dict:
+                    consistent: bool = True, jpeg: int | None = None, show_progress: bool = True, ensemble: int | None = None) -> dict:
     """Mean PSNR/SSIM/detail inside the box per block size and method; optionally a crop sheet per block.
 
     `consistent` is passed to `restore_region` for the models; the "consistent bicubic" row is the
-    same projection applied to the bicubic baseline, so the models' share of the gain is visible."""
+    same projection applied to the bicubic baseline, so the models' share of the gain is visible.
+    `ensemble` None averages each model over the flipped views `retouch demosaic` gives it."""
     paths = list_images(data)[:limit]
-    restorers = {m: load_restorer(m, device) for m in models}
+    restorers = {m: load_restorer(m, device, ensemble=ensemble) for m in models}
     results: dict[str, dict[str, dict[str, float]]] = {}
     crops: dict[int, list[list[torch.Tensor]]] = {}
     for block in blocks:
@@ -67,7 +68,8 @@ def evaluate_region(models: list[str], data: Path, blocks: list[int], box: int =
     if sheet:
         _sheet(crops, ["original", *BASELINES, *models]).save(sheet)
     return {"data": str(data), "images": len(paths), "box": box, "align": "region", "consistent": consistent,
-            "jpeg": jpeg, "results": results}
+            "jpeg": jpeg,
+            "views": {m: getattr(tr, "n", 1) for m, tr in restorers.items()}, "results": results}
 
 
 def _sheet(crops: dict[int, list[list[torch.Tensor]]], labels: list[str]) -> Image.Image:

@@ -79,6 +79,41 @@ def _one(work: Callable[[Path, Path], T], src: Path, dst: Path) -> T:
         raise RetouchError(f"{src} does not fit in memory for this verb; downscale it or free memory.") from None
 
 
+# The square's flips and quarter turns as (mirror, quarter turns). The first four (identity, mirror,
+# half turn, upside down) keep a tile's sides where they were, so a landscape box stays one tile.
+DIHEDRAL = ((False, 0), (True, 0), (False, 2), (True, 2), (False, 1), (True, 1), (False, 3), (True, 3))
+
+
+class SelfEnsemble:
+    """A translator run on `n` flipped and turned copies of its input, averaged after turning back.
+
+    Why: a network's errors are not symmetric under flips while the photos are, so the average of
+    the eight views is closer to the truth than any one (the "x8" self-ensemble of super-resolution
+    papers, Lim et al. 2017). It costs `n` runs; for a mosaic region that is milliseconds against the
+    photo's decoding, so `retouch demosaic` spends them on images (docs/benchmarks.md, eval-region).
+    Everything but the call is the wrapped translator's.
+    """
+
+    def __init__(self, tr: Translator, n: int):
+        if n not in (1, 2, 4, 8):
+            raise RetouchError(f"--ensemble {n}: use 1, 2, 4 or 8 views.")
+        self.tr, self.n = tr, n
+
+    def __getattr__(self, name: str):
+        return getattr(self.tr, name)
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        total = None
+        for mirror, turns in DIHEDRAL[: self.n]:
+            def there(t: torch.Tensor) -> torch.Tensor:
+                return torch.rot90(t.flip(-1) if mirror else t, turns, (-2, -1))
+
+            out = torch.rot90(self.tr(there(x), None if mask is None else there(mask)), -turns, (-2, -1))
+            out = out.flip(-1) if mirror else out
+            total = out if total is None else total.add_(out)
+        return total / self.n
+
+
 @dataclass
 class Translator:
     """A loaded model with everything inference needs."""

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, load_image, save_image, to_pil, to_rgb, to_tensor
-from retouch.tasks.apply import Translator, each_file, load_translator
+from retouch.tasks.apply import SelfEnsemble, Translator, each_file, load_translator
 
 DEFAULT_MODEL = "demosaic"
 CONTEXT = 32  # pixels of real image around the region that the model sees
@@ -25,6 +25,9 @@ WINDOW = CONTEXT + 64  # pixels around the region converted to float (see restor
 # How far towards the cell colours a recompressed mosaic's restoration is projected: its cells
 # are read robustly (medians) but still carry the codec's error (docs/benchmarks.md, eval-region)
 SOFT_WEIGHT = 0.75
+# Flipped views an image region of an L1-trained model is averaged over (`load_restorer`); films
+# take one unless asked, for speed
+ENSEMBLE = 8
 DETECTOR = "mosaic-detect"  # the segmenter `--detect` adds to the grid fit (retouch.locate.detect)
 
 
@@ -145,8 +148,19 @@ def restore_image(tr: Translator, img: Image.Image, region: list[tuple[int, int,
     return img, boxes
 
 
-def load_restorer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto") -> Translator:
-    return load_translator(str(model), device, precision, task="restore")
+def load_restorer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
+                  ensemble: int | None = 1) -> Translator | SelfEnsemble:
+    """The restoration model, averaged over `ensemble` flipped views (`SelfEnsemble`) when more than 1.
+
+    None picks by how the model was trained. One fitted by L1 alone (`demosaic-l1`) predicts the
+    mean of what the region could have been, and the average over views estimates that mean
+    better; a GAN's output (`demosaic`) is one sharp guess, and an average of guesses is a blur of
+    them, so it gets one view (docs/benchmarks.md, "Restoring JPEG-compressed mosaics").
+    """
+    tr = load_translator(str(model), device, precision, task="restore")
+    if ensemble is None:
+        ensemble = ENSEMBLE if tr.meta.get("method_config", {}).get("gan_weight", 1) == 0 else 1
+    return tr if ensemble == 1 else SelfEnsemble(tr, ensemble)
 
 
 def _region(img: Image.Image, box: tuple[int, int, int, int] | None, mask: torch.Tensor | None, detect: bool,
@@ -170,26 +184,26 @@ def _region(img: Image.Image, box: tuple[int, int, int, int] | None, mask: torch
 
 def demosaic(image: Image.Image | str | Path, box: tuple[int, int, int, int] | None = None, mask: torch.Tensor | None = None,
              detect: bool = False, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
-             consistent: bool = True, detector: str | Path | None = DETECTOR) -> Image.Image:
+             consistent: bool = True, detector: str | Path | None = DETECTOR, ensemble: int | None = None) -> Image.Image:
     """Restore the mosaicked regions of one image (PIL image or path); the rest is untouched.
 
     >>> out = retouch.demosaic("photo.png", box=(40, 60, 128, 128))  # doctest: +SKIP
     """
     img = to_rgb(image) if isinstance(image, Image.Image) else load_image(Path(image))  # a copy we may change
-    return restore_image(load_restorer(model, device, precision), img, _region(img, box, mask, detect, detector), consistent)[0]
+    return restore_image(load_restorer(model, device, precision, ensemble), img, _region(img, box, mask, detect, detector), consistent)[0]
 
 
 def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | None = None, mask: Path | None = None,
                    detect: bool = False, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
                    consistent: bool = True, show_progress: bool = True,
-                   detector: str | Path | None = DETECTOR) -> list[tuple[Path, list]]:
+                   detector: str | Path | None = DETECTOR, ensemble: int | None = None) -> list[tuple[Path, list]]:
     """Files or folders; `mask` is one mask image for all inputs, or a folder of masks with the inputs' names.
 
     Returns (written file, restored boxes: one per region) per input; provenance in each file
     names the boxes. An image where nothing is to be restored (detection found no mosaic) is
     written unchanged, with an empty list of boxes.
     """
-    tr = load_restorer(model, device, precision)
+    tr = load_restorer(model, device, precision, ensemble)
 
     def one(src: Path, dst: Path) -> tuple[Path, list]:
         img = load_image(src)
@@ -202,7 +216,8 @@ def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | 
 
 def demosaic_video(src: Path, dst: Path, regions, model: str | Path = DEFAULT_MODEL, device: str = "auto",
                    precision: str = "auto", consistent: bool = True, temporal: bool = True, codec: str | None = None,
-                   crf: int | None = None, regions_json: Path | None = None, show_progress: bool = True) -> list[list]:
+                   crf: int | None = None, regions_json: Path | None = None, show_progress: bool = True,
+                   ensemble: int = 1) -> list[list]:
     """Restore the regions (a `retouch.locate.temporal` source) of every frame of a film; the
     sound and everything outside the regions is kept (`retouch.video.process_video`).
 
@@ -213,7 +228,7 @@ def demosaic_video(src: Path, dst: Path, regions, model: str | Path = DEFAULT_MO
 
     if regions is None:
         raise RetouchError("Say where to restore in the film with --box, --mask, --mask-video, --track or --detect.")
-    tr = load_restorer(model, device, precision)
+    tr = load_restorer(model, device, precision, ensemble)
     if temporal:
         from retouch.tasks.temporal import TemporalRestorer
 
