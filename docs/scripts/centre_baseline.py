@@ -42,7 +42,7 @@ def main() -> None:
         for name, cells in (("centre", centres), ("median", medians)):
             scores[name].append(image_metrics(inside(mosaic.interpolate(cells, hidden, mask)), inside(clean))["psnr_rgb"])
     for name, v in scores.items():
-        print(f"bicubic of decoded cell {name}s: PSNR RGB {sum(v) / len(v):.2f} dB over {len(v)} photos")
+        print(f"bicubic of decoded cell {name}s: PSNR RGB {sum(v) / len(v):.3f} dB over {len(v)} photos")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """How far to project a JPEG mosaic's restoration towards its cells' medians (SOFT_WEIGHT).
 
 BSD100, a centred 128x128 square mosaicked with 8 px blocks (grid aligned to it), the photo saved
-as JPEG at each quality; the shipped `demosaic` restores the square without projection once, then
+as JPEG at each quality; the model (`--model`, the shipped `demosaic` by default, averaged over
+`--ensemble` flipped views) restores the square without projection once, then
 the soft projection (cell medians, `estimate_grid`'s grid) is applied at each weight. Prints mean
 PSNR (RGB) inside the square per quality and weight, and how often `estimate_grid` found the true grid.
 
@@ -30,9 +31,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/bsds500/val"))
     ap.add_argument("--qualities", default="90,75,50")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--model", default="demosaic")
+    ap.add_argument("--ensemble", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    tr = load_restorer("demosaic", "cpu")
+    tr = load_restorer(args.model, "cpu", ensemble=args.ensemble)
     qualities = [int(q) for q in args.qualities.split(",")]
     psnr = {q: {w: [] for w in WEIGHTS} for q in qualities}
     right = {q: 0 for q in qualities}
