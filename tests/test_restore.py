@@ -137,3 +137,4 @@ def test_an_ensemble_changes_only_the_region(masked_run, tmp_path):
     inside[10:40, 20:44] = True
     assert np.array_equal(a[~inside], eight[~inside])
     assert not np.array_equal(one[inside], eight[inside])
+    assert [read_provenance(p)["task"] for p in outs] == ["demosaic", "demosaic (8 views)"]

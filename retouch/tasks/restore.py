@@ -163,6 +163,11 @@ def load_restorer(model: str | Path = DEFAULT_MODEL, device: str = "auto", preci
     return tr if ensemble == 1 else SelfEnsemble(tr, ensemble)
 
 
+def _views(tr: Translator | SelfEnsemble) -> str:
+    """What the provenance adds when the model was averaged over views: the output depends on it."""
+    return f" ({tr.n} views)" if isinstance(tr, SelfEnsemble) else ""
+
+
 def _region(img: Image.Image, box: tuple[int, int, int, int] | None, mask: torch.Tensor | None, detect: bool,
             detector: str | Path | None = DETECTOR) -> list[tuple[int, int, int, int]] | torch.Tensor:
     """Exactly one way of saying where: boxes, a mask, or detection of existing mosaics (every
@@ -209,7 +214,7 @@ def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | 
         img = load_image(src)
         region = _region(img, box, None if mask is None else mask_for(mask, src, img.size[1], img.size[0]), detect, detector)
         img, boxes = restore_image(tr, img, region, consistent)
-        return save_image(img, dst, Provenance(model=str(model), task="demosaic", regions=boxes)), boxes
+        return save_image(img, dst, Provenance(model=str(model), task=f"demosaic{_views(tr)}", regions=boxes)), boxes
 
     return each_file(file_pairs(inputs, output), one, "demosaic", show_progress)
 
@@ -235,6 +240,6 @@ def demosaic_video(src: Path, dst: Path, regions, model: str | Path = DEFAULT_MO
         fn = TemporalRestorer(tr, consistent)
     else:
         fn = per_frame(lambda x, m: restore_region(tr, x, m, consistent=consistent))
-    name = f"demosaic{' (temporal)' if temporal else ''}"
+    name = f"demosaic{' (temporal)' if temporal else ''}{_views(tr)}"
     return process_video(src, dst, fn, Provenance(model=str(model), task=name, regions=None), regions, codec,
                          DEFAULT_CRF if crf is None else crf, regions_json=regions_json, show_progress=show_progress)
