@@ -172,10 +172,10 @@ class Pix2Pix(Method):
                 loss_bins = self.bins(logits, soft_bins(chroma_of(y), cfg.chroma_bins))
                 loss_g = cfg.lambda_l1 * loss_bins
                 losses["G_bins"] = loss_bins.detach()
+            elif cfg.loss == "l2":  # L1's optimum is the median of the possible targets, L2's the mean, which PSNR rewards
+                loss_g = cfg.lambda_l1 * self._l1(fake, y, mask, power=2)
             else:
                 loss_g = cfg.lambda_l1 * loss_l1 if "l1" in cfg.loss else 0.0
-                if cfg.loss == "l2":  # L1's optimum is the median of the possible targets, L2's the mean, which PSNR rewards
-                    loss_g = cfg.lambda_l1 * self._l1(fake, y, mask, power=2)
             if "D" in self.nets:
                 loss_gan = self.objective.g_loss(self.nets["D"], torch.cat([cond, fake], 1))
                 loss_g = loss_g + cfg.gan_weight * loss_gan
