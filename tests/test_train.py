@@ -119,8 +119,8 @@ def test_squared_error_phase_trains_on_the_region_mean_square(tmp_path):
     fake, y, mask = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5), torch.zeros(1, 1, 4, 4)
     mask[..., :2, :] = 1
     y[..., 2:, :] = 9.0  # outside the region: not counted
-    assert Pix2Pix._l1(None, fake, y, mask, power=2).item() == 0.25
-    assert Pix2Pix._l1(None, fake, y, mask).item() == 0.5
+    assert Pix2Pix._pixel_error(None, fake, y, mask, squared=True).item() == 0.25
+    assert Pix2Pix._pixel_error(None, fake, y, mask).item() == 0.5
 
 
 def test_config_rejects_unknown_keys(tmp_path):

@@ -135,9 +135,10 @@ class Pix2Pix(Method):
         to = lambda t: None if t is None else t.to(self.device)  # noqa: E731
         return to(batch["input"]), to(mask), to(batch["target"])
 
-    def _l1(self, fake: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, power: int = 1) -> torch.Tensor:
-        """Mean absolute error (`power` 2: squared) over the image, or over the region when masked."""
-        err = (fake.float() - y).abs() ** power
+    def _pixel_error(self, fake: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, squared: bool = False) -> torch.Tensor:
+        """Mean absolute (or `squared`) error over the image, or over the region when masked."""
+        diff = fake.float() - y
+        err = diff.square() if squared else diff.abs()
         if mask is None:
             return err.mean()
         return (err * mask).sum() / (mask.sum() * y.shape[1]).clamp(min=1)
@@ -167,13 +168,13 @@ class Pix2Pix(Method):
             set_requires_grad(D, False)
             losses["D"] = loss_d.detach()
         with self.autocast():
-            loss_l1 = self._l1(fake, y, mask)
+            loss_l1 = self._pixel_error(fake, y, mask)
             if self.bins is not None:
                 loss_bins = self.bins(logits, soft_bins(chroma_of(y), cfg.chroma_bins))
                 loss_g = cfg.lambda_l1 * loss_bins
                 losses["G_bins"] = loss_bins.detach()
             elif cfg.loss == "l2":  # L1's optimum is the median of the possible targets, L2's the mean, which PSNR rewards
-                loss_g = cfg.lambda_l1 * self._l1(fake, y, mask, power=2)
+                loss_g = cfg.lambda_l1 * self._pixel_error(fake, y, mask, squared=True)
             else:
                 loss_g = cfg.lambda_l1 * loss_l1 if "l1" in cfg.loss else 0.0
             if "D" in self.nets:
