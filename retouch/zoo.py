@@ -55,9 +55,9 @@ ZOO: dict[str, ZooEntry] = {
     ),
     "demosaic-l1": ZooEntry(
         file="demosaic-l1.safetensors",
-        sha256="013f5b6c9a8f8960ad9d4576f30693776d8eab4943ef2c50ce00cc24d4041c19",
+        sha256="adfa70196386f4d99c9a4919fcfb881b8495924bea7a169e22704d7bcd604381",
         task="restore",
-        summary="the demosaic U-Net trained with L1 only for longer, also on JPEG-saved mosaics (phase 1c; smoother, higher PSNR)",
+        summary="the demosaic U-Net trained with L1 only for longer, mostly on JPEG-saved mosaics (phase 1e; smoother, higher PSNR; 8 flipped views by default)",
         card="docs/models/demosaic.md",
     ),
     "mosaic-detect": ZooEntry(
