@@ -123,3 +123,17 @@ def test_area_matched_masks_take_the_top_pixels():
     like[..., :2, :] = 1  # 8 pixels
     got = top_area(scores, like)
     assert got.sum() == 8 and got[..., 2:, :].all() and not got[..., :2, :].any()
+
+
+def test_detach_mask_leaves_placement_to_the_spatial_loss():
+    from retouch.nets.keypatch import KeyPatchNet
+
+    torch.manual_seed(0)
+    net = KeyPatchNet(size=32, ngf=8, code=16, z_dim=4)
+    patches = torch.randn(2, 3, 3, 8, 8)
+    for detach, moved in ((False, True), (True, False)):
+        net.zero_grad(set_to_none=True)
+        image, _ = net(patches, detach_mask=detach)
+        image.square().mean().backward()  # an image-only loss
+        grads = [p.grad for p in [*net.mask_ups.parameters(), *net.project_mask.parameters()]]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads) == moved

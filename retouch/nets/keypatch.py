@@ -47,8 +47,9 @@ class KeyPatchNet(nn.Module):
         n, k = patches.shape[:2]
         return self.encoder(patches.flatten(0, 1)).view(n, k, -1).sum(1)
 
-    def forward(self, patches: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(image in [-1, 1], mask logits N x 1 x size x size)."""
+    def forward(self, patches: Tensor, z: Tensor | None = None, detach_mask: bool = False) -> tuple[Tensor, Tensor]:
+        """(image in [-1, 1], mask logits N x 1 x size x size). `detach_mask`: the image decoder reads
+        the mask without moving it, so only the spatial loss trains placement."""
         code = self.encode(patches)
         z = torch.zeros(code.size(0), self.z_dim, device=code.device, dtype=code.dtype) if z is None else z
         h = torch.cat([code, z], 1)
@@ -56,7 +57,7 @@ class KeyPatchNet(nn.Module):
         for block in self.mask_ups:
             m = block(m)
         g = self.project_image(h).view(-1, self.top, 4, 4).relu()
-        probs = torch.sigmoid(m)
+        probs = torch.sigmoid(m.detach() if detach_mask else m)
         for block in self.image_ups:
             g = block(torch.cat([g, F.interpolate(probs, size=g.shape[2:], mode="area")], 1))
         return torch.tanh(g), m
