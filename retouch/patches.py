@@ -20,37 +20,42 @@ from retouch.errors import RetouchError
 PROPOSALS = ("random", "cam")
 
 
-def cut_patches(x: torch.Tensor, k: int, patch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """k patch x patch squares of a 3xHxW image at random positions (K x 3 x p x p) and the 1xHxW
-    mask of where they were (1 inside any of them)."""
+Cut = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""Key patches (K x 3 x p x p), the 1xHxW mask of where they were (1 inside any of them), and each
+patch's top-left corner (K x 2, top and left: the placement a model is trained to predict)."""
+
+
+def cut_patches(x: torch.Tensor, k: int, patch: int, gen: torch.Generator) -> Cut:
+    """k patch x patch squares of a 3xHxW image at random positions."""
     _, h, w = x.shape
     mask = torch.zeros(1, h, w)
-    out = []
+    out, corners = [], []
     for _ in range(k):
         top = int(torch.randint(0, h - patch + 1, (), generator=gen))
         left = int(torch.randint(0, w - patch + 1, (), generator=gen))
         out.append(x[:, top : top + patch, left : left + patch])
+        corners.append((top, left))
         mask[:, top : top + patch, left : left + patch] = 1
-    return torch.stack(out), mask
+    return torch.stack(out), mask, torch.tensor(corners)
 
 
 def strongest_patches(x: torch.Tensor, heat: torch.Tensor, k: int, patch: int,
-                      gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                      gen: torch.Generator) -> Cut:
     """k patch x patch squares of a 3xHxW image where the HxW `heat` sums highest, taken greedily,
-    each overlapping none taken before (non-maximum suppression), given in a shuffled order
-    (K x 3 x p x p), and the 1xHxW mask of where they were."""
+    each overlapping none taken before (non-maximum suppression), given in a shuffled order."""
     _, h, w = x.shape
     scores = F.avg_pool2d(heat[None, None].float(), patch, stride=1)[0, 0]  # window means, (H-p+1) x (W-p+1)
     mask = torch.zeros(1, h, w)
-    out = []
+    out, corners = [], []
     for _ in range(k):
         best = int(scores.flatten().argmax())
         top, left = divmod(best, scores.shape[1])
         out.append(x[:, top : top + patch, left : left + patch])
+        corners.append((top, left))
         mask[:, top : top + patch, left : left + patch] = 1
         scores[max(0, top - patch + 1) : top + patch, max(0, left - patch + 1) : left + patch] = float("-inf")
     order = torch.randperm(k, generator=gen)
-    return torch.stack(out)[order], mask
+    return torch.stack(out)[order], mask, torch.tensor(corners)[order]
 
 
 def check_proposal(proposal: str) -> str:
@@ -60,8 +65,8 @@ def check_proposal(proposal: str) -> str:
     return proposal
 
 
-def propose(x: torch.Tensor, label: int, k: int, patch: int, proposal: str, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Key patches of a 3xHxW photo of class `label` and their mask, by `proposal` (checked by
+def propose(x: torch.Tensor, label: int, k: int, patch: int, proposal: str, gen: torch.Generator) -> Cut:
+    """Key patches of a 3xHxW photo of class `label`, their mask and corners, by `proposal` (checked by
     `check_proposal`: "random" or "cam")."""
     if proposal == "random":
         return cut_patches(x, k, patch, gen)
@@ -83,7 +88,7 @@ def centre_mask(k: int, patch: int, size: int) -> torch.Tensor:
 class KeyPatchImages(Dataset):
     """Labelled photos (a CIFAR-10 zip or class folders) with key patches: `data.regions` of them
     (one fixed count), squares of side `data.region_size` (one fixed side). Items hold "patches"
-    (K x 3 x p x p), "mask" (1 x H x W), "image", "label", "index"."""
+    (K x 3 x p x p), "mask" (1 x H x W), "positions" (K x 2 corners), "image", "label", "index"."""
 
     def __init__(self, data, train: bool = True):
         from dataclasses import replace
@@ -104,6 +109,6 @@ class KeyPatchImages(Dataset):
     def __getitem__(self, item: tuple[int, int] | int) -> dict:
         i, seed = item if isinstance(item, tuple) else (item, item)
         photo = self.photos[(i, seed)]
-        patches, mask = propose(photo["image"], int(photo["label"]), self.k, self.patch, self.proposal,
+        patches, mask, positions = propose(photo["image"], int(photo["label"]), self.k, self.patch, self.proposal,
                                 torch.Generator().manual_seed(seed + 1))
-        return {"patches": patches, "mask": mask, "image": photo["image"], "label": photo["label"], "index": i}
+        return {"patches": patches, "mask": mask, "positions": positions, "image": photo["image"], "label": photo["label"], "index": i}

@@ -1,10 +1,15 @@
 """Holistic generation from key local patches (Lee et al. 2018): given a few patches of an object
 and no positions, draw the whole object with the patches where they belong.
 
-Losses, per the paper: spatial (the predicted placement mask against where the patches really
-were, binary cross-entropy, `spatial_weight`), appearance (the generated image inside the true
+Losses, per the paper: spatial (`spatial_weight`), appearance (the generated image inside the true
 mask against the real pixels there, L1 averaged over the mask, `app_weight`) and adversarial (a
-DCGAN discriminator on whole images, `gan_weight`). Patches come for free from real photos
+DCGAN discriminator on whole images, `gan_weight`). The paper's spatial loss compares a predicted
+mask with the true one; ours is the cross-entropy of each patch's placement against the corner it
+was cut at, which says the same and which patch goes where, known for free too. In training the
+patches are pasted at their true corners before the U-Net inpaints (`retouch.nets.keypatch`), so
+only the spatial loss trains placement (an earlier version let the image losses move the mask too,
+and placement fell below the centre prior: docs/benchmarks.md); completions paste them where the
+placement network says. Patches come for free from real photos
 (`retouch.patches`; how many and how large: `data.regions` and `data.region_size`).
 Export: the `keypatch` net, task "complete" (`retouch complete`).
 """
@@ -29,10 +34,6 @@ class KeyPatchConfig:
     spatial_weight: float = 1.0
     app_weight: float = 10.0
     gan_weight: float = 1.0
-    # placement learnt from the spatial loss alone: with false, the appearance and adversarial losses
-    # also move the mask, towards wherever the image decoder finds convenient, and placement ends
-    # below the centre prior (docs/benchmarks.md, key local patches; the runs before 2026-12-02 evening)
-    detach_mask: bool = True
     gan_mode: str = "vanilla"
     lr: float = 2e-4
     beta1: float = 0.5
@@ -61,12 +62,13 @@ class KeyPatch(Method):
 
     def step(self, batch: dict) -> dict[str, torch.Tensor]:
         cfg, G = self.cfg, self.nets["G"]
-        patches, mask, real = (batch[k].to(self.device) for k in ("patches", "mask", "image"))
+        patches, mask, real, corners = (batch[k].to(self.device) for k in ("patches", "mask", "image", "positions"))
         z = torch.randn(real.size(0), cfg.z_dim, device=self.device)
         set_requires_grad(self.nets["D"], False)
         with self.autocast():
-            fake, logits = G(patches, z, detach_mask=cfg.detach_mask)
-            spatial = F.binary_cross_entropy_with_logits(logits.float(), mask)
+            fake, _, logits = G(patches, z, positions=corners)
+            g = logits.shape[-1]
+            spatial = F.cross_entropy(logits.float().flatten(2).flatten(0, 1), (corners[..., 0] * g + corners[..., 1]).flatten())
             appearance = ((fake.float() - real).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1)
             gan = self.objective.g_loss(self.nets["D"], fake)
             loss = cfg.spatial_weight * spatial + cfg.app_weight * appearance + cfg.gan_weight * gan
@@ -85,10 +87,10 @@ class KeyPatch(Method):
         patches, mask, real = (batch[k].to(self.device) for k in ("patches", "mask", "image"))
         G.eval()
         with self.autocast():
-            fake, logits = G(patches)
+            fake, placed, _ = G(patches)
         G.train()
         fake = fake.float()
-        return torch.cat([lit(real, mask), lit(fake, torch.sigmoid(logits.float())), fake], dim=3)
+        return torch.cat([lit(real, mask), lit(fake, placed.float()), fake], dim=3)
 
 
 def lit(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

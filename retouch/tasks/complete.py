@@ -1,9 +1,10 @@
 """`retouch complete`: a whole object drawn from a few key patches of it, with where they go.
 
 The patches are image files (any size: each is resized to `patch` px, the side the model's
-patches were cut at in training, 8 by default); their order does not matter. The output is the
-completion beside the same image lit only where the model placed the patches (its predicted
-mask), at the model's size. Everything outside the patches is invented.
+patches were cut at in training, 8 by default); their order does not matter. Each is pasted at
+its most likely place and the rest is drawn around them. The output is the completion beside the
+same image lit where the model believes the patches go (its placement mask), at the model's size.
+Everything outside the patches is invented.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def complete(patches: list[torch.Tensor], model: str | Path, patch: int = 8, see
     net, meta = load_model(model, task=TASK, hint="complete takes a keypatch run")
     stack = torch.cat([F.interpolate(p, size=(patch, patch), mode="bicubic", antialias=True).clamp(-1, 1) for p in patches])
     z = torch.randn(1, net.z_dim, generator=torch.Generator().manual_seed(seed))
-    image, logits = net(stack[None], z)
-    return image, torch.sigmoid(logits)
+    image, mask, _ = net(stack[None], z)
+    return image, mask
 
 
 def complete_files(sources: list[Path], output: Path, model: str | Path, patch: int = 8, seed: int = 0) -> list[Path]:
