@@ -153,3 +153,17 @@ def test_image_losses_leave_placement_to_the_spatial_loss():
     assert all(p.grad is None or not p.grad.any() for p in net.place.parameters())
     logits.sum().backward()
     assert any(p.grad.any() for p in net.place.parameters())
+
+
+def test_decoded_places_do_not_overlap_and_follow_confidence():
+    from retouch.nets.keypatch import decode_places
+
+    logits = torch.full((1, 3, 25, 25), -10.0)
+    logits[0, :, 12, 12] = 5.0  # all three like the centre best
+    logits[0, 0, 12, 12] = 9.0  # patch 0 most of all: it gets it
+    logits[0, 1, 12, 15] = 4.0  # overlaps the centre square: not allowed
+    logits[0, 1, 2, 2] = 3.0
+    logits[0, 2, 20, 12] = 2.0
+    assert decode_places(logits, 8).tolist() == [[[12, 12], [2, 2], [20, 12]]]
+    crowded = decode_places(torch.zeros(2, 5, 2, 2), 8)  # 9 px image, five 8 px patches: no clear corner after the first
+    assert crowded.shape == (2, 5, 2) and (crowded >= 0).all() and (crowded < 2).all()

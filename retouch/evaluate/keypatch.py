@@ -3,13 +3,14 @@
 Per photo, `patches` squares of side `patch` are cut by the model's proposal (`random`: seeded
 random positions; `cam`: where the classifier's activation map is strongest; as trained) and given
 to the model shuffled. Reported: mean IoU against where the patches really were of the squares
-where the model pasted them (each at its most likely corner), and of its placement mask
-(probability > 0.5), beside the centre-placement baseline (all patches at the centre); the
-mask and the baseline also read area-matched (the top pixels, as many as the true mask has: the model's most
-likely places against the pixels nearest the centre), which does not depend on calibration;
-appearance PSNR inside the true patch squares (the completion against the photo there); and the
-classifier's accuracy on the completions (is it still the object the patches came from), beside
-its accuracy on the photos.
+where the model pasted them (`decode_places`: the most likely corners, none overlapping) and of
+its placement mask (probability > 0.5), beside the centre-placement baseline (all patches at the
+centre); the mask and the baseline also read area-matched (the top pixels, as many as the true
+mask has: the model's most likely places against the pixels nearest the centre), which does not
+depend on calibration; appearance PSNR inside the true patch squares (the completion against the
+photo there); and the classifier's accuracy on the completions (is it still the object the
+patches came from), beside its accuracy on completions with the patches pasted where they really
+were (the inpainting alone, placement out of the way) and on the photos.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from retouch.evaluate import predict_classes
 from retouch.evaluate.dgp import cifar_test
 from retouch.io import Provenance, save_image
 from retouch.methods.keypatch import lit
-from retouch.nets.keypatch import one_hot_places, paste
+from retouch.nets.keypatch import decode_places, one_hot_places, paste
 from retouch.patches import centre_mask, check_proposal, propose
 from retouch.tasks.complete import TASK
 from retouch.zoo import load_model
@@ -60,9 +61,10 @@ def evaluate_keypatch(model: str, data: Path, per_class: int = 100, patches: int
     z = torch.randn(len(x), net.z_dim, generator=gen)
     outs = [net(stacks[i : i + 256], z[i : i + 256]) for i in range(0, len(x), 256)]
     images, probs, logits = (torch.cat([o[j] for o in outs]) for j in range(3))
-    g = logits.shape[-1]
-    corner = logits.flatten(2).argmax(2)
-    pasted = paste(one_hot_places(torch.stack([corner // g, corner % g], 2), g), torch.ones(*corner.shape, 1, patch, patch)).amax(1)
+    true_corners = torch.stack([c[2] for c in cut])  # the inpainting alone: patches pasted where they were
+    at_truth = torch.cat([net(stacks[i : i + 256], z[i : i + 256], true_corners[i : i + 256])[0] for i in range(0, len(x), 256)])
+    corners = decode_places(logits, patch)
+    pasted = paste(one_hot_places(corners, logits.shape[-1]), torch.ones(*corners.shape[:2], 1, patch, patch)).amax(1)
     centre = centre_mask(patches, patch, x.shape[-1]).expand_as(masks)
     side = x.shape[-1]
     axis = torch.arange(side, dtype=torch.float32) - (side - 1) / 2
@@ -83,4 +85,5 @@ def evaluate_keypatch(model: str, data: Path, per_class: int = 100, patches: int
             "mask_iou_area_matched": float(iou(top_area(probs, masks), masks).mean()),
             "mask_iou_centre_area_matched": float(iou(top_area(nearness, masks), masks).mean()),
             "appearance_psnr": float(sum(10 * math.log10(255**2 / max(float(e), 1e-10)) for e in err) / len(x)),
-            "class_accuracy": accuracy(images), "class_accuracy_photos": accuracy(x)}
+            "class_accuracy": accuracy(images), "class_accuracy_true_places": accuracy(at_truth),
+            "class_accuracy_photos": accuracy(x)}

@@ -41,6 +41,33 @@ def one_hot_places(positions: Tensor, grid: int) -> Tensor:
     return flat.view(*positions.shape[:2], grid, grid)
 
 
+def decode_places(logits: Tensor, patch: int) -> Tensor:
+    """Each patch's corner (N x K x 2) from N x K x g x g placement logits, none overlapping another:
+    the most confident (patch, corner) first, then the next among the corners that keep clear of
+    those placed (each patch alone at its argmax would stack look-alike patches on one spot; key
+    patches are distinct parts of the object, and the proposals cut them without overlap)."""
+    n, k, g, _ = logits.shape
+    free = torch.ones(n, 1, g, g, dtype=torch.bool, device=logits.device)
+    left = torch.ones(n, k, 1, 1, dtype=torch.bool, device=logits.device)
+    corners = torch.zeros(n, k, 2, dtype=torch.long, device=logits.device)
+    rows = torch.arange(n, device=logits.device)
+    shape = torch.ones(1, 1, 2 * patch - 1, 2 * patch - 1, device=logits.device)
+    scores = logits.float().flatten(2).log_softmax(2).view_as(logits)
+    for _ in range(k):
+        allowed = free & left
+        # a patch with no clear corner left (a crowded image) may still take any corner
+        stuck = left & ~allowed.flatten(2).any(2)[..., None, None]
+        allowed = allowed | stuck
+        best = scores.masked_fill(~allowed, float("-inf")).flatten(1).argmax(1)
+        which, corner = best // (g * g), best % (g * g)
+        top, lft = corner // g, corner % g
+        corners[rows, which] = torch.stack([top, lft], 1)
+        left[rows, which] = False
+        spot = F.one_hot(corner, g * g).view(n, 1, g, g).float()
+        free &= F.conv2d(spot, shape, padding=patch - 1) == 0  # corners whose square would overlap it
+    return corners
+
+
 class KeyPatchNet(nn.Module):
     """Patches (any number, all of one side p, N x K x 3 x p x p) to a `size` px image, the placement
     mask (probability of each pixel lying under some patch, N x 1 x size x size) and each patch's
@@ -78,8 +105,7 @@ class KeyPatchNet(nn.Module):
         p = patches.shape[-1]
         mask = 1 - (1 - paste(weights, patches.new_ones(n, k, 1, p, p))).prod(1)
         if positions is None:
-            corner = logits.flatten(2).argmax(2)
-            positions = torch.stack([corner // g, corner % g], 2)
+            positions = decode_places(logits, p)
         hard = one_hot_places(positions, g).to(patches.dtype)
         cover = paste(hard, patches.new_ones(n, k, 1, p, p)).sum(1)
         canvas = paste(hard, patches).sum(1) / cover.clamp(min=1)  # overlaps: the patches' mean
