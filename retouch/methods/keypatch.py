@@ -3,7 +3,10 @@ and no positions, draw the whole object with the patches where they belong.
 
 Losses, per the paper: spatial (`spatial_weight`), appearance (the generated image inside the true
 mask against the real pixels there, L1 averaged over the mask, `app_weight`) and adversarial (a
-DCGAN discriminator on whole images, `gan_weight`). The paper's spatial loss compares a predicted
+DCGAN discriminator on whole images, `gan_weight`), and, beyond the paper, `rec_weight` times the
+L1 to the whole photo: the photo the patches came from is known too, and without it the rest of
+the completion learns from the discriminator alone (noisy textures at our budget; docs/benchmarks.md,
+key local patches; 0 is the paper). The paper's spatial loss compares a predicted
 mask with the true one; ours is the cross-entropy of each patch's placement against the corner it
 was cut at, which says the same and which patch goes where, known for free too. In training the
 patches are pasted at their true corners before the U-Net inpaints (`retouch.nets.keypatch`), so
@@ -34,6 +37,7 @@ class KeyPatchConfig:
     spatial_weight: float = 1.0
     app_weight: float = 10.0
     gan_weight: float = 1.0
+    rec_weight: float = 0.0
     gan_mode: str = "vanilla"
     lr: float = 2e-4
     beta1: float = 0.5
@@ -69,16 +73,18 @@ class KeyPatch(Method):
             fake, _, logits = G(patches, z, positions=corners)
             g = logits.shape[-1]
             spatial = F.cross_entropy(logits.float().flatten(2).flatten(0, 1), (corners[..., 0] * g + corners[..., 1]).flatten())
-            appearance = ((fake.float() - real).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1)
+            error = (fake.float() - real).abs()
+            appearance = (error * mask).sum() / (3 * mask.sum()).clamp(min=1)
             gan = self.objective.g_loss(self.nets["D"], fake)
-            loss = cfg.spatial_weight * spatial + cfg.app_weight * appearance + cfg.gan_weight * gan
+            loss = cfg.spatial_weight * spatial + cfg.app_weight * appearance + cfg.gan_weight * gan + cfg.rec_weight * error.mean()
         self.update("G", loss)
         set_requires_grad(self.nets["D"], True)
         with self.autocast():
             d = self.objective.d_loss(self.nets["D"], real, fake.detach())
         self.update("D", d)
         self.advance()
-        return {"spatial": spatial.detach(), "appearance": appearance.detach(), "G_gan": gan.detach(), "D": d.detach()}
+        return {"spatial": spatial.detach(), "appearance": appearance.detach(), "rec": error.mean().detach(), "G_gan": gan.detach(),
+                "D": d.detach()}
 
     @torch.no_grad()
     def sample(self, batch: dict) -> torch.Tensor:

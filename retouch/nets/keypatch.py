@@ -83,7 +83,9 @@ class KeyPatchNet(nn.Module):
             nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8 * ngf, code))
         # logits over every pixel of the image as a corner; a side-p patch uses the g x g that fit
         self.place = nn.Sequential(nn.Linear(2 * code, 4 * code), nn.ReLU(True), nn.Linear(4 * code, size * size))
-        self.noise = nn.Linear(z_dim, size * size)
+        # noise as a 4 x 4 map brought up smoothly: a full-resolution map goes straight through the
+        # U-Net's outer skip and came out as speckle over the whole completion
+        self.noise = nn.Linear(z_dim, 16)
         # canvas (3) + how much patch covers each pixel (1) + noise (1); down to 1 x 1
         self.inpaint = UnetGenerator(5, 3, num_downs=levels(size) + 2, ngf=ngf, norm="batch", dropout=False)
 
@@ -110,6 +112,6 @@ class KeyPatchNet(nn.Module):
         cover = paste(hard, patches.new_ones(n, k, 1, p, p)).sum(1)
         canvas = paste(hard, patches).sum(1) / cover.clamp(min=1)  # overlaps: the patches' mean
         z = torch.zeros(n, self.z_dim, device=patches.device, dtype=patches.dtype) if z is None else z
-        noise = self.noise(z).view(n, 1, self.size, self.size)
+        noise = F.interpolate(self.noise(z).view(n, 1, 4, 4), size=(self.size, self.size), mode="bilinear", align_corners=False)
         image = self.inpaint(torch.cat([canvas, cover.clamp(max=1), noise.to(canvas.dtype)], 1))
         return image, mask, logits
