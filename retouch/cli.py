@@ -451,7 +451,7 @@ def sample(
 def rerender(
     inputs: Path = typer.Argument(..., help="An object photo (centre-cropped to a square)."),
     output: Path = typer.Option(..., "-o", "--output", help="The re-render, at the model's size (32 px for CIFAR-10 runs)."),
-    model: str = typer.Option(..., help="A tdgan run folder or its weights file."),
+    model: str = typer.Option("cifar10-tdgan", help="TD-GAN model: shipped name, a tdgan run folder or its weights file."),
     set_: list[str] = typer.Option(..., "--set", help="TAG=VALUE, repeatable: viewpoint=original|mirrored, rotation=0|90|180|270, "
                                                       "lighting=dark|normal|bright, temperature=warm|neutral|cool."),
 ) -> None:
@@ -486,7 +486,7 @@ def eval_rerender(
 def complete(
     patches: list[Path] = typer.Argument(..., help="One or more patch images of one object (any order, no positions)."),
     output: Path = typer.Option(..., "-o", "--output", help="Completion | placement (the completion lit where the patches go)."),
-    model: str = typer.Option(..., help="A keypatch run folder or its weights file."),
+    model: str = typer.Option("cifar10-keypatch", help="Key-patch model: shipped name, a keypatch run folder or its weights file."),
     patch: int = typer.Option(8, help="Side the model's patches were cut at in training (data.region_size); each patch is resized to it."),
     seed: int = typer.Option(0, help="Seed of the noise: another seed, another completion."),
 ) -> None:

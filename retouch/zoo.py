@@ -109,6 +109,20 @@ ZOO: dict[str, ZooEntry] = {
         summary="the projection discriminator trained with cifar10-prior: DGP's feature distance (loaded beside the prior, not alone)",
         card="docs/models/cifar10-prior.md",
     ),
+    "cifar10-keypatch": ZooEntry(
+        file="cifar10-keypatch.safetensors",
+        sha256="0e6114abf3d58e2c9be8879a0d21f636c6ec618088a946d357bd3c5c743b3129",
+        task="complete",
+        summary="key local patches (Lee et al.) on CIFAR-10: places three 8 px patches and inpaints the 32 px object around them; `retouch complete`",
+        card="docs/models/cifar10-keypatch.md",
+    ),
+    "cifar10-tdgan": ZooEntry(
+        file="cifar10-tdgan.safetensors",
+        sha256="0792d3d4267071133697795f51e665fda9d9a3b1a819bca7150a90a1abbb6eb3",
+        task="rerender",
+        summary="TD-GAN on tagged CIFAR-10 (mirror, quarter turns, lighting, colour temperature) re-rendering 32 px objects; `retouch rerender`",
+        card="docs/models/cifar10-tdgan.md",
+    ),
     "colorize": ZooEntry(
         file="colorize.safetensors",
         sha256="1d971ec58af0ae88af2229facee8417d3fc78b7d9e1304e91b09343946024dfc",

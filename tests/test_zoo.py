@@ -32,5 +32,9 @@ def test_shipped_model_is_intact_documented_and_loads(name):
     if entry.task == "generate":  # a class-conditional generator: latent and class in, image out
         assert net(torch.randn(1, net.dim_z), torch.tensor([0])).shape == expected
         return
+    if entry.task == "complete":  # key patches (three 8 px, no order) in: image, placement mask, corner logits out
+        image, mask, logits = net(torch.zeros(1, 3, 3, 8, 8))
+        assert image.shape == expected and mask.shape == (1, 1, size, size) and logits.shape == (1, 3, size - 7, size - 7)
+        return
     channels = spec.get("in_channels", 3)  # 4 for region restorers: the image and its mask
     assert net(torch.zeros(1, channels, size, size)).shape == expected
