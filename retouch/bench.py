@@ -11,8 +11,8 @@ The two settings are timed in one run, alternately (`retouch.timing.rates`), whi
 the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
 `torch.utils.flop_counter`) turn times into achieved GFLOP/s. The deep generative prior's case
 times fit steps (image-steps/s): one image at a time, as DGP's reference code fits them, against
-8 at once, each with its own copy of G (vmapped) and fused Adam, both fp32 (bf16 made the vmapped
-fit slower on the CPU we measured).
+8 at once, each with its own copy of G (vmapped), both fp32 (bf16 made the vmapped fit slower
+on the CPU we measured).
 """
 
 from __future__ import annotations
@@ -117,16 +117,14 @@ def _upscale(size: int, dtype: torch.dtype, device: torch.device, backend: str =
     return lambda: tr(x)
 
 
-def _dgp_fit(batch: int, steps: int, device: torch.device, reference: bool) -> Callable[[], None]:
+def _dgp_fit(batch: int, steps: int, device: torch.device) -> Callable[[], None]:
     """`steps` steps of the shipped CIFAR-10 prior's DGP fit (all of G learning, D-feature + MSE
-    loss) on `batch` random 32x32 images, from fixed starts (the latent search is not timed).
-    `reference` uses torch's default Adam, as DGP's code does, instead of our fused one."""
+    loss) on `batch` random 32x32 images, from fixed starts (the latent search is not timed)."""
     from retouch.prior.engine import DGP, Settings, Stage, load_prior
     from retouch.prior.tasks import Observation
 
     G, D, _ = load_prior("cifar10-prior", device)
     dgp = DGP(G, D, device, torch.float32)
-    dgp.fused_adam = dgp.fused_adam and not reference
     gen = torch.Generator().manual_seed(0)
     x = (torch.rand(batch, 3, dgp.size, dgp.size, generator=gen) * 2 - 1).to(device)
     start = (torch.randn(batch, G.dim_z, generator=gen).to(device), torch.arange(batch, device=device) % dgp.n_classes)
@@ -225,9 +223,8 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
          (lambda: _film_demosaic(*film(), dev, streamed=False), film_frames, "frames through PNG files (DeepMosaics' way)"),
          (lambda: _film_demosaic(*film(), dev, streamed=True), film_frames, "streamed (retouch.video), temporal", ours)),
         ("DGP fit, 32x32 (cifar10-prior)", "image-steps/s",
-         (lambda: _dgp_fit(1, dgp_steps, dev, reference=True), dgp_steps, "fp32, one image at a time"),
-         (lambda: _dgp_fit(8, dgp_steps, dev, reference=False), 8 * dgp_steps, "fp32, 8 images at once (a G copy each), fused Adam",
-          torch.float32)),
+         (lambda: _dgp_fit(1, dgp_steps, dev), dgp_steps, "fp32, one image at a time"),
+         (lambda: _dgp_fit(8, dgp_steps, dev), 8 * dgp_steps, "fp32, 8 images at once (a G copy each)", torch.float32)),
     ]
     cases = [c for c in cases if wanted(c[0])]
     peaks = {dt: peak_gflops(dt, dev) for dt in {torch.float32, ours}}

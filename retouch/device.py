@@ -12,8 +12,6 @@ from retouch.errors import RetouchError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
-#: where torch.optim.Adam has a fused kernel (one pass over every tensor of a group per update)
-FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -91,19 +91,6 @@ def test_a_batch_fits_each_image_as_if_alone(dgp):
     assert torch.allclose(together.z[1:2], alone.z, atol=1e-5)
 
 
-def test_fused_adam_fits_as_torchs_default_adam_does(dgp):
-    x = images(2, seed=3)
-    obs = T.Observation(mask=centre_hole(32, 12))
-    assert dgp.fused_adam  # the default on CPU
-    fused = dgp.fit(x * obs.mask, obs, SMALL)
-    dgp.fused_adam = False
-    plain = dgp.fit(x * obs.mask, obs, SMALL)
-    moved = {k: (fused.params[k] - dgp.G.state_dict()[k]).abs().max() for k in fused.params}
-    assert max(moved.values()) > 1e-4  # the weights were fitted, so the optimisers did work
-    assert torch.allclose(fused.image, plain.image, atol=1e-4)
-    assert all(torch.allclose(fused.params[k], plain.params[k], atol=1e-5) for k in fused.params)
-
-
 def test_stages_train_only_their_parts_and_the_fit_gets_closer(dgp):
     x = images(2)
     obs = T.Observation()

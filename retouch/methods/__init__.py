@@ -12,8 +12,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from retouch.device import FUSED_ADAM_DEVICES, autocast
+from retouch.device import autocast
 from retouch.nets import build_net
+
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
 def linear_decay(steps: int, decay_start: float):

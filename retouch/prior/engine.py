@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from retouch.device import FUSED_ADAM_DEVICES, autocast
+from retouch.device import autocast
 from retouch.errors import RetouchError
 from retouch.zoo import check_task, load_model, read_meta, resolve
 
@@ -140,10 +140,6 @@ class DGP:
     def __init__(self, G: nn.Module, D: nn.Module, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
         self.G, self.D = G.eval(), D.eval()
         self.device, self.dtype = torch.device(device), dtype
-        #: Adam's fused kernel where torch has one, as training uses: the same update, one pass per
-        #: tensor; 0.95-1.14x on a 2-core Zen 4 CPU, median 1.03x (docs/benchmarks.md). `retouch
-        #: bench` turns it off for the reference's setting
-        self.fused_adam = self.device.type in FUSED_ADAM_DEVICES
         self.n_classes = D.embed.num_embeddings
         self.size = 4 * 2 ** len(G.blocks)  # G doubles a 4x4 grid once per block
         self.per_image = PerImageG(G)
@@ -244,7 +240,7 @@ class DGP:
             groups = [{"params": [z], "lr": stage.lr_z}]
             if learn:
                 groups.append({"params": [params[name] for name in sorted(learn)], "lr": stage.lr_G})
-            opt = torch.optim.Adam(groups, betas=(0.0, 0.999), fused=self.fused_adam)  # β1 = 0: a zero gradient moves nothing
+            opt = torch.optim.Adam(groups, betas=(0.0, 0.999))  # β1 = 0: a zero gradient moves nothing
             for _ in range(stage.steps):
                 x = self.generate(z, y, params)
                 observed = observe(x, which)
