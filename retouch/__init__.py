@@ -11,7 +11,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = ["RetouchError", "__version__", "demosaic", "translate", "upscale"]
 
-_API = {"translate": "retouch.tasks.apply", "demosaic": "retouch.tasks.restore", "upscale": "retouch.tasks.upscale"}
+_API = {"translate": "retouch.tasks.translate", "demosaic": "retouch.tasks.restore", "upscale": "retouch.tasks.upscale"}
 
 
 def __getattr__(name: str):

@@ -6,7 +6,7 @@ would (fp32, batch 1 and torch's default Adam for training) and (b) our fast set
 Adam (the default) and, for training, the batch (1 to 8) and compiling measured fastest per image
 on this machine (`retouch.tune`, kept per machine; `quick` does not try compiling, which costs a
 minute). Inference cases run ours with `--backend auto`: ONNX Runtime or OpenVINO where one
-was timed at least 25% faster than torch in fp32 on this CPU (`retouch.backends`), labelled so.
+was timed at least 25% faster than torch in fp32 on this CPU (`retouch.models.backends`), labelled so.
 The two settings are timed in one run, alternately (`retouch.timing.rates`), which keeps
 the ratio honest on a machine whose speed drifts; the FLOPs of one unit of work (counted by
 `torch.utils.flop_counter`) turn times into achieved GFLOP/s. The deep generative prior's case
@@ -83,8 +83,8 @@ def inference_backend(model: str, task: str, dtype: torch.dtype, device: torch.d
     """What `--backend auto` runs `model` with here at `dtype`: a CPU runtime (ONNX Runtime, OpenVINO)
     where it was timed clearly faster than torch on this CPU (cached per machine), else torch (GPUs,
     no runtime installed)."""
-    from retouch.backends import RUNTIMES
-    from retouch.tasks.apply import load_translator
+    from retouch.models.backends import RUNTIMES
+    from retouch.models.runner import load_translator
 
     if device.type != "cpu":
         return "torch"
@@ -98,8 +98,9 @@ def inference_backend(model: str, task: str, dtype: torch.dtype, device: torch.d
 def _demosaic(size: int, dtype: torch.dtype, device: torch.device, backend: str = "torch") -> Callable[[], None]:
     """The shipped demosaic model restoring a size x size image mosaicked all over."""
     from retouch.degrade import Mosaic
-    from retouch.tasks.apply import load_translator
-    from retouch.tasks.restore import box_mask, restore_region
+    from retouch.geometry import box_mask
+    from retouch.models.runner import load_translator
+    from retouch.tasks.restore import restore_region
 
     tr = load_translator("demosaic", str(device), "bf16" if dtype == torch.bfloat16 else "fp32", task="restore", backend=backend)
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -110,7 +111,7 @@ def _demosaic(size: int, dtype: torch.dtype, device: torch.device, backend: str 
 
 def _upscale(size: int, dtype: torch.dtype, device: torch.device, backend: str = "torch") -> Callable[[], None]:
     """The shipped srresnet-x4 making a size x size image from a quarter-size one."""
-    from retouch.tasks.apply import load_translator
+    from retouch.models.runner import load_translator
 
     tr = load_translator("srresnet-x4", str(device), "bf16" if dtype == torch.bfloat16 else "fp32", task="upscale", backend=backend)
     x = torch.rand(1, 3, size // 4, size // 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -138,7 +139,7 @@ def _film(folder: Path, width: int, height: int, frames: int, box: int) -> tuple
     import skimage.data
     from PIL import Image
 
-    from retouch.locate.temporal import Static
+    from retouch.film.tracks import Static
     from retouch.tasks.clips import camera_frames, write_clip
     from retouch.tasks.hide import mosaic_video
 
@@ -153,8 +154,8 @@ def _film_demosaic(clip: Path, square: tuple[int, int, int, int], device: torch.
     """The shipped demosaic model on every frame's square, end to end: decoded, restored and
     encoded as a stream (`retouch demosaic`, temporal), or as DeepMosaics runs a film: every
     frame written to a PNG file, the files restored, and the restored files encoded."""
+    from retouch.film.tracks import Static
     from retouch.io import load_image, save_image
-    from retouch.locate.temporal import Static
     from retouch.tasks.clips import write_clip
     from retouch.tasks.restore import demosaic_files, demosaic_video
     from retouch.video import probe, read_frames
@@ -258,7 +259,7 @@ def film_overhead(clip: Path, box: tuple[int, int, int, int], codec: str | None 
                   repeats: int = 2) -> dict:
     """`retouch mosaic --box` on `clip` against a plain decode and re-encode of it with the same
     codec settings (`retouch.video.reencode`), alternated `repeats` times in one run, best of each."""
-    from retouch.locate.temporal import Static
+    from retouch.film.tracks import Static
     from retouch.tasks.hide import mosaic_video
     from retouch.video import DEFAULT_CRF, reencode
 

@@ -20,9 +20,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from retouch.degrade import Mosaic
+from retouch.geometry import box_mask
 from retouch.io import Provenance, save_image, to_pil, to_tensor
 from retouch.metrics import image_metrics
-from retouch.tasks.restore import DEFAULT_MODEL, box_mask, load_restorer, restore_region
+from retouch.tasks.restore import DEFAULT_MODEL, load_restorer, restore_region
 
 #: scikit-image photo -> the CIFAR-10 class whose map we follow (None: the classifier's own guess)
 PHOTOS: dict[str, str | None] = {"chelsea": "cat", "rocket": None, "coffee": None}
@@ -133,8 +134,8 @@ def run_video_demo(out: Path, block: int = 8, model: str = DEFAULT_MODEL, second
     tracked and hidden (`mosaic --locate cam`), then restored from the tracked boxes
     (`demosaic --boxes-json`), per frame and temporally; PSNR inside the boxes against the
     clean clip. Writes clean.mp4, hidden.mp4, restored.mp4, boxes.json into `out`."""
+    from retouch.film.tracks import Listed, Tracked
     from retouch.locate.cam import heat_map, peak
-    from retouch.locate.temporal import Listed, Tracked
     from retouch.metrics import psnr
     from retouch.tasks.clips import camera_frames, write_clip
     from retouch.tasks.hide import mosaic_video

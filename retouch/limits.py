@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from PIL import Image
 
+from retouch.defaults import MAX_PIXELS
 from retouch.errors import RetouchError
 
-# The largest image (width x height) retouch decodes. A forged header can claim gigapixels in a
-# few hundred bytes, and every verb holds float copies of what it reads (12 bytes a pixel), so the
-# size is checked before any pixel is decoded. 200 MP lets a 100 MP photo through with room.
-DEFAULT_MAX_PIXELS = 200_000_000
+DEFAULT_MAX_PIXELS = MAX_PIXELS  # why this number: retouch.defaults
 _limit = DEFAULT_MAX_PIXELS
 Image.MAX_IMAGE_PIXELS = _limit  # Pillow warns above it and refuses above twice it
 

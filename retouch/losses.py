@@ -159,7 +159,7 @@ class VGGContent(nn.Module):
 
     def __init__(self, path: str | Path, layer: str = "relu5_4") -> None:
         super().__init__()
-        from retouch.nets.vgg import load_vgg19
+        from retouch.models.foreign.vgg import load_vgg19
 
         self.vgg = load_vgg19(path, layer)
 

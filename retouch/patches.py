@@ -5,7 +5,7 @@ from a saliency or detection network. Two proposals here: `random` positions (se
 `cam`, the squares where the classifier's activation map for the photo's class is strongest,
 taken greedily without overlap: the parts that make the object what it is, so where a patch goes
 follows from what it shows (random squares carry little of that: a model trained on them learnt
-no placement, docs/benchmarks.md). Either way the ground-truth mask is exact, the union of the
+no placement, docs/notes/benchmarks-history.md). Either way the ground-truth mask is exact, the union of the
 patches' squares, and the patches are shuffled: the model must learn nothing from their order.
 """
 
@@ -93,7 +93,7 @@ class KeyPatchImages(Dataset):
     def __init__(self, data, train: bool = True):
         from dataclasses import replace
 
-        from retouch.methods.classifier import LabelledImages
+        from retouch.labelled import LabelledImages
 
         (k, k_hi), (patch, patch_hi) = data.regions, data.region_size
         if k != k_hi or patch != patch_hi or not 1 <= k or not 4 <= patch <= data.size:

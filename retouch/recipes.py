@@ -13,7 +13,7 @@ from pathlib import Path
 
 from retouch.errors import RetouchError
 
-# What `retouch train demosaic` degrades the photos with (docs/guide.md explains each part)
+# What `retouch train demosaic` degrades the photos with (docs/howto/train.md#degradations explains each part)
 DEMOSAIC_DEGRADE = "mosaic:block=4-24,aspect=0.75-1.33+edge:sigma=0.5-1.5,p=0.2+rescale:factor=0.75-1.33,p=0.25"
 DEMOSAIC_POST = "jpeg:quality=40-95,p=0.6"
 RECIPES = ("demosaic",)
@@ -22,8 +22,8 @@ RECIPES = ("demosaic",)
 def recipe(name: str, photos: str | Path | list, init_from: str = "demosaic", size: int | None = None):
     """The RunConfig of a named recipe over `photos` (a folder or a list), fine-tuning `init_from`
     on crops of `size` (default: the size it was trained at)."""
+    from retouch.models.load import read_meta, resolve
     from retouch.train import RunConfig
-    from retouch.zoo import read_meta, resolve
 
     if name not in RECIPES:
         raise RetouchError(f"Unknown recipe {name!r}; known: {', '.join(RECIPES)}.")

@@ -39,7 +39,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from retouch.errors import RetouchError
 from retouch.io import load_image, read_image, save_image
-from retouch.zoo import ZOO
+from retouch.models.zoo import ZOO
 
 DEFAULT_MAX_PIXELS = 50_000_000  # a 50 Mpx photo: above any phone's, far below Pillow's bomb limit
 UPSCALE_MAX_PIXELS = 1_000_000  # x4 of 1 Mpx is 16 Mpx out, tens of seconds per model on a CPU
@@ -133,7 +133,7 @@ def painted_mask(layers: list[np.ndarray] | None, w: int, h: int) -> np.ndarray:
 def where(mode: str, box: tuple[float, ...], layers: list[np.ndarray] | None, size: tuple[int, int], workdir: Path) -> Where:
     """The page's region inputs as a `Where`; a painted mask is written to `workdir` (white = act here)."""
     if mode == "box":
-        from retouch.tasks.restore import box_mask, parse_box
+        from retouch.geometry import box_mask, parse_box
 
         parsed = parse_box(",".join(str(int(v or 0)) for v in box))
         box_mask(size[1], size[0], parsed)  # raises when the box leaves the photo
@@ -226,7 +226,7 @@ def upscale(src: Path, model: str, device: str, workdir: Path) -> Path:
 
 def translate(src: Path, model: str, run: str, direction: str, device: str, workdir: Path) -> Path:
     """`retouch translate` with a shipped model, or the run folder / weights file typed in `run`."""
-    from retouch.tasks.apply import translate_files
+    from retouch.tasks.translate import translate_files
 
     chosen = run.strip() or model
     if run.strip() and not Path(chosen).expanduser().exists():
@@ -242,8 +242,8 @@ def prior(src: Path, task: str, region: Where, device: str, workdir: Path) -> Pa
     For inpainting the region is the hole; `run_prior` wants the known pixels white, so the
     region's mask is written inverted.
     """
+    from retouch.geometry import box_mask, read_mask
     from retouch.prior.run import run_prior
-    from retouch.tasks.restore import box_mask, read_mask
 
     if task not in PRIOR_TASKS:
         raise RetouchError(f"Unknown prior task {task!r}; use one of {', '.join(PRIOR_TASKS)}.")
@@ -267,8 +267,8 @@ def film(src: Path, verb: str, region: str, box: tuple[float, ...], block: int, 
     """A film through `retouch mosaic`, `demosaic` or `upscale`: an H.264 mp4 with the input's sound,
     timing and the provenance tags the CLI writes. `region` says where (`FILM_REGIONS`); the box is
     X, Y, W, H on the first frame."""
-    from retouch.locate.temporal import Found, region_source
-    from retouch.tasks.restore import parse_box
+    from retouch.film.tracks import Found, region_source
+    from retouch.geometry import parse_box
 
     if verb not in FILM_VERBS:
         raise RetouchError(f"Unknown verb {verb!r}; use one of {', '.join(FILM_VERBS)}.")

@@ -98,7 +98,7 @@ class TaggedImages(Dataset):
     def __init__(self, data, train: bool = True):
         from dataclasses import replace
 
-        from retouch.methods.classifier import LabelledImages
+        from retouch.labelled import LabelledImages
 
         self.photos = LabelledImages(replace(data, flip=False, load_size=data.size), train=False)
         self.train = train

@@ -34,7 +34,7 @@ from retouch.device import pick_device, pick_precision
 from retouch.errors import RetouchError
 from retouch.io import save_image
 from retouch.methods import get_method
-from retouch.zoo import load_pth, save_weights
+from retouch.models.files import load_pth, save_weights
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -50,7 +50,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     # torch.compile every network: pix2pix U-Net 256 steps 1.2x faster on CPU after about a minute
-    # of compiling (docs/benchmarks.md), so it pays for runs longer than a few minutes
+    # of compiling (docs/notes/benchmarks-history.md), so it pays for runs longer than a few minutes
     compile: bool = False
     log_every: int = 50
     sample_every: int = 1000
@@ -58,6 +58,10 @@ class TrainConfig:
     # Start the inference network from another run (its full-precision checkpoint) or weights
     # file, e.g. a GAN phase after an L1 warm-up; the optimisers start fresh.
     init_from: str = ""
+    # With init_from: also start the networks the run exports beside the inference net (a GAN
+    # prior's discriminator, which DGP's feature distance reads) from the source's copies, so a
+    # continued prior keeps its generator and discriminator in step
+    init_extra: bool = False
     # A NaN or inf loss: "stop" the run (its last checkpoint is good), or "skip" the step (undo its
     # update and go on, counted as `skipped` in the log; costs a copy of the training state per step)
     nonfinite: str = "stop"
@@ -197,7 +201,7 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
             torch.cuda.set_rng_state_all(rng["cuda"])
     else:
         if t.init_from:
-            _init_from(method, t.init_from, device)
+            _init_from(method, t.init_from, device, t.init_extra)
         if ranks.world > 1:  # ranks draw their own dropout masks and latents, not copies of rank 0's
             torch.manual_seed(t.seed + 1_000_003 * ranks.rank)
     distributed.broadcast_nets(method.nets, ranks)
@@ -339,11 +343,12 @@ def _rng_kept(device: torch.device):
     return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
 
-def _init_from(method, source: str | Path, device: torch.device) -> None:
+def _init_from(method, source: str | Path, device: torch.device, extra: bool = False) -> None:
     """Load the generator(s) from a run folder's checkpoint, a weights file or a shipped name: the
     inference network (and the nets in `method.init_copies`), or both generators of an unpaired
-    (two-way) model; discriminators and optimisers start fresh."""
-    from retouch.zoo import load_model, read_meta, resolve
+    (two-way) model; with `extra`, also the exported companions (`export_extra`: a prior's
+    discriminator); other discriminators and the optimisers start fresh."""
+    from retouch.models.load import load_model, read_meta, resolve
 
     ckpt = Path(source) / CHECKPOINT
     meta = read_meta(resolve(source))
@@ -361,6 +366,30 @@ def _init_from(method, source: str | Path, device: torch.device) -> None:
             raise RetouchError(f"init_from {source}: its network {name} {spec} differs from this run's {method.specs.get(name)}.")
         for target in [name, *([] if two_way else method.init_copies)]:
             method.nets[target].load_state_dict(state)
+    if extra:
+        _init_extra(method, source, device)
+
+
+def _init_extra(method, source: str | Path, device: torch.device) -> None:
+    """The companions a run exports (`discriminator` -> the run's checkpoint, or the weights file
+    `<source>-discriminator` / `discriminator.safetensors` beside it), each into the net of that role."""
+    from retouch.models.load import load_model, resolve
+
+    ckpt = Path(source) / CHECKPOINT
+    nets = load_pth(ckpt, device)["method"]["nets"] if ckpt.exists() else None
+    with _rng_kept(device):
+        roles = {name: extra for name, (extra, _) in method.export_extra().items()}
+    for name, exported in roles.items():
+        target = next(k for k, net in method.nets.items() if net is exported)
+        if nets is not None:
+            state = nets[target]
+        else:
+            path = resolve(source)
+            sibling = path.with_name(f"{name}.safetensors") if path.name == "model.safetensors" else path.with_name(f"{path.stem}-{name}.safetensors")
+            if not sibling.exists():
+                raise RetouchError(f"init_extra: {source} has no {name} beside it ({sibling.name}); drop train.init_extra to start it fresh.")
+            state = load_model(sibling, device)[0].state_dict()
+        method.nets[target].load_state_dict(state)
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -32,21 +32,29 @@ from typing import Protocol
 import av
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from retouch.atomic import atomic_write
+from retouch.defaults import FILM_CRF
 from retouch.errors import RetouchError
+from retouch.geometry import Box, region_boxes
 from retouch.io import Provenance
 
 # Container per extension (animated GIF included); what PyAV/FFmpeg calls each muxer.
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi", ".gif": "gif"}
 VIDEO_EXTENSIONS = frozenset(FORMATS)
 DEFAULT_CODEC = "libx264"
-DEFAULT_CRF = 18  # visually lossless for H.264: what is outside the regions should not visibly change
+DEFAULT_CRF = FILM_CRF  # why this number: retouch.defaults
 _CODEC_FOR = {".webm": "libvpx-vp9", ".gif": "gif"}  # containers that cannot hold H.264
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
 
-Box = tuple[int, int, int, int]
 FrameFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
@@ -432,7 +440,6 @@ def process_video(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, reg
 def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions: RegionSource | None, codec: str | None,
              crf: int | None, batch: int, scale: int, regions_json: Path | None, context: int | None,
              show_progress: bool) -> list[list[Box]]:
-    from retouch.tasks.restore import region_boxes
 
     codec = check_output(dst, codec)
     all_boxes: list[list[Box]] = []

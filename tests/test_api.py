@@ -15,7 +15,7 @@ def test_verbs_stay_functions_in_a_fresh_interpreter(order):
 import importlib, retouch
 first = {{v: getattr(retouch, v) for v in {order!r}}}
 for v in {order!r}:
-    importlib.import_module("retouch.tasks." + {{"translate": "apply", "demosaic": "restore", "upscale": "upscale"}}[v])
+    importlib.import_module("retouch.tasks." + {{"translate": "translate", "demosaic": "restore", "upscale": "upscale"}}[v])
 for v in {order!r}:
     assert callable(getattr(retouch, v)) and getattr(retouch, v) is first[v], v
 print("ok")

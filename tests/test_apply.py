@@ -7,12 +7,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import retouch
-from retouch.tasks.apply import SelfEnsemble, Translator, _starts, load_translator
 from retouch.cli import app
 from retouch.errors import RetouchError
 from retouch.io import read_provenance
+from retouch.models.files import save_weights
+from retouch.models.load import load_model, read_meta
+from retouch.models.runner import SelfEnsemble, Translator, _starts, load_translator
 from retouch.nets import build_net
-from retouch.zoo import load_model, read_meta, save_weights
 
 SPEC = {"name": "unet", "in_channels": 3, "out_channels": 3, "num_downs": 5, "ngf": 4, "norm": "instance", "dropout": False}
 

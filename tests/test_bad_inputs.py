@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from retouch.io import IMAGE_EXTENSIONS, read_provenance
-from retouch.tasks.apply import FilesFailed
+from retouch.tasks.files import FilesFailed
 from retouch.tasks.upscale import upscale_files
 
 SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "bad_inputs.py"

@@ -6,8 +6,9 @@ import torch
 from safetensors.torch import save_file
 
 from retouch.errors import RetouchError
+from retouch.models.foreign.biggan import load_biggan
 from retouch.nets import NETS, build_net
-from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator, SNConv2d, load_biggan
+from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator, SNConv2d
 
 # Small versions of the released 128 px models (ch 96 -> 4 in G, 8 in D so D's 64 px attention
 # keeps 8 channels), 10 classes; everything else as released (dim_z 120, shared_dim 128, hier).

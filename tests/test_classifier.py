@@ -16,11 +16,12 @@ from retouch.data import DataConfig
 from retouch.errors import RetouchError
 from retouch.evaluate.paired import evaluate
 from retouch.io import read_provenance, to_tensor
+from retouch.labelled import LabelledImages
 from retouch.locate.cam import box, cam, heat_map, locate_box, region
-from retouch.methods.classifier import Classifier, LabelledImages, background_photos
+from retouch.methods.classifier import Classifier, background_photos
+from retouch.models.load import load_model
 from retouch.nets import build_net
 from retouch.train import CHECKPOINT, RunConfig, train
-from retouch.zoo import load_model
 from tests.helpers import killed_run
 
 SPEC = {"name": "resnet_gap", "num_classes": 5, "width": 4, "blocks": [1, 2], "init": "kaiming"}

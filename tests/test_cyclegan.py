@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from retouch.tasks.apply import load_translator
 from retouch.data import DataConfig, UnalignedDataset
 from retouch.errors import RetouchError
 from retouch.methods.cyclegan import CycleGAN, CycleGANConfig, ImagePool
+from retouch.models.runner import load_translator
 from retouch.nets import build_net
 from retouch.nets.patchgan import receptive_field
 from retouch.train import CHECKPOINT, RunConfig, train
@@ -165,7 +165,7 @@ def test_translate_picks_the_generator_of_each_direction(tmp_path):
 def test_eval_translation_counts_the_classifiers_calls(tmp_path):
     from retouch.evaluate import predict_classes
     from retouch.evaluate.translation import evaluate_translation
-    from retouch.zoo import load_model
+    from retouch.models.load import load_model
 
     data = tiny_domains(tmp_path / "data")
     train(tiny_cyclegan(data, steps=2), tmp_path / "run", show_progress=False)

@@ -2,7 +2,7 @@
 same global batch: equal losses within float tolerance, one writer, and an exact resume.
 
 pix2pix with a tiny U-Net and PatchGAN, no normalisation and no dropout: per-sample losses and no
-random draws in the step, the conditions under which the two must agree (docs/guide.md).
+random draws in the step, the conditions under which the two must agree (docs/howto/train.md).
 """
 
 from __future__ import annotations

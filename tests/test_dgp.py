@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from retouch.cli import app
 from retouch.errors import RetouchError
 from retouch.evaluate.dgp import centre_hole, opencv_inpaint, pgd, psnr_inside
+from retouch.models.files import companion_path
 from retouch.prior import tasks as T
-from retouch.prior.engine import DGP, Settings, Stage, discriminator_path, generator_parts, load_prior
+from retouch.prior.engine import DGP, Settings, Stage, generator_parts, load_prior
 from retouch.train import train
 from tests.helpers import smooth_image
 from tests.test_gan_prior import class_folders, tiny_prior
@@ -46,8 +47,8 @@ def images(n: int, seed: int = 0) -> torch.Tensor:
 
 
 def test_prior_run_ships_its_discriminator_and_load_prior_says_what_is_missing(prior_run, tmp_path):
-    assert discriminator_path(prior_run / "model.safetensors") == prior_run / "discriminator.safetensors"
-    assert discriminator_path(Path("w/cifar10-prior.safetensors")).name == "cifar10-prior-discriminator.safetensors"
+    assert companion_path(prior_run / "model.safetensors") == prior_run / "discriminator.safetensors"
+    assert companion_path(Path("w/cifar10-prior.safetensors")).name == "cifar10-prior-discriminator.safetensors"
     lone = tmp_path / "lone.safetensors"
     lone.write_bytes((prior_run / "model.safetensors").read_bytes())
     with pytest.raises(RetouchError, match="no discriminator"):
@@ -229,7 +230,7 @@ def test_a_released_style_biggan_runs_through_the_same_engine():
 
 
 def test_a_prior_folder_run_fits_the_good_files_and_lists_the_bad_ones(prior_run, tmp_path):
-    from retouch.tasks.apply import FilesFailed
+    from retouch.tasks.files import FilesFailed
 
     src = tmp_path / "in"
     src.mkdir()

@@ -13,12 +13,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from retouch.backends import set_backend
 from retouch.cli import app
 from retouch.errors import RetouchError
-from retouch.export import export_onnx
+from retouch.models.export import export_onnx
+from retouch.models.load import load_model
 from retouch.train import train
-from retouch.zoo import load_model
 from tests.helpers import basicsr_msrresnet_state
 
 onnx = pytest.importorskip("onnx")
@@ -117,15 +116,12 @@ def test_backend_runtimes_give_the_torch_backends_output(tmp_path, verb, extra, 
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)).save(tmp_path / "in.png")
     outs = {}
-    try:
-        for backend in ("torch", runtime):
-            out = tmp_path / f"{backend}.png"
-            r = CliRunner().invoke(app, [verb, str(tmp_path / "in.png"), "-o", str(out), "--backend", backend, "--device", "cpu",
-                                          "--precision", "fp32", *extra])
-            assert r.exit_code == 0, r.output
-            outs[backend] = np.asarray(Image.open(out)).astype(int)
-    finally:
-        set_backend("torch")  # the choice is process-wide: later tests in this worker run on torch
+    for backend in ("torch", runtime):
+        out = tmp_path / f"{backend}.png"
+        r = CliRunner().invoke(app, [verb, str(tmp_path / "in.png"), "-o", str(out), "--backend", backend, "--device", "cpu",
+                                      "--precision", "fp32", *extra])
+        assert r.exit_code == 0, r.output
+        outs[backend] = np.asarray(Image.open(out)).astype(int)
     assert outs["torch"].shape == outs[runtime].shape
     assert np.abs(outs["torch"] - outs[runtime]).max() <= 1
     assert read_provenance(tmp_path / f"{runtime}.png")["task"] == read_provenance(tmp_path / "torch.png")["task"]
@@ -137,8 +133,8 @@ def test_openvino_runs_bf16_at_bf16_precision_as_close_as_torch_bf16(model, task
     lands within bf16 rounding of torch fp32, no farther than torch's own bf16 autocast (measured on a
     Sapphire Rapids Xeon: at most 2.7 levels of 255 on srresnet-x4, mean 0.28; torch bf16 2.6 and 0.31)."""
     pytest.importorskip("openvino")
-    from retouch.backends import OvNet
-    from retouch.tasks.apply import load_translator
+    from retouch.models.backends import OvNet
+    from retouch.models.runner import load_translator
 
     x = torch.rand(1, channels, 64, 96, generator=torch.Generator().manual_seed(0)) * 2 - 1
     reference = load_translator(model, "cpu", "fp32", task=task, backend="torch").net
@@ -161,9 +157,9 @@ def test_unknown_backend_is_one_line(tmp_path):
 def test_backend_auto_times_once_and_caches_the_choice(tmp_path, monkeypatch):
     """`auto` times torch and every installed runtime on the model's network once per machine and
     model, writes the choice and the times to the cache, and reads it back the next time untimed."""
-    import retouch.backends as backends
     import retouch.measured as measured
-    from retouch.tasks.apply import load_translator
+    import retouch.models.backends as backends
+    from retouch.models.runner import load_translator
 
     monkeypatch.setenv(measured.CACHE_ENV, str(tmp_path))
     tr = load_translator("demosaic", "cpu", "fp32", task="restore", backend="auto", tile=64)
@@ -177,7 +173,7 @@ def test_backend_auto_times_once_and_caches_the_choice(tmp_path, monkeypatch):
     assert isinstance(tr.net, kinds[entry["backend"]])
     built = []
     monkeypatch.setattr(backends, "runtime_net", lambda name, net, meta, dtype=None: built.append(name) or "stub")
-    from retouch.tasks.apply import _load_translator
+    from retouch.models.runner import _load_translator
 
     _load_translator.cache_clear()  # load again from scratch: the choice must come from the file, untimed
     again = load_translator("demosaic", "cpu", "fp32", task="restore", backend="auto", tile=64)

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from retouch.cli import app
 from retouch.errors import RetouchError
-from retouch.foreign import convert, parse_arch, read_foreign
+from retouch.models.foreign import convert, parse_arch, read_foreign
+from retouch.models.load import load_model, read_meta
 from retouch.nets import build_net
 from retouch.prior.engine import load_prior
-from retouch.zoo import load_model, read_meta
 from tests.helpers import basicsr_msrresnet_state
 
 PIX2PIX = [

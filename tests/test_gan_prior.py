@@ -50,7 +50,7 @@ def test_killed_prior_run_resumes_exactly_and_the_ema_lags_g(tmp_path, monkeypat
     assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
     g, ema = a["G"]["linear.weight"], a["G_ema"]["linear.weight"]
     assert not torch.equal(g, ema)  # after ema_start the average trails G
-    from retouch.zoo import load_model
+    from retouch.models.load import load_model
 
     D, meta = load_model(tmp_path / "full" / "discriminator.safetensors")  # written beside the prior, for DGP
     assert meta["task"] == "discriminate" and torch.allclose(D.state_dict()["linear.weight"], a["D"]["linear.weight"].half().float())
@@ -67,7 +67,7 @@ def test_diff_augment_is_seeded_differentiable_and_cuts_a_hole():
 
 def test_eval_prior_counts_the_classifiers_calls(tmp_path):
     from retouch.evaluate.prior import evaluate_prior
-    from retouch.zoo import load_model
+    from retouch.models.load import load_model
 
     data = class_folders(tmp_path / "data")
     train(tiny_prior(data, steps=4), tmp_path / "prior", show_progress=False)
@@ -86,8 +86,8 @@ def test_eval_prior_counts_the_classifiers_calls(tmp_path):
 
 
 def test_a_prior_continued_from_weights_starts_g_and_g_ema_there(tmp_path):
+    from retouch.models.load import load_model
     from retouch.train import _init_from, build_method
-    from retouch.zoo import load_model
 
     data = class_folders(tmp_path / "data")
     train(tiny_prior(data, steps=4), tmp_path / "prior", show_progress=False)

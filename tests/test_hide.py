@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from retouch.cli import app
 from retouch.errors import RetouchError
-from retouch.tasks.hide import mosaic_files
 from retouch.io import read_provenance
+from retouch.tasks.hide import mosaic_files
 from tests.helpers import smooth_image
 
 

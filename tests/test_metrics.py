@@ -10,7 +10,15 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from retouch.errors import RetouchError
 from retouch.io import to_tensor
-from retouch.metrics import PSNR_CAP, detail_ratio, image_metrics, mean_metrics, psnr, rgb_to_y, ssim
+from retouch.metrics import (
+    PSNR_CAP,
+    detail_ratio,
+    image_metrics,
+    mean_metrics,
+    psnr,
+    rgb_to_y,
+    ssim,
+)
 
 
 def _t(a: np.ndarray) -> torch.Tensor:

@@ -18,9 +18,9 @@ from retouch.degrade import Jpeg, Mosaic
 from retouch.errors import RetouchError
 from retouch.io import read_image, read_provenance, to_pil, to_tensor
 from retouch.locate.detect import combine, detect_mosaic, estimate_grid, periodicity
+from retouch.models.zoo import ZOO
 from retouch.tasks.restore import load_restorer, restore_region
 from retouch.train import RunConfig, train
-from retouch.zoo import ZOO
 from tests.helpers import photo_folder, smooth_image, tiny_masked_run
 
 photos = functools.partial(photo_folder, n=4, h=64, w=72)  # the sizes these tests were written for

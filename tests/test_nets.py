@@ -9,18 +9,27 @@ from torch import nn
 
 from retouch.errors import RetouchError
 from retouch.nets import NETS, TwoWay, build_net
+from retouch.nets import shared_latent as sl
 from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator
 from retouch.nets.classifier import ResNetGAP
+from retouch.nets.keypatch import KeyPatchNet
 from retouch.nets.layers import init_weights, norm_layer
 from retouch.nets.msrresnet import MSRResNet
-from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator, receptive_field
+from retouch.nets.patchgan import (
+    NLayerDiscriminator,
+    PixelDiscriminator,
+    receptive_field,
+)
 from retouch.nets.resnet import ResnetGenerator
 from retouch.nets.segmenter import Segmenter
-from retouch.nets import shared_latent as sl
-from retouch.nets.keypatch import KeyPatchNet
-from retouch.nets.tdgan import TDGAN
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
-from retouch.nets.unet import BottleneckClassHead, UnetGenerator, UnetSkipBlock, unet_depth
+from retouch.nets.tdgan import TDGAN
+from retouch.nets.unet import (
+    BottleneckClassHead,
+    UnetGenerator,
+    UnetSkipBlock,
+    unet_depth,
+)
 
 NORMS = ["batch", "instance", "none"]
 

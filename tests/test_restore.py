@@ -9,13 +9,9 @@ from PIL import Image
 
 from retouch.data import DataConfig, DegradedDataset
 from retouch.errors import RetouchError
+from retouch.geometry import box_mask
 from retouch.io import read_provenance, to_tensor
-from retouch.tasks.restore import (
-    box_mask,
-    demosaic_files,
-    load_restorer,
-    restore_region,
-)
+from retouch.tasks.restore import demosaic_files, load_restorer, restore_region
 from tests.helpers import photo_folder, smooth_image, tiny_masked_run
 
 
@@ -119,7 +115,7 @@ def test_restored_region_keeps_the_cell_colours_the_mosaic_showed(masked_run):
 def test_views_follow_how_the_model_was_trained(masked_run):
     """An L1-trained model is averaged over eight flipped views by default, a GAN (the tiny run,
     trained with its discriminator) runs once: averaging a GAN's guesses would blur them."""
-    from retouch.tasks.apply import SelfEnsemble
+    from retouch.models.runner import SelfEnsemble
 
     assert not isinstance(load_restorer(masked_run, ensemble=None), SelfEnsemble)
     l1 = load_restorer("demosaic-l1", ensemble=None)

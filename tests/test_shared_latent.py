@@ -15,8 +15,8 @@ from retouch.errors import RetouchError
 from retouch.methods.cogan import CoGAN
 from retouch.methods.condgan import CondGAN
 from retouch.methods.unit import UNIT
+from retouch.models.runner import load_translator
 from retouch.nets import build_net
-from retouch.tasks.apply import load_translator
 from retouch.train import CHECKPOINT, RunConfig, train
 from tests.helpers import killed_run, photo_folder
 from tests.test_cyclegan import log_rows, tiny_domains

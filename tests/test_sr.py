@@ -10,14 +10,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from retouch.tasks.apply import Translator
 from retouch.errors import RetouchError
 from retouch.evaluate.sr import evaluate_sr, modcrop
 from retouch.losses import PerceptualAdversarial, VGGContent
 from retouch.metrics import rgb_to_y
+from retouch.models.foreign.vgg import load_vgg19
+from retouch.models.runner import Translator
 from retouch.nets import build_net
 from retouch.nets.patchgan import NLayerDiscriminator
-from retouch.nets.vgg import _layers, load_vgg19
+from retouch.nets.vgg import _layers
 from retouch.train import CHECKPOINT, RunConfig, train
 from tests.helpers import killed_run, smooth_image
 from tests.test_train import losses_only, read_log
@@ -149,7 +150,7 @@ def test_srgan_trains_with_finite_losses_and_resumes_exactly(tmp_path, monkeypat
 
 
 def _load(weights):
-    from retouch.zoo import load_model
+    from retouch.models.load import load_model
 
     net, meta = load_model(weights)
     return net, meta, "run", torch.device("cpu"), torch.float32, 8, 4

@@ -16,7 +16,16 @@ from retouch.cli import app
 from retouch.data import DataConfig
 from retouch.errors import RetouchError
 from retouch.methods.tdgan import TDGANMethod
-from retouch.tagged import NAMES, TAGS, TaggedImages, change_one, draw_tags, measure, parse_setting, render
+from retouch.tagged import (
+    NAMES,
+    TAGS,
+    TaggedImages,
+    change_one,
+    draw_tags,
+    measure,
+    parse_setting,
+    render,
+)
 from retouch.train import RunConfig, train
 from tests.helpers import killed_run, smooth_image
 from tests.test_cyclegan import log_rows

@@ -23,7 +23,13 @@ from retouch.toy.gan2d import (
     save_frames,
     train_gan2d,
 )
-from retouch.toy.sampling import EXAMPLES, Density, kl_divergence, kl_floor, parse_expression
+from retouch.toy.sampling import (
+    EXAMPLES,
+    Density,
+    kl_divergence,
+    kl_floor,
+    parse_expression,
+)
 
 # ----------------------------------------------------------------------------------------------
 # Sampling

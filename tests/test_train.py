@@ -13,8 +13,8 @@ import torch
 import yaml
 
 from retouch.errors import RetouchError
+from retouch.models.load import load_model
 from retouch.train import CHECKPOINT, RunConfig, train
-from retouch.zoo import load_model
 from tests.helpers import assert_same_nets, killed_run, make_ab_folder
 
 STEPS = 80

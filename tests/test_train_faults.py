@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from retouch.cli import app
 from retouch.errors import RetouchError
 from retouch.methods.pix2pix import Pix2Pix
+from retouch.models.files import load_pth
 from retouch.train import CHECKPOINT, train
-from retouch.zoo import load_pth
 from tests.helpers import assert_same_nets, make_ab_folder
 from tests.test_train import losses_only, read_log, tiny_config
 
@@ -219,7 +219,7 @@ class _Payload:
 
 
 def test_a_pickle_that_carries_code_is_refused_and_never_run(tmp_path):
-    from retouch.nets.biggan import load_biggan
+    from retouch.models.foreign.biggan import load_biggan
 
     payload = _Payload()
     payload.marker = tmp_path / "ran"

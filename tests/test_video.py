@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from retouch.errors import RetouchError
-from retouch.locate.temporal import Detected, Tracked, region_source, smooth
+from retouch.film.tracks import Detected, Tracked, region_source, smooth
 from retouch.tasks.clips import camera_frames, make_clips, write_clip
 from retouch.tasks.hide import mosaic_video
 from retouch.tasks.upscale import upscale_files
@@ -312,7 +312,7 @@ def test_locate_faces_hides_the_astronaut_in_photos_and_films(tmp_path):
     from typer.testing import CliRunner
 
     from retouch.cli import app
-    from retouch.locate.temporal import Found
+    from retouch.film.tracks import Found
     from retouch.tasks.clips import camera_path
 
     face = (180, 70, 90, 115)  # forehead to chin in the 512x512 photo
@@ -352,7 +352,8 @@ def test_camera_motion_carries_an_edge_box_out_of_the_frame():
     mask keeps the part still in view; template matching would pin it inside at its old size."""
     import cv2
 
-    from retouch.locate.temporal import Found, camera_motion, carry, clip_box
+    from retouch.film.tracks import Found, camera_motion
+    from retouch.geometry import carry, clip_box
 
     rng = np.random.default_rng(0)
     scene = cv2.GaussianBlur(rng.integers(0, 255, (300, 400), dtype=np.uint8), (0, 0), 2)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from retouch.zoo import WEIGHTS_DIR, ZOO, load_model
+from retouch.models.load import load_model
+from retouch.models.zoo import WEIGHTS_DIR, ZOO
 
 ROOT = Path(__file__).resolve().parents[1]
 

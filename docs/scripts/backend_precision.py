@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from retouch.backends import installed, runtime_net
 from retouch.device import autocast, cpu_has_native_bf16
-from retouch.tasks.apply import load_translator
+from retouch.models.backends import installed, runtime_net
+from retouch.models.runner import load_translator
 
 NETWORKS = [("demosaic", "restore", 4), ("srresnet-x4", "upscale", 3), ("horse2zebra", "translate", 3)]
 

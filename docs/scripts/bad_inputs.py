@@ -469,8 +469,8 @@ def warm(verbs: list[str]) -> None:
     hit, so each forked run costs its own work and not Python's and torch's start-up."""
     import retouch.cli  # noqa: F401
     from retouch.locate.cam import load_classifier
+    from retouch.models.runner import load_translator
     from retouch.tasks import hide  # noqa: F401
-    from retouch.tasks.apply import load_translator
     from retouch.tasks.restore import load_restorer
     from retouch.tasks.upscale import load_upscaler
 

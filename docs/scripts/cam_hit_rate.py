@@ -26,8 +26,16 @@ import torch.nn.functional as F
 
 from retouch.data import DataConfig, _to_float
 from retouch.io import list_images, read_image
-from retouch.locate.cam import SHORT_SIDE, THRESHOLD, box, heat_map, load_classifier, peak, region
-from retouch.methods.classifier import LabelledImages
+from retouch.labelled import LabelledImages
+from retouch.locate.cam import (
+    SHORT_SIDE,
+    THRESHOLD,
+    box,
+    heat_map,
+    load_classifier,
+    peak,
+    region,
+)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from retouch.degrade import Jpeg, Mosaic
+from retouch.geometry import box_mask
 from retouch.io import list_images, read_image
 from retouch.metrics import image_metrics
-from retouch.tasks.restore import box_mask
 
 
 def main() -> None:

@@ -26,7 +26,6 @@ from retouch.prior import tasks as T
 from retouch.prior.engine import DGP, load_prior
 from retouch.timing import rates
 
-
 ADAM = torch.optim.Adam
 
 

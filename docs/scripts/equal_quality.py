@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from retouch.data import DataConfig, DegradedDataset
+from retouch.models.load import load_model
 from retouch.train import RunConfig, train
-from retouch.zoo import load_model
 
 DATA = Path("../shared/data/bsds500")
 PAIRS = {"degrade": "mosaic:block=8", "region": "full", "size": 256}

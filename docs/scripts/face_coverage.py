@@ -25,7 +25,7 @@ import skimage.data
 import torch
 from PIL import Image
 
-from retouch.locate.temporal import Found
+from retouch.film.tracks import Found
 from retouch.tasks.clips import camera_frames, camera_path, write_clip
 from retouch.tasks.hide import mosaic_video
 

@@ -107,7 +107,7 @@ def main() -> None:
     }
     only = [c for c in args.only.split(",") if c]
     trees = [Path(t) for t in args.trees.split(",")]
-    print(f"| case | " + " | ".join(f"peak RSS, {t} (GiB) | seconds" for t in trees) + " |")
+    print("| case | " + " | ".join(f"peak RSS, {t} (GiB) | seconds" for t in trees) + " |")
     print("|---|" + "---:|---:|" * len(trees))
     for name, argv in cases.items():
         if only and not any(o in name for o in only):

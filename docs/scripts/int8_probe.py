@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from retouch.backends import _onnx_graph
 from retouch.degrade import Mosaic
+from retouch.geometry import box_mask
 from retouch.io import list_images, read_image
-from retouch.tasks.restore import box_mask
-from retouch.zoo import load_model
+from retouch.models.backends import _onnx_graph
+from retouch.models.load import load_model
 
 DATA = Path("../shared/data/bsds500")
 
@@ -47,7 +47,12 @@ def _seconds(run) -> float:
 def main() -> None:
     import onnxruntime as ort
     import openvino as ov
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

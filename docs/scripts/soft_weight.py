@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from retouch.degrade import Jpeg, Mosaic
+from retouch.geometry import box_mask
 from retouch.io import list_images, read_image
 from retouch.locate.detect import estimate_grid
 from retouch.metrics import image_metrics
-from retouch.tasks.restore import box_mask, load_restorer, restore_region
+from retouch.tasks.restore import load_restorer, restore_region
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 

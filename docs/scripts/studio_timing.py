@@ -26,17 +26,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_studio import CHROMIUM, CHROMIUM_ARGS, _box, _free_port, _upload  # noqa: E402
-
+from retouch.geometry import box_mask  # noqa: E402
 from retouch.io import save_image, to_tensor  # noqa: E402
 from retouch.tasks.hide import mosaic_region  # noqa: E402
-from retouch.tasks.restore import box_mask  # noqa: E402
+from tests.test_studio import CHROMIUM, CHROMIUM_ARGS, _box, _free_port, _upload  # noqa: E402
 
 BOX = (192, 160, 128, 128)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 
 from retouch.degrade import Mosaic
-from retouch.tasks.apply import load_translator
-from retouch.tasks.restore import box_mask, restore_region
+from retouch.geometry import box_mask
+from retouch.models.runner import load_translator
+from retouch.tasks.restore import restore_region
 from retouch.timing import rates
 
 

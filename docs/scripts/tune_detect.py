@@ -21,7 +21,7 @@ import torch
 from retouch.evaluate.detect import make_case, score
 from retouch.io import list_images, read_image
 from retouch.locate.detect import combine, detect_mosaic, mosaic_probability
-from retouch.zoo import load_model
+from retouch.models.load import load_model
 
 FOLDERS = [Path("../shared/data/sr-bench/Kodak24"), Path("../shared/data/horse2zebra/testA"), Path("../shared/data/horse2zebra/testB")]
 

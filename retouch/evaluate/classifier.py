@@ -10,7 +10,7 @@ from rich.progress import track
 from retouch.data import DataConfig, _to_float
 from retouch.device import pick_device
 from retouch.errors import RetouchError
-from retouch.zoo import load_model
+from retouch.models.load import load_model
 
 
 def evaluate_classifier(model: str, data: Path, split: str = "test", device: str = "auto", limit: int | None = None,
@@ -19,7 +19,7 @@ def evaluate_classifier(model: str, data: Path, split: str = "test", device: str
 
     `limit` scores a fixed random subset (seed 0), so a quick check still covers every class.
     """
-    from retouch.methods.classifier import LabelledImages
+    from retouch.labelled import LabelledImages
 
     dev = pick_device(device)
     net, meta = load_model(model, dev)

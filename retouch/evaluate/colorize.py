@@ -23,8 +23,8 @@ from retouch.evaluate import predict_classes
 from retouch.evaluate.dgp import cifar_test
 from retouch.io import Provenance, list_images, read_image, save_image
 from retouch.metrics import mean_metrics, psnr, ssim
+from retouch.models.load import load_model
 from retouch.tasks.colorize import load_colorizer
-from retouch.zoo import load_model
 
 
 def colourfulness(x: torch.Tensor) -> float:

@@ -32,14 +32,14 @@ from retouch.errors import RetouchError
 from retouch.evaluate import predict_classes
 from retouch.io import Provenance, save_image
 from retouch.metrics import psnr, ssim
+from retouch.models.load import load_model
 from retouch.prior.engine import DGP, Settings, load_prior
 from retouch.prior.tasks import SETTINGS, observation_for, observe_input, restore
-from retouch.zoo import load_model
 
 
 def cifar_test(root: Path, per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first `per_class` test images of each class, class by class: (N, 3, 32, 32) in [-1, 1], labels."""
-    from retouch.methods.classifier import LabelledImages
+    from retouch.labelled import LabelledImages
 
     ds = LabelledImages(DataConfig(root=str(root), split="test", size=32), train=False)
     idx = [int(i) for c in range(len(ds.classes)) for i in (ds.labels == c).nonzero()[:per_class, 0]]

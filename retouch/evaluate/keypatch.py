@@ -24,10 +24,10 @@ from retouch.evaluate import predict_classes
 from retouch.evaluate.dgp import cifar_test
 from retouch.io import Provenance, save_image
 from retouch.methods.keypatch import lit
+from retouch.models.load import load_model
 from retouch.nets.keypatch import decode_places, one_hot_places, paste
 from retouch.patches import centre_mask, check_proposal, propose
 from retouch.tasks.complete import TASK
-from retouch.zoo import load_model
 
 
 def top_area(scores: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

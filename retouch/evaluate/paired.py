@@ -15,8 +15,8 @@ from rich.progress import track
 from retouch.data import DataConfig, PairedDataset
 from retouch.io import Provenance, save_image
 from retouch.metrics import image_metrics, mean_metrics
-from retouch.tasks.apply import load_translator
-from retouch.zoo import read_meta, resolve
+from retouch.models.load import read_meta, resolve
+from retouch.models.runner import load_translator
 
 
 def evaluate(model: str, data: Path, split: str = "test", device: str = "auto", precision: str = "auto",

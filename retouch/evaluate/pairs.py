@@ -16,8 +16,8 @@ import torch
 from retouch.degrade import parse
 from retouch.errors import RetouchError
 from retouch.metrics import mean_metrics, psnr, ssim
+from retouch.models.load import read_meta, resolve
 from retouch.tasks.sample import sample_pairs
-from retouch.zoo import read_meta, resolve
 
 
 def evaluate_pairs(model: str | Path, n: int = 1000, seed: int = 0) -> dict:

@@ -15,7 +15,7 @@ import torch
 from retouch.errors import RetouchError
 from retouch.evaluate import predict_classes
 from retouch.io import Provenance, save_image
-from retouch.zoo import load_model
+from retouch.models.load import load_model
 
 
 @torch.inference_mode()

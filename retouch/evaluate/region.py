@@ -19,9 +19,10 @@ from rich.progress import track
 
 from retouch.degrade import Jpeg, Mosaic
 from retouch.errors import RetouchError
+from retouch.geometry import box_mask
 from retouch.io import list_images, read_image, to_pil
 from retouch.metrics import detail_ratio, image_metrics, mean_metrics
-from retouch.tasks.restore import SOFT_WEIGHT, box_mask, load_restorer, restore_region
+from retouch.tasks.restore import SOFT_WEIGHT, load_restorer, restore_region
 
 BASELINES = ("mosaic", "bicubic", "consistent bicubic")
 

@@ -24,8 +24,22 @@ import numpy as np
 import torch
 from PIL import Image
 
-from retouch.degrade import Compose, Downsample, GaussianBlur, GaussianNoise, Jpeg, _resize
-from retouch.io import Provenance, list_images, read_image, save_image, to_pil, to_tensor
+from retouch.degrade import (
+    Compose,
+    Downsample,
+    GaussianBlur,
+    GaussianNoise,
+    Jpeg,
+    _resize,
+)
+from retouch.io import (
+    Provenance,
+    list_images,
+    read_image,
+    save_image,
+    to_pil,
+    to_tensor,
+)
 from retouch.metrics import detail_ratio, mean_metrics, psnr, ssim
 from retouch.tasks.repair import load_repairer
 

@@ -22,9 +22,9 @@ from retouch.evaluate import predict_classes
 from retouch.evaluate.dgp import cifar_test
 from retouch.io import Provenance, save_image
 from retouch.metrics import psnr
+from retouch.models.load import load_model
 from retouch.tagged import NAMES, TAGS, draw_tags, measure, render
 from retouch.tasks.rerender import TASK
-from retouch.zoo import load_model
 
 
 @torch.inference_mode()

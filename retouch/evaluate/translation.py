@@ -21,8 +21,8 @@ from retouch.errors import RetouchError
 from retouch.evaluate import predict_classes
 from retouch.io import Provenance, list_images, read_image, save_image
 from retouch.metrics import image_metrics, mean_metrics
-from retouch.tasks.apply import load_translator
-from retouch.zoo import load_model
+from retouch.models.load import load_model
+from retouch.models.runner import load_translator
 
 OTHER = {"AtoB": "BtoA", "BtoA": "AtoB"}
 

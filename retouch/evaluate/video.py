@@ -15,6 +15,7 @@ the temporal method. Inside the square:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import cv2
@@ -23,9 +24,10 @@ from rich.progress import track
 
 from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
+from retouch.film.temporal import TemporalRestorer
+from retouch.geometry import box_mask
 from retouch.metrics import psnr
-from retouch.tasks.restore import box_mask, load_restorer
-from retouch.tasks.temporal import TemporalRestorer
+from retouch.tasks.restore import load_restorer, restore_region
 from retouch.video import VIDEO_EXTENSIONS, read_frames, to_uint8
 
 
@@ -74,7 +76,8 @@ def evaluate_video(clips: Path, model: str = "demosaic", box: int = 96, block: i
         top, left = (h - box) // 2, (w - box) // 2
         mask = box_mask(h, w, (left, top, box, box))
         hidden = [Mosaic.aligned_to(block, top, left)(x, mask) for x in clean]
-        per_frame, temporal = TemporalRestorer(tr, blend=0.0), TemporalRestorer(tr, blend=blend)
+        restore = functools.partial(restore_region, tr, consistent=False)
+        per_frame, temporal = TemporalRestorer(restore, blend=0.0), TemporalRestorer(restore, blend=blend)
         outputs = {"mosaic": hidden, "per-frame": [per_frame.step(x, mask) for x in hidden],
                    "temporal": [temporal.step(x, mask) for x in hidden]}
         clean8 = [to_uint8(x) for x in clean]
@@ -104,7 +107,7 @@ def detect_hit_rate(clips: Path, box: int = 96, block: int = 16, tol: float = 2.
     anything found outside the square (false alarms)."""
     import tempfile
 
-    from retouch.locate.temporal import Detected, Static
+    from retouch.film.tracks import Detected, Static
     from retouch.tasks.hide import mosaic_video
     from retouch.video import quantize
 

@@ -14,13 +14,17 @@ motion), the simplest of the schemes DeepMosaics' video model and recurrent rest
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import torch
 
-from retouch.locate.temporal import camera_motion, grey
-from retouch.tasks.apply import Translator
-from retouch.tasks.restore import region_boxes, restore_region
+from retouch.film.tracks import camera_motion, grey
+from retouch.geometry import region_boxes
+from retouch.locate.detect import fit_grid
+
+Restore = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (1x3xHxW frame, 1x1xHxW mask) -> frame
 
 MARGIN = 48  # pixels around a region whose motion moves it
 
@@ -29,11 +33,13 @@ class TemporalRestorer:
     """A FrameFn (frames, masks) -> frames for `retouch.video.process_video` that restores each
     region and blends it with the previous frame's result moved by the camera's motion.
 
-    `blend` is the previous result's weight (0 = per-frame restoration).
+    `restore` is the still path's region restoration without its cell-colour projection (the
+    projection is applied here, after the blend); `blend` is the previous result's weight (0 =
+    per-frame restoration).
     """
 
-    def __init__(self, tr: Translator, consistent: bool = True, blend: float = 0.5) -> None:
-        self.tr, self.consistent, self.blend = tr, consistent, blend
+    def __init__(self, restore: Restore, consistent: bool = True, blend: float = 0.5) -> None:
+        self.restore, self.consistent, self.blend = restore, consistent, blend
         self.previous: tuple[np.ndarray, torch.Tensor, torch.Tensor] | None = None  # grey input, result, mask
 
     def __call__(self, frames: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
@@ -42,9 +48,7 @@ class TemporalRestorer:
     @torch.inference_mode()
     def step(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """One frame: restore, blend with the aligned previous result, keep the mosaic's colours."""
-        from retouch.locate.detect import fit_grid
-
-        out = restore_region(self.tr, x, mask, consistent=False)
+        out = self.restore(x, mask)
         luma = grey(x)
         if self.previous is not None and self.previous[0].shape != luma.shape:
             self.previous = None  # the window around the regions changed size: start afresh

@@ -30,10 +30,16 @@ import numpy as np
 import torch
 
 from retouch.errors import RetouchError
-from retouch.tasks.restore import boxes_mask, read_mask, region_boxes
+from retouch.geometry import (
+    Box,
+    boxes_mask,
+    carry,
+    clip_box,
+    overlap,
+    read_mask,
+    region_boxes,
+)
 from retouch.video import quantize, to_float
-
-Box = tuple[int, int, int, int]
 
 
 def follow(before: np.ndarray, now: np.ndarray, box: Box, search: float = 0.5) -> tuple[Box, float]:
@@ -67,20 +73,8 @@ def camera_motion(before: np.ndarray, now: np.ndarray, known: np.ndarray | None 
     return transform
 
 
-def carry(box: Box, m: np.ndarray) -> Box:
-    """`box` moved by the similarity `m`: the bounding box of its moved corners, free to leave the frame."""
-    x, y, bw, bh = box
-    pts = np.array([[x, y, 1], [x + bw, y, 1], [x, y + bh, 1], [x + bw, y + bh, 1]], np.float64) @ m.T
-    x0, y0 = np.floor(pts.min(0)).astype(int)
-    x1, y1 = np.ceil(pts.max(0)).astype(int)
-    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
 
 
-def clip_box(box: Box, w: int, h: int) -> Box | None:
-    """The part of `box` inside a w x h frame, or None when none of it is."""
-    x0, y0 = max(0, box[0]), max(0, box[1])
-    x1, y1 = min(w, box[0] + box[2]), min(h, box[1] + box[3])
-    return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
 
 
 def grey(frame: torch.Tensor) -> np.ndarray:
@@ -158,12 +152,6 @@ class Tracked:
             yield boxes_mask(h, w, boxes)  # on the first frame: checks the boxes fit
 
 
-def overlap(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
 
 
 @dataclass
@@ -180,7 +168,7 @@ class Found:
     A track at the edge moves with the camera (`camera_motion`: shift and zoom fitted to the whole
     frame) and may leave the frame, so the part of a face still in view stays hidden while the pan
     carries it out and the zoom grows it; template matching would pin the box inside the frame at
-    its old size (measured: 44% of such faces hidden, docs/benchmarks.md). It is dropped once none
+    its old size (measured: 44% of such faces hidden, docs/notes/benchmarks-history.md). It is dropped once none
     of it is in view. The source hands each frame on `behind` frames late; memory holds that many
     grey frames.
     """

@@ -91,7 +91,7 @@ def overlay(image: torch.Tensor | Image.Image, heat: torch.Tensor, alpha: float 
 
 def load_classifier(model: str = DEFAULT_MODEL) -> tuple[nn.Module, list[str]]:
     """The classifier (eval mode, CPU) and its class names, loaded again only when its file changes."""
-    from retouch.zoo import resolve
+    from retouch.models.load import resolve
 
     path = resolve(model)
     return _load_classifier(str(path), path.stat().st_mtime_ns)
@@ -99,7 +99,7 @@ def load_classifier(model: str = DEFAULT_MODEL) -> tuple[nn.Module, list[str]]:
 
 @functools.lru_cache(maxsize=4)
 def _load_classifier(path: str, mtime_ns: int) -> tuple[nn.Module, list[str]]:
-    from retouch.zoo import load_model
+    from retouch.models.load import load_model
 
     net, meta = load_model(path, task="classify", hint="class activation maps need a classifier")
     return net, list(meta["classes"])

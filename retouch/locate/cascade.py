@@ -4,7 +4,7 @@ Hiding faces and plates is what people most often need to anonymise a photo or a
 Viola-Jones cascades, old and fast (a 720p frame in tens of milliseconds on one core) rather than
 the best detectors: frontal faces only, and plates of the Russian training set's shape. That is
 why a found box is grown (`PAD`) before it is hidden, why films track each face between
-detections (`retouch.locate.temporal.Found`), and why a photo where nothing was found says so:
+detections (`retouch.film.tracks.Found`), and why a photo where nothing was found says so:
 anonymisation must be checked by a person, never assumed.
 
 The cascades ship inside the opencv-python 4.x wheels (`cv2.data.haarcascades`) and in Debian's

@@ -291,7 +291,7 @@ def detect_mosaic(
 @lru_cache(maxsize=4)
 def _segmenter(model: str) -> torch.nn.Module:
     """A segmenter loaded once per process (video calls the detector frame after frame)."""
-    from retouch.zoo import load_model
+    from retouch.models.load import load_model
 
     return load_model(model, "cpu", task="segment", hint=f"use a mosaic segmenter such as {DEFAULT_MODEL}")[0]
 

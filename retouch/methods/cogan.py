@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from retouch.losses import GANObjective
-from retouch.methods import Method, register, set_requires_grad
+from retouch.methods.base import Method, register, set_requires_grad
 
 
 @dataclass
@@ -44,8 +43,7 @@ class CoGAN(Method):
         self.add_net("D", {"name": "cogan_d", "ndf": cfg.ndf, "size": size, "own": cfg.own_d})
         betas = (cfg.beta1, 0.999)
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
-        self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, steps, decay_start)
-        self.objective = GANObjective(cfg.gan_mode)
+        self.add_adversary(self.nets["D"].parameters(), cfg.lr, cfg.beta1, steps, decay_start, cfg.gan_mode)
 
     @classmethod
     def dataset(cls, data, train: bool = True):

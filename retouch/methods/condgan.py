@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from retouch.errors import RetouchError
-from retouch.losses import GANObjective
-from retouch.methods import Method, register, set_requires_grad
+from retouch.methods.base import Method, register, set_requires_grad
 from retouch.nets import build_net
 from retouch.nets.shared_latent import with_label
 
@@ -52,9 +51,8 @@ class CondGAN(Method):
         betas = (cfg.beta1, 0.999)
         # each phase decays its learning rate over its own steps
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, self.gan_steps, decay_start)
-        self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, self.gan_steps, decay_start)
+        self.add_adversary(self.nets["D"].parameters(), cfg.lr, cfg.beta1, self.gan_steps, decay_start, cfg.gan_mode)
         self.add_optimizer("E", self.nets["E"].parameters(), cfg.lr, betas, steps - self.gan_steps, decay_start)
-        self.objective = GANObjective(cfg.gan_mode)
 
     @classmethod
     def dataset(cls, data, train: bool = True):

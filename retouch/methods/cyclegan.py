@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from retouch.errors import RetouchError
 from retouch.losses import GANObjective
-from retouch.methods import Method, register, set_requires_grad
+from retouch.methods.base import Method, register, set_requires_grad
 from retouch.nets import build_net
 from retouch.nets.patchgan import receptive_field
 from retouch.nets.unet import unet_depth
@@ -121,7 +121,7 @@ class CycleGAN(Method):
         n_layers = cfg.n_layers_D or next(n for n in range(1, 9) if receptive_field(n) >= size)
         d = {"name": "patchgan", "in_channels": 3, "ndf": cfg.ndf, "n_layers": n_layers, "norm": cfg.norm}
         for name, spec in (("G_A", g), ("G_B", g), ("D_A", d), ("D_B", d)):
-            # NCHW, not channels-last: 1.34x faster bf16 steps on CPU (docs/benchmarks.md)
+            # NCHW, not channels-last: 1.34x faster bf16 steps on CPU (docs/notes/benchmarks-history.md)
             self.add_net(name, spec)
         betas = (cfg.beta1, 0.999)
         for group in ("G", "D"):  # one optimiser per pair, as the reference

@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from retouch.losses import GANObjective
-from retouch.methods import Method, register, set_requires_grad
-from retouch.methods.classifier import CIFAR10_CLASSES
+from retouch.labelled import CIFAR10_CLASSES
+from retouch.methods.base import Method, register, set_requires_grad
 
 
 @dataclass
@@ -74,12 +73,11 @@ class GANPrior(Method):
         self.nets["G_ema"].load_state_dict(self.nets["G"].state_dict())
         set_requires_grad(self.nets["G_ema"], False)
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr_G, (cfg.beta1, 0.999), steps, decay_start)
-        self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr_D, (cfg.beta1, 0.999), steps, decay_start)
-        self.objective = GANObjective("hinge")
+        self.add_adversary(self.nets["D"].parameters(), cfg.lr_D, cfg.beta1, steps, decay_start, "hinge")
 
     @classmethod
     def dataset(cls, data, train: bool = True):
-        from retouch.methods.classifier import LabelledImages
+        from retouch.labelled import LabelledImages
 
         return LabelledImages(data, train)
 

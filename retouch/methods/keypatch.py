@@ -5,13 +5,13 @@ Losses, per the paper: spatial (`spatial_weight`), appearance (the generated ima
 mask against the real pixels there, L1 averaged over the mask, `app_weight`) and adversarial (a
 DCGAN discriminator on whole images, `gan_weight`), and, beyond the paper, `rec_weight` times the
 L1 to the whole photo: the photo the patches came from is known too, and without it the rest of
-the completion learns from the discriminator alone (noisy textures at our budget; docs/benchmarks.md,
+the completion learns from the discriminator alone (noisy textures at our budget; docs/notes/benchmarks-history.md,
 key local patches; 0 is the paper). The paper's spatial loss compares a predicted
 mask with the true one; ours is the cross-entropy of each patch's placement against the corner it
 was cut at, which says the same and which patch goes where, known for free too. In training the
 patches are pasted at their true corners before the U-Net inpaints (`retouch.nets.keypatch`), so
 only the spatial loss trains placement (an earlier version let the image losses move the mask too,
-and placement fell below the centre prior: docs/benchmarks.md); completions paste them where the
+and placement fell below the centre prior: docs/notes/benchmarks-history.md); completions paste them where the
 placement network says. Patches come for free from real photos
 (`retouch.patches`; how many and how large: `data.regions` and `data.region_size`).
 Export: the `keypatch` net, task "complete" (`retouch complete`).
@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from retouch.losses import GANObjective
-from retouch.methods import Method, register, set_requires_grad
+from retouch.methods.base import Method, register, set_requires_grad
 
 
 @dataclass
@@ -55,8 +54,7 @@ class KeyPatch(Method):
         self.add_net("D", {"name": "cond_d", "ndf": cfg.ndf, "size": size, "domains": 0})
         betas = (cfg.beta1, 0.999)
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
-        self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, steps, decay_start)
-        self.objective = GANObjective(cfg.gan_mode)
+        self.add_adversary(self.nets["D"].parameters(), cfg.lr, cfg.beta1, steps, decay_start, cfg.gan_mode)
 
     @classmethod
     def dataset(cls, data, train: bool = True):

@@ -26,10 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from retouch.errors import RetouchError
-from retouch.losses import GANObjective, PANOptions, RebalancedBins
-from retouch.methods import Method, register, set_requires_grad
+from retouch.losses import PANOptions, RebalancedBins
+from retouch.methods.base import Method, register, set_requires_grad
 from retouch.nets.unet import chroma_of, decode_bins, soft_bins, unet_depth, with_chroma
-
 
 LOSSES = ("l1", "l2", "pan", "l1+pan")
 
@@ -118,8 +117,7 @@ class Pix2Pix(Method):
             if cfg.netD == "patchgan":
                 d["n_layers"] = cfg.n_layers_D
             self.add_net("D", d)
-            self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, steps, decay_start)
-            self.objective = GANObjective(cfg.gan_mode)
+            self.add_adversary(self.nets["D"].parameters(), cfg.lr, cfg.beta1, steps, decay_start, cfg.gan_mode)
 
     def _generate(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """G's output; with a mask, G's pixels inside it and the input's outside."""

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from retouch.errors import RetouchError
-from retouch.methods import Method, register
+from retouch.methods.base import Method, register
 
 
 @dataclass

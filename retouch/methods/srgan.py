@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from retouch.errors import RetouchError
-from retouch.losses import GANObjective, PANOptions, VGGContent
-from retouch.methods import Method, register, set_requires_grad
+from retouch.losses import PANOptions, VGGContent
+from retouch.methods.base import Method, register, set_requires_grad
 
 LOSSES = ("mse", "pan", "vgg")
 
@@ -68,8 +68,7 @@ class SRGAN(Method):
         self.pan = cfg.pan() if cfg.loss == "pan" else None
         if cfg.adv_weight > 0 or self.pan is not None:
             self.add_net("D", {"name": "srgan_d", "ndf": cfg.ndf, "n_stages": cfg.n_stages_D, "norm": cfg.norm_D})
-            self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, steps, decay_start)
-            self.objective = GANObjective(cfg.gan_mode)
+            self.add_adversary(self.nets["D"].parameters(), cfg.lr, cfg.beta1, steps, decay_start, cfg.gan_mode)
         self.vgg = VGGContent(cfg.vgg_path, cfg.vgg_layer).to(device) if cfg.loss == "vgg" else None
 
     @classmethod

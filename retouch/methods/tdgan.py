@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from retouch.losses import GANObjective
-from retouch.methods import Method, register, set_requires_grad
+from retouch.methods.base import Method, register, set_requires_grad
 from retouch.tagged import TAGS
 
 
@@ -55,8 +54,7 @@ class TDGANMethod(Method):
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
         if cfg.gan_weight > 0:
             self.add_net("D", {"name": "cond_d", "ndf": cfg.ndf, "size": size, "domains": 0})
-            self.add_optimizer("D", self.nets["D"].parameters(), cfg.lr, betas, steps, decay_start)
-            self.objective = GANObjective(cfg.gan_mode)
+            self.add_adversary(self.nets["D"].parameters(), cfg.lr, cfg.beta1, steps, decay_start, cfg.gan_mode)
 
     @classmethod
     def dataset(cls, data, train: bool = True):

@@ -18,8 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from retouch.losses import GANObjective
-from retouch.methods import Method, register, set_requires_grad
+from retouch.methods.base import Method, register, set_requires_grad
 from retouch.nets import build_net
 from retouch.nets.patchgan import receptive_field
 
@@ -66,8 +65,7 @@ class UNIT(Method):
         self.add_net("D_B", d)
         betas = (cfg.beta1, 0.999)
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
-        self.add_optimizer("D", [*self.nets["D_A"].parameters(), *self.nets["D_B"].parameters()], cfg.lr, betas, steps, decay_start)
-        self.objective = GANObjective(cfg.gan_mode)
+        self.add_adversary([*self.nets["D_A"].parameters(), *self.nets["D_B"].parameters()], cfg.lr, cfg.beta1, steps, decay_start, cfg.gan_mode)
 
     @classmethod
     def dataset(cls, data, train: bool = True):

@@ -2,7 +2,7 @@
 
 Why other runtimes: on CPUs without bf16 units PyTorch's fp32 convolutions are what they are,
 and ONNX Runtime and OpenVINO fuse and schedule the same graph their own way. The image networks
-are exported in memory with `retouch.export` (the same graph `retouch export` writes: NCHW float32
+are exported in memory with `retouch.models.export` (the same graph `retouch export` writes: NCHW float32
 in [-1, 1], dynamic batch, height and width, outputs clamped) and run by an `OrtNet` or `OvNet`,
 which a `Translator` calls exactly as it calls the torch module, so tiling, masks, films and
 provenance do not change. Outputs agree with PyTorch's to float32 rounding (tests: within 1e-4 on
@@ -11,8 +11,8 @@ the translator's precision is bf16 (what torch's `auto` picks on CPUs with bf16 
 Why: on a Sapphire Rapids Xeon (AMX) OpenVINO's bf16 ran srresnet-x4 about 5x faster than torch's
 bf16 autocast, which leaves its pixel shuffles and 64-channel convolutions to slower kernels.
 
-The choice is process-wide, like `--max-pixels`: the CLI sets it once (`set_backend`) and every
-model loaded after that runs on it. `auto` times torch and every runtime installed on the model's
+The choice is an argument of `retouch.models.runner.load_translator` (the CLI's `--backend`), checked
+here by `check_backend`. `auto` times torch and every runtime installed on the model's
 own network, each at the precision it would run, the first time it meets a (model, precision, CPU,
 thread count, library versions) and keeps the fastest (`retouch.measured`: `~/.cache/retouch/backends.json`).
 """
@@ -22,32 +22,25 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from retouch.defaults import BACKENDS
 from retouch.errors import RetouchError
 
 if TYPE_CHECKING:  # torch is imported when a model is, not when the CLI starts
     import torch
 
-BACKENDS = ("torch", "onnxruntime", "openvino", "auto")
 # auto leaves torch only for a runtime at least 25% faster on the network alone: the torch ops around
 # it (a demosaic's grid fit and projection, 15-20 ms at 256 px) dilute the gain end to end. (The CI's
 # 0.98x for demosaic at 256 px, which first raised this from 0.9, came from the bench timing the two
 # settings one after the other; it alternates them now, `retouch.timing.rates`.)
 MARGIN = 0.8
-_current = "torch"
 
 
-def set_backend(name: str) -> None:
-    """Run every model loaded from now on with `name` (checked here, so a typo fails at once)."""
-    global _current
+def check_backend(name: str) -> None:
+    """A backend that exists and whose runtime is installed, or one sentence that says what to do."""
     if name not in BACKENDS:
         raise RetouchError(f"Unknown --backend {name!r}; use one of {', '.join(BACKENDS)}.")
     if name in RUNTIMES:
         RUNTIMES[name][0]()
-    _current = name
-
-
-def current_backend() -> str:
-    return _current
 
 
 def _onnxruntime():
@@ -70,7 +63,7 @@ def _openvino():
 
 def _onnx_graph(net: torch.nn.Module, meta: dict):
     """The network as an in-memory ONNX model (what `retouch export` writes) and its input's name."""
-    from retouch.export import _graph, _trace
+    from retouch.models.export import _graph, _trace
 
     module, inputs, in_names, out_names, axes, _ = _graph(net.eval(), meta)
     return _trace(module, inputs, in_names, out_names, axes, 17, dynamo=False), in_names[0]

@@ -25,8 +25,8 @@ from torch import Tensor, nn
 from retouch import __version__
 from retouch.atomic import atomic_write
 from retouch.errors import RetouchError
+from retouch.models.load import load_model
 from retouch.nets import input_multiple
-from retouch.zoo import load_model
 
 DEFAULT_OPSET = 17
 IMAGE_NETS = ("unet", "resnet", "srresnet", "msrresnet", "latent_path")

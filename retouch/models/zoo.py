@@ -1,30 +1,15 @@
-"""Weights files and the registry of shipped models.
+"""The registry of shipped models: each name's file under retouch/weights/, checksum, task and card.
 
-A weights file is safetensors: tensors plus a `retouch` metadata entry (JSON) holding the network
-spec, the task, and whatever inference needs (direction, training size). Nothing is unpickled, so
-a file from anywhere loads safely, and it rebuilds its network without the training code.
+Adding a shipped model is one entry here, its `.safetensors` under `retouch/weights/` and a card
+under `docs/models/`; `tests/test_zoo.py` checks every entry's file and checksum.
 """
 
 from __future__ import annotations
 
-import json
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save
-from torch import nn
-
-from retouch import __version__
-from retouch.atomic import atomic_write
-from retouch.errors import RetouchError
-from retouch.nets import build_net
-
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-META_KEY = "retouch"
+WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
 
 
 @dataclass(frozen=True)
@@ -138,99 +123,3 @@ ZOO: dict[str, ZooEntry] = {
         card="docs/models/repair.md",
     ),
 }
-
-
-def save_weights(net: nn.Module, meta: dict, path: Path, half: bool = True) -> Path:
-    """Write the network's tensors (fp16 by default: half the size, same results) and its metadata."""
-    tensors = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in net.state_dict().items()}
-    meta = {**meta, "version": __version__}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as f:
-        f.write(save(tensors, metadata={META_KEY: json.dumps(meta)}))
-    return path
-
-
-def resolve(model: str | Path) -> Path:
-    """A zoo name, a .safetensors file, a reference .pth (`retouch.foreign`), or a run folder (its
-    exported model.safetensors)."""
-    if isinstance(model, str) and model in ZOO:
-        return WEIGHTS_DIR / ZOO[model].file
-    path = Path(model)
-    if path.is_dir():
-        path = path / "model.safetensors"
-        if not path.exists():
-            raise RetouchError(f"Run folder {model} has no model.safetensors yet; wait for the first checkpoint or pass a weights file.")
-    if not path.exists():
-        known = ", ".join(sorted(ZOO)) or "none yet"
-        raise RetouchError(f"No model {model!r}: give a run folder, a .safetensors file, a reference .pth, or a shipped name ({known}).")
-    return path
-
-
-def read_meta(path: Path, arch: str | None = None) -> dict:
-    """A weights file's metadata; for a reference .pth, what `retouch.foreign` infers (`arch` overrides)."""
-    if path.suffix == ".pth":
-        from retouch.foreign import read_foreign
-
-        return read_foreign(path, arch)[1]
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(META_KEY)
-    except (SafetensorError, OSError) as e:
-        raise RetouchError(f"{path} is not a readable safetensors weights file ({e}).") from None
-    if raw is None:
-        raise RetouchError(f"{path} has no retouch metadata; convert foreign weights first.")
-    return json.loads(raw)
-
-
-def load_pth(path: Path, map_location: torch.device | str = "cpu") -> Any:
-    """`torch.load` with `weights_only=True`, the only way a .pth is ever opened here, and one
-    sentence for each way it fails: a pickle that carries code or objects is refused, not run."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        detail = next((line.strip() for line in str(e).splitlines() if "Unsupported global" in line), "not plain tensors")
-        raise RetouchError(f"{path} carries Python objects or code, not only tensors ({detail}); retouch opens .pth "
-                           "files with weights_only=True and refuses it: re-save a plain state dict.") from None
-    except Exception as e:  # noqa: BLE001 (truncated zips, wrong magic, EOF: all mean a damaged file to the user)
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise RetouchError(f"{path} cannot be read as a torch file ({first}); it is damaged or not a .pth.") from None
-
-
-def read_state_file(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict of tensors from a .safetensors or .pth file (the latter through `load_pth`)."""
-    if path.suffix == ".safetensors":
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError) as e:
-            raise RetouchError(f"{path} is not a readable safetensors file ({e}).") from None
-    state = load_pth(path)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise RetouchError(f"{path} holds a {type(state).__name__}, not a state dict of tensors.")
-    return state
-
-
-def check_task(model: str | Path, meta: dict, task: str, hint: str = "") -> None:
-    """Refuse a model trained for another task, in one sentence that names both (and `hint`: what
-    to give instead), before any pixel goes through a network that would answer nonsense."""
-    if meta.get("task") != task:
-        raise RetouchError(f"Model {model} does the task {meta.get('task')!r}, not {task!r}" + (f": {hint}" if hint else "") + ".")
-
-
-def load_model(model: str | Path, device: torch.device | str = "cpu", arch: str | None = None, task: str | None = None,
-               hint: str = "") -> tuple[nn.Module, dict]:
-    """The network in eval mode (fp32) and its metadata, from a name, file or run folder; a reference
-    .pth is read by `retouch.foreign` (architecture inferred, or given by `arch`). With `task`, a
-    model trained for another one is refused (`check_task`) before its weights are read."""
-    path = resolve(model)
-    if task is not None:
-        check_task(model, read_meta(path, arch), task, hint)
-    if path.suffix == ".pth":
-        from retouch.foreign import read_foreign
-
-        net, meta = read_foreign(path, arch)
-        return net.to(device), meta
-    meta = read_meta(path)
-    net = build_net(dict(meta["net"]))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
-    net.load_state_dict(state)
-    return net.to(device).eval(), meta

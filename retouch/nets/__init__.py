@@ -13,15 +13,23 @@ from torch import nn
 from retouch.errors import RetouchError
 from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator
 from retouch.nets.classifier import ResNetGAP
+from retouch.nets.keypatch import KeyPatchNet
 from retouch.nets.layers import init_weights
 from retouch.nets.msrresnet import MSRResNet
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
 from retouch.nets.resnet import ResnetGenerator
 from retouch.nets.segmenter import Segmenter
-from retouch.nets.shared_latent import (ConditionalDiscriminator, ConditionalGenerator, ConditionalTranslator, CoupledDiscriminator,
-                                        CoupledGenerator, LatentPath, NoiseEncoder, UNITGenerator)
+from retouch.nets.shared_latent import (
+    ConditionalDiscriminator,
+    ConditionalGenerator,
+    ConditionalTranslator,
+    CoupledDiscriminator,
+    CoupledGenerator,
+    LatentPath,
+    NoiseEncoder,
+    UNITGenerator,
+)
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
-from retouch.nets.keypatch import KeyPatchNet
 from retouch.nets.tdgan import TDGAN
 from retouch.nets.unet import BottleneckClassHead, UnetGenerator
 

@@ -13,13 +13,10 @@ one power iteration per call, the estimate only updated in train mode), not torc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from retouch.errors import RetouchError
 
 SN_EPS = 1e-6  # BigGAN-PyTorch's launch scripts (--SN_eps 1e-6); only guards a zero vector's norm
 BN_EPS = 1e-5
@@ -345,43 +342,3 @@ class BigGANDiscriminator(nn.Module):
 
 
 # --- loading released weights ------------------------------------------------------------------
-
-
-def _first(keys: list[str], n: int = 3) -> str:
-    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
-
-
-def load_biggan(path: str | Path, which: str = "G", **spec) -> nn.Module:
-    """A BigGAN G or D (eval mode) with the weights in ``path``: a BigGAN-PyTorch / DGP state dict
-    (``G_ema.pth``, ``D.pth``; read with ``weights_only``, nothing else is unpickled) or a
-    ``.safetensors`` file with the same keys. ``spec`` holds the constructor arguments the file was
-    trained with (the released ImageNet models: ``resolution=128`` or ``256``, the defaults
-    otherwise). Nothing is downloaded."""
-    if which not in ("G", "D"):
-        raise RetouchError(f"which must be 'G' or 'D', got {which!r}.")
-    path = Path(path)
-    if not path.is_file():
-        raise RetouchError(f"No BigGAN weights at {path}: give the G_ema.pth or D.pth of BigGAN-PyTorch "
-                           "or the DGP release (retouch downloads nothing).")
-    cls = BigGANGenerator if which == "G" else BigGANDiscriminator
-    try:
-        net = cls(**spec)
-    except (TypeError, ValueError) as e:
-        raise RetouchError(f"Cannot build a BigGAN {which} from {spec}: {e}") from None
-    from retouch.zoo import read_state_file  # zoo builds nets: imported here, not at module load
-
-    state = read_state_file(path)
-    expected = net.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = ([f"missing {_first(missing)}"] if missing else []) + ([f"unexpected {_first(unexpected)}"] if unexpected else [])
-        raise RetouchError(f"{path} does not fit a BigGAN {which} with {spec or 'the default spec'}: "
-                           f"{'; '.join(parts)}. Check which ('G' or 'D'), resolution and attention.")
-    for k, v in expected.items():
-        if state[k].shape != v.shape:
-            raise RetouchError(f"{path}: {k} is {tuple(state[k].shape)} in the file but {tuple(v.shape)} for "
-                               f"{spec or 'the default spec'}; check ch, n_classes, dim_z and shared_dim.")
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    return net.eval()

@@ -7,7 +7,7 @@ The paper's image generator is a U-Net whose skip connections carry the patches'
 their pixels reach the output. Ours makes that explicit: each patch is pasted where the placement
 network puts it, and a U-Net inpaints the rest from that canvas. (Our first version drew the image
 from the 128-number summed code alone; its completions were textures the CIFAR-10 classifier
-could not name, 14% against 10% chance: docs/benchmarks.md, key local patches.)
+could not name, 14% against 10% chance: docs/notes/benchmarks-history.md, key local patches.)
 
 Placement is a distribution over each patch's top-left corner, read from the patch's own code and
 the set's summed code (what else is in the set says where this one goes). The placement mask the

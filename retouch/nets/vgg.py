@@ -7,8 +7,6 @@ its ``vgg19`` files load as they are; the classifier part of such a file is igno
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import Tensor, nn
 
@@ -59,25 +57,3 @@ class VGGFeatures(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.features(((x + 1) / 2 - self.mean) / self.std)
-
-
-def load_vgg19(path: str | Path, layer: str = "relu5_4") -> VGGFeatures:
-    """VGG-19 features up to `layer` from a torchvision ``vgg19`` state dict (.pth or .safetensors)."""
-    path = Path(path)
-    if not path.is_file():
-        raise RetouchError(f"VGG-19 weights {path} do not exist; download torchvision's vgg19 state dict "
-                           "(vgg19-dcbb9e9d.pth) yourself and name its path, or use another content loss.")
-    from retouch.zoo import read_state_file  # zoo builds nets: imported here, not at module load
-
-    state = read_state_file(path)
-    net = VGGFeatures(layer)
-    wanted = net.state_dict()
-    missing = [k for k in wanted if k not in state]
-    wrong = [k for k in wanted if k in state and state[k].shape != wanted[k].shape]
-    if missing or wrong:
-        raise RetouchError(f"{path} is not a torchvision vgg19 state dict: "
-                           f"{'missing ' + missing[0] if missing else 'wrong shape for ' + wrong[0]}.")
-    net.load_state_dict({k: state[k].float() for k in wanted})
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net.eval()

@@ -17,8 +17,6 @@ a batch of 8 gives the same results as 8 runs of one (up to floating point), onl
 
 from __future__ import annotations
 
-import re
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +27,8 @@ from torch.func import functional_call, vmap
 
 from retouch.device import autocast
 from retouch.errors import RetouchError
-from retouch.zoo import check_task, load_model, read_meta, resolve
+from retouch.models.files import companion_path
+from retouch.models.load import check_task, load_model, read_meta, resolve
 
 Observe = Callable[[Tensor], Tensor]  # φ at G's resolution: what D and the MSE compare
 
@@ -73,23 +72,13 @@ class Fit:
     frames: list[Tensor] = field(default_factory=list)
 
 
-def discriminator_path(generator: Path) -> Path:
-    """Where a prior's discriminator lives: `discriminator.safetensors` beside a run's
-    `model.safetensors`, `D.pth` beside BigGAN-PyTorch's `G_ema.pth` (DGP's `D_256.pth` beside
-    `G_ema_256.pth`), `<name>-discriminator.safetensors` beside any other weights file."""
-    if generator.suffix == ".pth":
-        return generator.with_name(re.sub(r"^G(_ema)?", "D", generator.stem) + ".pth")
-    if generator.name == "model.safetensors":
-        return generator.with_name("discriminator.safetensors")
-    return generator.with_name(f"{generator.stem}-discriminator.safetensors")
-
 
 def load_prior(model: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, nn.Module, dict]:
     """A trained prior's G and D (eval mode, frozen) and G's metadata."""
     g_path = resolve(model)
     meta = read_meta(g_path)
     check_task(model, meta, "generate", "DGP fits a generative prior, such as cifar10-prior")
-    d_path = discriminator_path(g_path)
+    d_path = companion_path(g_path)
     if not d_path.exists():
         raise RetouchError(f"{model} has no discriminator at {d_path}; DGP measures distances in D's features, "
                            "so it needs the D trained with this G (gan_prior runs write it beside the generator).")
@@ -135,7 +124,7 @@ class PerImageG:
 class DGP:
     """The fit itself, for a loaded prior. `dtype` bf16 runs G and D under autocast; the latent, weights
     and optimiser stay fp32. On our bf16 CPU that made the search 2.2x faster and the vmapped fit
-    1.2x slower (docs/benchmarks.md)."""
+    1.2x slower (docs/notes/benchmarks-history.md)."""
 
     def __init__(self, G: nn.Module, D: nn.Module, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
         self.G, self.D = G.eval(), D.eval()

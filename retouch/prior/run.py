@@ -7,15 +7,29 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from retouch.device import pick_device, pick_precision
 from retouch.errors import RetouchError
 from retouch.io import Provenance, file_pairs, load_image, save_image, to_tensor
 from retouch.locate.cam import class_index
 from retouch.prior.engine import DGP, Fit, load_prior
-from retouch.prior.tasks import MANIPULATE, SETTINGS, TASKS, jitter, morph, restore, transfer
-from retouch.tasks.apply import FilesFailed, each_file
+from retouch.prior.tasks import (
+    MANIPULATE,
+    SETTINGS,
+    TASKS,
+    jitter,
+    morph,
+    restore,
+    transfer,
+)
+from retouch.tasks.files import FilesFailed, each_file
 
 
 def _read(path: Path, side: int, fit: bool, size: tuple[int, int] | None = None) -> torch.Tensor:

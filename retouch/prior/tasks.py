@@ -3,7 +3,7 @@
 Restoration tasks (`reconstruct`, `colorize`, `inpaint`, `upscale`, `defend`) fit the prior to
 the observation; manipulations (`jitter`, `morph`, `transfer`) reconstruct first, then move the
 latent, the weights or the class. Stage lengths and learning rates below are this repository's
-defaults for 32 px priors, chosen on CIFAR-10 training images (docs/guide.md gives the choice);
+defaults for 32 px priors, chosen on CIFAR-10 training images (docs/notes/guide-history.md gives the choice);
 DGP's own for 128/256 px ImageNet BigGANs are longer (hundreds of steps per stage).
 """
 

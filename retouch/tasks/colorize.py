@@ -15,11 +15,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from retouch.defaults import BACKEND
 from retouch.degrade import Greyscale, shrink
-from retouch.errors import RetouchError
 from retouch.io import Provenance
+from retouch.models.runner import Translator, load_translator
 from retouch.nets.unet import chroma_of, with_chroma
-from retouch.tasks.apply import Translator, load_translator, run_files
+from retouch.tasks.files import run_files
 
 DEFAULT_MODEL = "colorize"
 
@@ -47,19 +48,14 @@ class Colorizer:
         return with_chroma(grey, cbcr)
 
 
-def load_colorizer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto") -> Colorizer:
+def load_colorizer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto", backend: str = BACKEND) -> Colorizer:
     """A shipped name, weights file or run folder whose task is "colorize"."""
-    from retouch.zoo import ZOO
-
-    if str(model) == DEFAULT_MODEL and DEFAULT_MODEL not in ZOO and not Path(model).exists():
-        raise RetouchError("No colourisation model ships yet: none has been classified better than plain grey (docs/benchmarks.md). "
-                           "Train configs/colorize.yaml and pass --model RUN.")
-    return Colorizer(load_translator(str(model), device, precision, task="colorize"))
+    return Colorizer(load_translator(str(model), device, precision, task="colorize", backend=backend))
 
 
 def colorize_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
-                   codec: str | None = None, crf: int | None = None, show_progress: bool = True) -> list[Path]:
+                   codec: str | None = None, crf: int | None = None, show_progress: bool = True, backend: str = BACKEND) -> list[Path]:
     """A file to a file, a folder to a folder (same names), or a film to a film (sound copied)."""
-    colorizer = load_colorizer(model, device, precision)
+    colorizer = load_colorizer(model, device, precision, backend)
     return run_files(colorizer, inputs, output, Provenance(model=colorizer.name, task="colorize", regions=None), codec=codec,
                      crf=crf, show_progress=show_progress)

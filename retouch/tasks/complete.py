@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from retouch.errors import RetouchError
 from retouch.io import Provenance, read_image, save_image
 from retouch.methods.keypatch import lit
-from retouch.zoo import load_model
+from retouch.models.load import load_model
 
 TASK = "complete"
 

@@ -17,9 +17,9 @@ from PIL import Image
 
 from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
+from retouch.geometry import box_mask, boxes_mask, check_box, mask_for, region_boxes
 from retouch.io import Provenance, file_pairs, load_image, save_image, to_pil, to_tensor
-from retouch.tasks.apply import each_file
-from retouch.tasks.restore import box_mask, boxes_mask, check_box, mask_for, region_boxes
+from retouch.tasks.files import each_file
 
 log = logging.getLogger(__name__)
 ALIGN = ("region", "image")
@@ -34,13 +34,15 @@ def located_region(x: torch.Tensor, locate: str) -> torch.Tensor:
     cascades find for ``faces`` / ``plates`` (an empty mask when there is none)."""
     kind, _, cls = locate.partition(":")
     if kind in ("faces", "plates") and not cls:
+        from retouch.film.tracks import grey
         from retouch.locate.cascade import find
-        from retouch.locate.temporal import grey
 
         return boxes_mask(*x.shape[2:], find(kind, grey(x)))
     if kind != "cam":
         raise RetouchError(f"Unknown --locate {locate!r}; use cam, cam:CLASS, faces or plates.")
-    from retouch.locate.cam import locate_box  # pulls in the classifier only when asked for
+    from retouch.locate.cam import (
+        locate_box,  # pulls in the classifier only when asked for
+    )
 
     x0, y0, w, h = (int(v) for v in locate_box(x, model=CAM_MODEL, cls=cls or None))
     return box_mask(*x.shape[2:], (x0, y0, w, h))
@@ -138,7 +140,7 @@ def mosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | No
 
 def mosaic_video(src: Path, dst: Path, regions, block: int = 16, align: str = "region", codec: str | None = None,
                  crf: int | None = None, regions_json: Path | None = None, show_progress: bool = True) -> list[list]:
-    """Mosaic the regions (a `retouch.locate.temporal` source; None = whole frames) of every frame
+    """Mosaic the regions (a `retouch.film.tracks` source; None = whole frames) of every frame
     of a film; sound and everything else kept (`retouch.video.process_video`)."""
     from retouch.video import DEFAULT_CRF, per_frame, process_video
 

@@ -16,9 +16,9 @@ from rich.progress import track
 
 from retouch.degrade import parse
 from retouch.errors import RetouchError
+from retouch.geometry import box_mask
 from retouch.io import list_images, read_image, save_image
 from retouch.tasks.hide import located_region
-from retouch.tasks.restore import box_mask
 
 LOCATE = ("random", "full", "cam")
 

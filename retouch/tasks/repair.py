@@ -14,10 +14,12 @@ from pathlib import Path
 
 import torch
 
+from retouch.defaults import BACKEND
 from retouch.degrade import _resize
 from retouch.errors import RetouchError
 from retouch.io import Provenance
-from retouch.tasks.apply import Translator, load_translator, run_files
+from retouch.models.runner import Translator, load_translator
+from retouch.tasks.files import run_files
 
 DEFAULT_MODEL = "repair"
 SCALES = (1, 2, 4)
@@ -39,13 +41,15 @@ class Repairer:
         return self.tr(x)
 
 
-def load_repairer(model: str | Path = DEFAULT_MODEL, scale: int = 1, device: str = "auto", precision: str = "auto") -> Repairer:
-    return Repairer(load_translator(str(model), device, precision), scale)
+def load_repairer(model: str | Path = DEFAULT_MODEL, scale: int = 1, device: str = "auto", precision: str = "auto",
+                  backend: str = BACKEND) -> Repairer:
+    return Repairer(load_translator(str(model), device, precision, backend=backend), scale)
 
 
 def repair_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL, scale: int = 1, device: str = "auto",
-                 precision: str = "auto", codec: str | None = None, crf: int | None = None, show_progress: bool = True) -> list[Path]:
+                 precision: str = "auto", codec: str | None = None, crf: int | None = None, show_progress: bool = True,
+                 backend: str = BACKEND) -> list[Path]:
     """A file to a file, a folder to a folder (same names), or a film to a film (sound copied)."""
-    repairer = load_repairer(model, scale, device, precision)
+    repairer = load_repairer(model, scale, device, precision, backend)
     return run_files(repairer, inputs, output, Provenance(model=repairer.name, task=f"repair x{scale}", regions=None),
                      scale=scale, codec=codec, crf=crf, show_progress=show_progress)

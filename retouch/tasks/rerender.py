@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from retouch.errors import RetouchError
 from retouch.io import Provenance, read_image, save_image
+from retouch.models.load import load_model
 from retouch.tagged import NAMES, parse_setting
-from retouch.zoo import load_model
 
 TASK = "rerender"
 

@@ -8,6 +8,7 @@ every pixel outside the regions is returned as it came in, bit for bit.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +16,26 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
+from retouch.defaults import BACKEND
 from retouch.errors import RetouchError
-from retouch.io import Provenance, file_pairs, load_image, save_image, to_pil, to_rgb, to_tensor
-from retouch.tasks.apply import SelfEnsemble, Translator, each_file, load_translator
+from retouch.geometry import check_box, mask_for, region_boxes
+from retouch.io import (
+    Provenance,
+    file_pairs,
+    load_image,
+    save_image,
+    to_pil,
+    to_rgb,
+    to_tensor,
+)
+from retouch.models.runner import SelfEnsemble, Translator, load_translator
+from retouch.tasks.files import each_file
 
 DEFAULT_MODEL = "demosaic"
 CONTEXT = 32  # pixels of real image around the region that the model sees
 WINDOW = CONTEXT + 64  # pixels around the region converted to float (see restore_image)
 # How far towards the cell colours a recompressed mosaic's restoration is projected: its cells
-# are read robustly (medians) but still carry the codec's error (docs/benchmarks.md, eval-region)
+# are read robustly (medians) but still carry the codec's error (docs/notes/benchmarks-history.md, eval-region)
 SOFT_WEIGHT = 0.75
 # Flipped views an image region of an L1-trained model is averaged over (`load_restorer`); films
 # take one unless asked, for speed
@@ -31,62 +43,18 @@ ENSEMBLE = 8
 DETECTOR = "mosaic-detect"  # the segmenter `--detect` adds to the grid fit (retouch.locate.detect)
 
 
-def parse_box(text: str) -> tuple[int, int, int, int]:
-    """'X,Y,W,H' to a box; a clear error for anything else."""
-    try:
-        x, y, w, h = (int(v) for v in text.split(","))
-    except ValueError:
-        raise RetouchError(f"--box {text!r} must be four integers X,Y,W,H (pixels).") from None
-    if w <= 0 or h <= 0 or x < 0 or y < 0:
-        raise RetouchError(f"--box {text!r} needs X, Y >= 0 and W, H > 0.")
-    return x, y, w, h
 
 
-def check_box(h: int, w: int, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """The box, when it lies inside an h x w image; else a clear error."""
-    x, y, bw, bh = box
-    if x + bw > w or y + bh > h:
-        raise RetouchError(f"Box x={x}, y={y}, w={bw}, h={bh} does not fit in the {w}x{h} image.")
-    return box
 
 
-def box_mask(h: int, w: int, box: tuple[int, int, int, int]) -> torch.Tensor:
-    """A 1x1xHxW mask that is 1 inside the box; a box that leaves the image is an error."""
-    x, y, bw, bh = check_box(h, w, box)
-    mask = torch.zeros(1, 1, h, w)
-    mask[:, :, y : y + bh, x : x + bw] = 1
-    return mask
 
 
-def boxes_mask(h: int, w: int, boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
-    """The union of boxes as a 1x1xHxW mask; a box that leaves the frame is an error."""
-    mask = torch.zeros(1, 1, h, w)
-    for box in boxes:
-        mask = torch.maximum(mask, box_mask(h, w, box))
-    return mask
 
 
-def read_mask(path: Path, h: int, w: int) -> torch.Tensor:
-    """A mask image (non-zero = region, alpha ignored) as 1x1xHxW; it must match the image's size."""
-    m = np.asarray(load_image(path).convert("L"))
-    if m.shape != (h, w):
-        raise RetouchError(f"Mask {path} is {m.shape[1]}x{m.shape[0]} but the image is {w}x{h}.")
-    return torch.from_numpy(m > 127).float()[None, None]
 
 
-def mask_for(mask: Path, src: Path, h: int, w: int) -> torch.Tensor:
-    """One mask file for all inputs, or the file named like `src` in a folder of masks."""
-    path = mask / src.name if mask.is_dir() else mask
-    if not path.exists():
-        raise RetouchError(f"No mask for {src.name}: {path} does not exist.")
-    return read_mask(path, h, w)
 
 
-def region_boxes(mask: torch.Tensor) -> list[tuple[int, int, int, int]]:
-    """One box (x, y, w, h) per connected region of the mask (8-connected), top to bottom: several
-    regions in a frame are each processed on their own crop, not as one box around them all."""
-    labels, _ = ndimage.label(mask[0, 0].numpy() > 0.5, structure=np.ones((3, 3)))
-    return [(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start) for ys, xs in ndimage.find_objects(labels)]
 
 
 @torch.inference_mode()
@@ -149,15 +117,15 @@ def restore_image(tr: Translator, img: Image.Image, region: list[tuple[int, int,
 
 
 def load_restorer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
-                  ensemble: int | None = 1) -> Translator | SelfEnsemble:
+                  ensemble: int | None = 1, backend: str = BACKEND) -> Translator | SelfEnsemble:
     """The restoration model, averaged over `ensemble` flipped views (`SelfEnsemble`) when more than 1.
 
     None picks by how the model was trained. One fitted by L1 alone (`demosaic-l1`) predicts the
     mean of what the region could have been, and the average over views estimates that mean
     better; a GAN's output (`demosaic`) is one sharp guess, and an average of guesses is a blur of
-    them, so it gets one view (docs/benchmarks.md, "Restoring JPEG-compressed mosaics").
+    them, so it gets one view (docs/notes/benchmarks-history.md, "Restoring JPEG-compressed mosaics").
     """
-    tr = load_translator(str(model), device, precision, task="restore")
+    tr = load_translator(str(model), device, precision, task="restore", backend=backend)
     if ensemble is None:
         ensemble = ENSEMBLE if tr.meta.get("method_config", {}).get("gan_weight", 1) == 0 else 1
     return tr if ensemble == 1 else SelfEnsemble(tr, ensemble)
@@ -201,14 +169,14 @@ def demosaic(image: Image.Image | str | Path, box: tuple[int, int, int, int] | N
 def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | None = None, mask: Path | None = None,
                    detect: bool = False, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
                    consistent: bool = True, show_progress: bool = True,
-                   detector: str | Path | None = DETECTOR, ensemble: int | None = None) -> list[tuple[Path, list]]:
+                   detector: str | Path | None = DETECTOR, ensemble: int | None = None, backend: str = BACKEND) -> list[tuple[Path, list]]:
     """Files or folders; `mask` is one mask image for all inputs, or a folder of masks with the inputs' names.
 
     Returns (written file, restored boxes: one per region) per input; provenance in each file
     names the boxes. An image where nothing is to be restored (detection found no mosaic) is
     written unchanged, with an empty list of boxes.
     """
-    tr = load_restorer(model, device, precision, ensemble)
+    tr = load_restorer(model, device, precision, ensemble, backend)
 
     def one(src: Path, dst: Path) -> tuple[Path, list]:
         img = load_image(src)
@@ -222,22 +190,22 @@ def demosaic_files(inputs: Path, output: Path, box: tuple[int, int, int, int] | 
 def demosaic_video(src: Path, dst: Path, regions, model: str | Path = DEFAULT_MODEL, device: str = "auto",
                    precision: str = "auto", consistent: bool = True, temporal: bool = True, codec: str | None = None,
                    crf: int | None = None, regions_json: Path | None = None, show_progress: bool = True,
-                   ensemble: int = 1) -> list[list]:
-    """Restore the regions (a `retouch.locate.temporal` source) of every frame of a film; the
+                   ensemble: int = 1, backend: str = BACKEND) -> list[list]:
+    """Restore the regions (a `retouch.film.tracks` source) of every frame of a film; the
     sound and everything outside the regions is kept (`retouch.video.process_video`).
 
     `temporal` blends each restored region with the previous one, aligned by the camera's
-    motion (`retouch.tasks.temporal`), so invented detail does not shimmer from frame to frame.
+    motion (`retouch.film.temporal`), so invented detail does not shimmer from frame to frame.
     """
     from retouch.video import DEFAULT_CRF, per_frame, process_video
 
     if regions is None:
         raise RetouchError("Say where to restore in the film with --box, --mask, --mask-video, --track or --detect.")
-    tr = load_restorer(model, device, precision, ensemble)
+    tr = load_restorer(model, device, precision, ensemble, backend)
     if temporal:
-        from retouch.tasks.temporal import TemporalRestorer
+        from retouch.film.temporal import TemporalRestorer
 
-        fn = TemporalRestorer(tr, consistent)
+        fn = TemporalRestorer(functools.partial(restore_region, tr, consistent=False), consistent)
     else:
         fn = per_frame(lambda x, m: restore_region(tr, x, m, consistent=consistent))
     name = f"demosaic{' (temporal)' if temporal else ''}{_views(tr)}"

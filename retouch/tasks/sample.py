@@ -14,7 +14,7 @@ import torch
 
 from retouch.errors import RetouchError
 from retouch.io import Provenance, save_image
-from retouch.zoo import load_model
+from retouch.models.load import load_model
 
 TASK = "sample-pairs"
 

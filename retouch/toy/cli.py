@@ -10,7 +10,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from retouch.errors import RetouchError
 
@@ -41,7 +47,12 @@ def sample_cmd(
     ),
 ) -> None:
     """Sample a 1-D density by inverting its CDF; plot it and print KL(histogram || density)."""
-    from retouch.toy.sampling import Density, kl_divergence, kl_floor, plot_density_histogram
+    from retouch.toy.sampling import (
+        Density,
+        kl_divergence,
+        kl_floor,
+        plot_density_histogram,
+    )
 
     if output.suffix.lower() != ".png":
         raise RetouchError(f"The output {output} must end in .png: pick a PNG file name.")
@@ -85,7 +96,12 @@ def gan2d_cmd(
     ),
 ) -> None:
     """Train a small MLP GAN on a 2-D point distribution; write frames and print mode coverage."""
-    from retouch.toy.gan2d import GAN2DConfig, check_frames_output, save_frames, train_gan2d
+    from retouch.toy.gan2d import (
+        GAN2DConfig,
+        check_frames_output,
+        save_frames,
+        train_gan2d,
+    )
 
     check_frames_output(output)
     cfg = GAN2DConfig(
