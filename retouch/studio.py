@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import json
 import os
 import shutil
 import tempfile
@@ -38,7 +39,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 from retouch.errors import RetouchError
-from retouch.io import load_image, read_image, save_image
+from retouch.io import load_image, read_image, save_image, to_pil
 from retouch.models.zoo import ZOO
 
 DEFAULT_MAX_PIXELS = 50_000_000  # a 50 Mpx photo: above any phone's, far below Pillow's bomb limit
@@ -259,20 +260,25 @@ def prior(src: Path, task: str, region: Where, device: str, workdir: Path) -> Pa
     return path
 
 
-FILM_VERBS = ("hide", "restore", "upscale")
-FILM_REGIONS = ("box", "tracked box", "faces", "detect")  # every frame / followed from the first / the face cascade / the mosaic detector
+FILM_VERBS = ("anonymize", "hide", "restore", "upscale")
+FILM_REGIONS = ("box", "tracked box", "faces", "detect")  # every frame / followed from the first / faces tracked / the mosaic detector
 
 
 def film(src: Path, verb: str, region: str, box: tuple[float, ...], block: int, model: str, device: str, workdir: Path) -> Path:
-    """A film through `retouch mosaic`, `demosaic` or `upscale`: an H.264 mp4 with the input's sound,
-    timing and the provenance tags the CLI writes. `region` says where (`FILM_REGIONS`); the box is
-    X, Y, W, H on the first frame."""
-    from retouch.film.tracks import Found, region_source
+    """A film through `retouch anonymize`, `mosaic`, `demosaic` or `upscale`: an H.264 mp4 with the
+    input's sound, timing and the provenance tags the CLI writes. `region` says where
+    (`FILM_REGIONS`; anonymize always finds the faces itself); the box is X, Y, W, H on the first frame."""
+    from retouch.film.tracks import Faces, region_source
     from retouch.geometry import parse_box
 
     if verb not in FILM_VERBS:
         raise RetouchError(f"Unknown verb {verb!r}; use one of {', '.join(FILM_VERBS)}.")
-    out = Path(tempfile.mkdtemp(prefix=f"film-{verb}-", dir=workdir)) / f"{src.stem}-{verb}.mp4"
+    out = _film_out(workdir, src, verb)
+    if verb == "anonymize":
+        from retouch.tasks.anonymize import anonymize_video
+
+        anonymize_video(src, out, show_progress=False)
+        return out
     if verb == "upscale":
         from retouch.tasks.upscale import upscale_files
 
@@ -291,7 +297,7 @@ def film(src: Path, verb: str, region: str, box: tuple[float, ...], block: int, 
     if verb == "restore" and region == "faces":
         raise RetouchError("retouch does not restore hidden faces; give the mosaic's box or let the detector find it.")
     boxed = [parse_box(",".join(str(int(v or 0)) for v in box))] if region in ("box", "tracked box") else None
-    regions = Found("faces") if region == "faces" else region_source(
+    regions = Faces() if region == "faces" else region_source(
         boxes=boxed if region == "box" else None, track=boxed if region == "tracked box" else None, detect=region == "detect")
     if verb == "hide":
         from retouch.tasks.hide import mosaic_video
@@ -301,6 +307,53 @@ def film(src: Path, verb: str, region: str, box: tuple[float, ...], block: int, 
         from retouch.tasks.restore import demosaic_video
 
         demosaic_video(src, out, regions, model=model, device=device, show_progress=False)
+    return out
+
+
+def _film_out(workdir: Path, src: Path, verb: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"film-{verb}-", dir=workdir)) / f"{src.stem}-{verb}.mp4"
+
+
+def find_film_faces(src: Path) -> list[list[tuple[int, int, int, int]]]:
+    """Every frame's face boxes, found and tracked as `retouch anonymize` finds them, nothing rendered:
+    what the review shows a person before the film is hidden."""
+    from retouch.film.tracks import Faces
+    from retouch.geometry import region_boxes
+    from retouch.video import quantize, read_frames
+
+    check_film(src)
+    return [region_boxes(m) for m in Faces().masks(quantize(x) for x in read_frames(src))]
+
+
+def film_frame(src: Path, index: int, boxes: list[tuple[int, int, int, int]]) -> Image.Image:
+    """Frame `index` of the film with `boxes` drawn around (decoded from the start: review is for short films)."""
+    from retouch.video import read_frames
+
+    for i, x in enumerate(read_frames(src)):
+        if i == index:
+            im = to_pil(x)
+            draw = ImageDraw.Draw(im)
+            for bx, by, bw, bh in boxes:
+                draw.rectangle([bx - 1, by - 1, bx + bw, by + bh], outline=OUTLINE, width=max(2, min(im.size) // 200))
+            return im
+    raise RetouchError(f"The film has no frame {index}.")
+
+
+def parse_frame_boxes(text: str) -> list[tuple[int, int, int, int]]:
+    """One box X,Y,W,H a line (blank lines ignored), as the review's text field holds them."""
+    from retouch.geometry import parse_box
+
+    return [parse_box(line.strip()) for line in text.splitlines() if line.strip()]
+
+
+def hide_reviewed(src: Path, boxes: list[list[tuple[int, int, int, int]]], workdir: Path) -> Path:
+    """The film with exactly the reviewed boxes concealed (`retouch anonymize --boxes-json`)."""
+    from retouch.tasks.anonymize import anonymize_video
+
+    out = _film_out(workdir, src, "anonymize")
+    reviewed = out.with_name("reviewed-regions.json")
+    reviewed.write_text(json.dumps({"boxes": [[list(b) for b in frame] for frame in boxes]}))
+    anonymize_video(src, out, boxes_json=reviewed, show_progress=False)
     return out
 
 
@@ -416,6 +469,47 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
             path = film(Path(film_path), verb, region, (x, y, w, h), block, model, device, workdir)
         return str(path), str(path)
 
+    def _review_line(boxes: list[list]) -> str:
+        faces = sum(map(len, boxes))
+        return f"{len(boxes)} frames, {sum(1 for f in boxes if f)} with faces, {faces} boxes in all."
+
+    @user_errors
+    def on_find_faces(film_path, progress=gr.Progress()):
+        if not film_path:
+            raise RetouchError("Upload a film first.")
+        progress(0, desc="finding faces")
+        boxes = find_film_faces(Path(film_path))
+        state = {"film": film_path, "boxes": [[list(b) for b in f] for f in boxes]}
+        text = "\n".join(",".join(map(str, b)) for b in state["boxes"][0])
+        return (state, gr.update(maximum=max(1, len(boxes) - 1), value=0), film_frame(Path(film_path), 0, boxes[0]), text,
+                _review_line(state["boxes"]))
+
+    @user_errors
+    def on_frame(state, index):
+        if not state:
+            raise RetouchError("Find the faces first.")
+        k = min(int(index), len(state["boxes"]) - 1)
+        boxes = state["boxes"][k]
+        return (film_frame(Path(state["film"]), k, boxes), "\n".join(",".join(map(str, b)) for b in boxes),
+                f"Frame {k}: {len(boxes)} box{'es' * (len(boxes) != 1)}.")
+
+    @user_errors
+    def on_keep(state, index, text):
+        if not state:
+            raise RetouchError("Find the faces first.")
+        k = min(int(index), len(state["boxes"]) - 1)
+        state["boxes"][k] = [list(b) for b in parse_frame_boxes(text)]
+        image, shown, _ = on_frame(state, k)
+        return state, image, shown, _review_line(state["boxes"]) + f" Frame {k} now has {len(state['boxes'][k])}."
+
+    @user_errors
+    def on_hide_reviewed(state, progress=gr.Progress()):
+        if not state:
+            raise RetouchError("Find the faces first.")
+        progress(0, desc="hiding the reviewed boxes")
+        path = hide_reviewed(Path(state["film"]), [[tuple(b) for b in f] for f in state["boxes"]], workdir)
+        return str(path), str(path)
+
     @user_errors
     def on_prior(state, task, mode, x, y, w, h, editor, progress=gr.Progress()):
         progress(0, desc=f"fitting the prior ({task})")
@@ -487,10 +581,10 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
                                           scale=1, height=140)
                     film_status = gr.Markdown("Upload a film: the sound and timing are kept.", elem_id="film-status")
                 with gr.Row():
-                    film_verb = gr.Radio(list(FILM_VERBS), value="hide", label="Verb", elem_id="film-verb")
+                    film_verb = gr.Radio(list(FILM_VERBS), value="anonymize", label="Verb", elem_id="film-verb")
                     film_region = gr.Radio(list(FILM_REGIONS), value="box", label="Where", elem_id="film-region",
-                                           info="box: every frame; tracked box: followed from the first frame; faces: OpenCV's "
-                                                "face cascade (hide); detect: existing mosaics (restore)")
+                                           info="anonymize finds every face itself; box: every frame; tracked box: followed from "
+                                                "the first frame; faces: faces found and tracked (hide); detect: existing mosaics (restore)")
                 with gr.Row():
                     fx, fy, fw, fh = (gr.Number(label=n, precision=0, minimum=0, value=v, elem_id=f"film-box-{n.lower()}")
                                       for n, v in zip("XYWH", (0, 0, 64, 64)))
@@ -499,6 +593,21 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
                     film_model = gr.Dropdown(list(RESTORE_MODELS) + list(UPSCALE_MODELS[:-1]), value=RESTORE_MODELS[0],
                                              label="Model (restore or upscale)", elem_id="film-model")
                 film_button = gr.Button("Run on the film", variant="primary", elem_id="film-run")
+                with gr.Accordion("Review the faces before hiding them", open=False, elem_id="review"):
+                    gr.Markdown("Find the faces of every frame, look through the frames, add a box where a face was "
+                                "missed or delete a false one (one X,Y,W,H a line), then hide exactly these boxes.")
+                    review = gr.State(None)
+                    find_button = gr.Button("Find faces", elem_id="review-find")
+                    review_status = gr.Markdown("", elem_id="review-status")
+                    frame_slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="review-frame")
+                    with gr.Row():
+                        frame_image = gr.Image(label="Frame with its boxes", type="pil", interactive=False, buttons=VIEW_ONLY,
+                                               elem_id="review-image", scale=2)
+                        with gr.Column(scale=1):
+                            frame_status = gr.Markdown("", elem_id="review-frame-status")
+                            frame_boxes = gr.Textbox(label="Boxes of this frame (X,Y,W,H a line)", lines=6, elem_id="review-boxes")
+                            keep_button = gr.Button("Keep these boxes for this frame", size="sm", elem_id="review-keep")
+                    reviewed_button = gr.Button("Hide the reviewed boxes", variant="primary", elem_id="review-run")
                 film_video = gr.Video(label="Result", interactive=False, elem_id="film-video")
                 film_file = gr.DownloadButton("Download (mp4 with provenance tags)", elem_id="film-download")
 
@@ -512,6 +621,10 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
         pr_button.click(on_prior, [state, pr_task, *region_inputs], [pr_image, pr_file])
         film_upload.change(on_film_upload, film_upload, [film_state, film_status])
         film_button.click(on_film, [film_state, film_verb, film_region, fx, fy, fw, fh, film_block, film_model], [film_video, film_file])
+        find_button.click(on_find_faces, film_state, [review, frame_slider, frame_image, frame_boxes, review_status])
+        frame_slider.change(on_frame, [review, frame_slider], [frame_image, frame_boxes, frame_status])
+        keep_button.click(on_keep, [review, frame_slider, frame_boxes], [review, frame_image, frame_boxes, review_status])
+        reviewed_button.click(on_hide_reviewed, review, [film_video, film_file])
     app.queue(default_concurrency_limit=1)
     app.studio_workdir = workdir
     return app

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import heapq
 import json
 import queue
 import threading
@@ -257,6 +258,30 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return quantize(x)[0].permute(1, 2, 0).numpy()
 
 
+class _Stamps:
+    """Timestamps handed to frames in rising order.
+
+    Packed B-frames (DivX/Xvid in AVI, as in the real Megamind clip) label each decoded frame with
+    its packet's pts, so frames come out in the right order but their stamps shuffled within a few
+    frames (1, 2, 3, 5, 4, 6, 8, 7, ...), which a muxer refuses. The stamps of the frames decoded so
+    far but not yet encoded are kept in a heap, and each frame encoded takes the smallest: a
+    well-stamped film keeps its own, a shuffled one gets them back in order.
+    """
+
+    def __init__(self) -> None:
+        self.heap: list[int] = []
+
+    def seen(self, pts: int | None) -> None:
+        if pts is not None:
+            heapq.heappush(self.heap, pts)
+
+    def next(self, pts: int | None) -> int | None:
+        return heapq.heappop(self.heap) if pts is not None and self.heap else pts
+
+
+REORDER = 4  # frames a plain re-encode holds back so that `_Stamps` sees the shuffled ones together
+
+
 @dataclass
 class _Pending:
     frame: np.ndarray  # HxWx3 uint8, upright; regions are written into it in place
@@ -462,6 +487,7 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
             enc: Encoder | None = None
             waiting: list[av.Packet] = []  # copied packets demuxed before the output header can be written
             pending: deque[_Pending] = deque()
+            stamps = _Stamps()
 
             def mux(packets: Iterable[av.Packet]) -> None:
                 try:
@@ -495,7 +521,9 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
                             rgb = frame_to_rgb(frame)
                             if not rgb.flags.writeable:
                                 rgb = rgb.copy()
-                            pending.append(_Pending(rgb, frame.pts if frame.pts is not None else frame.dts, frame.time_base))
+                            pts = frame.pts if frame.pts is not None else frame.dts
+                            stamps.seen(pts)
+                            pending.append(_Pending(rgb, pts, frame.time_base))
                             yield chw(rgb)
                 except av.FFmpegError as e:
                     raise _fail(src, e) from None
@@ -530,7 +558,7 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
                     outputs = list(quantize(fn(frames, masks)).permute(0, 2, 3, 1).numpy())
                     all_boxes.extend(regions_of(m)[0] if m is not None else [] for _, m in items)
                 for (p, _), rgb in zip(items, outputs):
-                    encode(rgb, p.pts, p.time_base)
+                    encode(rgb, stamps.next(p.pts), p.time_base)
                 bar.update(task, advance=len(items))
                 elapsed = bar.tasks[0].elapsed or 0
                 bar.update(task, fps=len(all_boxes) / elapsed if elapsed else 0.0)
@@ -571,6 +599,14 @@ def reencode(src: Path, dst: Path, codec: str | None = None, crf: int | None = D
         copies = {s: out.add_stream_from_template(s) for s in inp.streams if s.type in ("audio", "subtitle")}
         enc = None
         waiting: list[av.Packet] = []
+        held: deque[av.VideoFrame] = deque()
+        stamps = _Stamps()
+
+        def encode(frame: av.VideoFrame) -> None:
+            frame.pts = stamps.next(frame.pts)
+            frame.pict_type = av.video.frame.PictureType.NONE  # let the encoder choose, as it does for new frames
+            out.mux(enc.stream.encode(frame))
+
         for packet in inp.demux(vin, *copies):
             if packet.stream is not vin:
                 if packet.dts is not None:
@@ -582,9 +618,13 @@ def reencode(src: Path, dst: Path, codec: str | None = None, crf: int | None = D
                     enc = Encoder.add(out, codec, frame.width, frame.height, vin.average_rate or vin.guessed_rate, vin.time_base,
                                       crf, frame, _rotation(frame))
                     out.mux(waiting)
-                frame.pict_type = av.video.frame.PictureType.NONE  # let the encoder choose, as it does for new frames
-                out.mux(enc.stream.encode(frame))
+                stamps.seen(frame.pts)
+                held.append(frame)
+                if len(held) > REORDER:
+                    encode(held.popleft())
                 frames += 1
+        while held:
+            encode(held.popleft())
         out.mux(enc.stream.encode(None))
     return frames
 

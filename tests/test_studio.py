@@ -415,6 +415,7 @@ def test_film_hide_in_the_browser(page, tmp_path):
     page.locator("#film-upload button[aria-label='Clear']").first.click()
     page.locator("#film-upload input[type=file]").set_input_files(str(clip))
     page.locator("#film-status").get_by_text("walk.mp4: 96x64, 12 frames").wait_for()
+    page.locator("#film-verb label", has_text="hide").click()
     box = (24, 16, 40, 32)
     for name, value in zip("xywh", box):
         field = page.locator(f"#film-box-{name} input")
@@ -438,3 +439,42 @@ def test_film_hide_in_the_browser(page, tmp_path):
         diff[y : y + h, x : x + w] = 0
         outside = diff.sum() / (96 * 64 - w * h)
         assert outside < 6 and inside > 4 * outside  # H.264's second generation outside (2-4 levels here), the mosaic inside (~30)
+
+
+@browser_test
+def test_film_faces_reviewed_then_hidden_in_the_browser(page, tmp_path):
+    """The Film tab's review: the faces of every frame are found, a person looks at frame 2, replaces
+    its box by another, and the film hidden with the reviewed boxes changes exactly those."""
+    import skimage.data
+
+    from retouch.tasks.clips import write_clip
+    from retouch.video import read_frames
+
+    face = Image.fromarray(skimage.data.astronaut()).crop((130, 30, 322, 222)).resize((128, 128), Image.BICUBIC)
+    clip = write_clip(tmp_path / "face.mp4", [np.asarray(face)] * 6, fps=10)
+    page.get_by_role("tab", name="Film").click()
+    page.locator("#film-upload input[type=file]").set_input_files(str(clip))
+    page.locator("#film-status").get_by_text("face.mp4: 128x128, 6 frames").wait_for()
+    page.locator("#review").get_by_text("Review the faces before hiding them").click()
+    page.locator("#review-find").click()
+    page.locator("#review-status").get_by_text("6 frames, 6 with faces").wait_for()
+    found = page.locator("#review-boxes textarea").input_value()
+    x, y, w, h = (int(v) for v in found.splitlines()[0].split(","))
+    assert w > 40 and h > 40  # the astronaut's face, grown
+    page.locator("#review-frame input[type=number]").fill("2")
+    page.locator("#review-frame input[type=number]").press("Enter")
+    page.locator("#review-frame-status").get_by_text("Frame 2: 1 box").wait_for()  # the frame's own boxes have arrived
+    page.locator("#review-boxes textarea").fill("0,0,24,24")
+    page.locator("#review-keep").click()
+    page.locator("#review-status").get_by_text("Frame 2 now has 1").wait_for()
+    _shot(page, "film-review")
+    page.locator("#review-run").click()
+    page.locator("#film-video video").wait_for()
+    out = _download(page, "film-download", tmp_path / "reviewed.mp4")
+    for i, (f0, f1) in enumerate(zip(read_frames(clip), read_frames(out))):
+        diff = (f0 - f1).abs()[0].mean(0) * 127.5  # 8-bit levels; H.264 alone moves a few
+        face, corner = float(diff[y + 8 : y + h - 8, x + 8 : x + w - 8].mean()), float(diff[:24, :24].mean())
+        if i == 2:  # the reviewed frame: its face left as it was, the corner (flat background) hidden instead
+            assert face < 8 and corner > 4, (i, face, corner)
+        else:
+            assert face > 20 and corner < 3, (i, face, corner)

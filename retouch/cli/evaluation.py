@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -20,6 +22,12 @@ from retouch.cli.options import (
 from retouch.errors import RetouchError
 
 PANEL = Panel("Evaluation")
+
+
+def _show(shown: Any, report: dict, path: Path | None) -> None:
+    """Print `shown` (the part of the report a person reads) as JSON, then write the whole report where --json says."""
+    typer.echo(json.dumps(shown, indent=2))
+    _write(report, path)
 
 
 def _write(report: dict, path: Path | None) -> None:
@@ -236,13 +244,10 @@ def eval_colorize(
     json_out: JsonOut = None,
 ) -> None:
     """Colourisation against grey: classifier accuracy on CIFAR-10, PSNR/SSIM and colourfulness on BSD100 (docs/benchmarks.md)."""
-    import json
-
     from retouch.evaluate.colorize import evaluate_colorize
 
     report = evaluate_colorize(model, classifier, cifar, bsd, per_class, device, sheet, log=typer.echo)
-    typer.echo(json.dumps({k: v for k, v in report.items() if k in ("cifar_accuracy", "bsd100")}, indent=2))
-    _write(report, json_out)
+    _show({k: v for k, v in report.items() if k in ("cifar_accuracy", "bsd100")}, report, json_out)
 
 
 @PANEL.command("eval-repair")
@@ -255,13 +260,10 @@ def eval_repair(
     json_out: JsonOut = None,
 ) -> None:
     """repair against OpenCV's non-local means on three fixed damage chains (docs/benchmarks.md)."""
-    import json
-
     from retouch.evaluate.repair import evaluate_repair
 
     report = evaluate_repair(model, data, limit, device, sheet, log=typer.echo)
-    typer.echo(json.dumps(report["rows"], indent=2))
-    _write(report, json_out)
+    _show(report["rows"], report, json_out)
 
 
 @PANEL.command("eval-prior")
@@ -296,8 +298,6 @@ def eval_dgp(
                              help="Rows to run, comma-separated (inpaint includes its ablation), e.g. colorize alone on 1,000 images."),
 ) -> None:
     """DGP against its baselines on CIFAR-10 test images (the table in docs/benchmarks.md); CPU."""
-    import json
-
     import torch
 
     from retouch.device import pick_precision
@@ -307,8 +307,7 @@ def eval_dgp(
     report = evaluate_dgp(model, classifier, data, per_class, batch, ablation_per_class=ablation_per_class, dtype=dtype,
                           sheet=sheet, log=typer.echo, rows=tuple(r.strip() for r in rows.split(",") if r.strip()))
     report["precision"] = str(dtype).removeprefix("torch.")
-    typer.echo(json.dumps(report["rows"], indent=2))
-    _write(report, json_out)
+    _show(report["rows"], report, json_out)
 
 
 @PANEL.command("eval-pairs")
@@ -340,13 +339,10 @@ def eval_keypatch(
     json_out: JsonOut = None,
 ) -> None:
     """Placement IoU against the centre baseline, appearance PSNR in the patches, class accuracy of completions."""
-    import json
-
     from retouch.evaluate.keypatch import evaluate_keypatch
 
     report = evaluate_keypatch(model, data, per_class, patches, patch, classifier, sheet=sheet, proposal=proposal)
-    typer.echo(json.dumps(report, indent=2))
-    _write(report, json_out)
+    _show(report, report, json_out)
 
 
 @PANEL.command("eval-rerender")
@@ -360,13 +356,10 @@ def eval_rerender(
     json_out: JsonOut = None,
 ) -> None:
     """Per tag: share of re-renders showing the value asked for, how far the other tags moved, PSNR to the true re-render."""
-    import json
-
     from retouch.evaluate.rerender import evaluate_rerender
 
     report = evaluate_rerender(models, data, per_class, classifier, seed, sheet)
-    typer.echo(json.dumps(report["models"], indent=2))
-    _write(report, json_out)
+    _show(report["models"], report, json_out)
 
 
 @PANEL.command()

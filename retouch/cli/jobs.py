@@ -26,10 +26,56 @@ from retouch.cli.options import (
     parse_boxes,
     written,
 )
+from retouch.defaults import FACE_CELLS, FACE_EVERY
 from retouch.errors import RetouchError
 from retouch.limits import set_max_pixels
 
 PANEL = Panel("Everyday jobs")
+
+
+@PANEL.command()
+def anonymize(
+    inputs: Inputs,
+    output: Output,
+    what: str = typer.Option("faces", help="faces, plates, or faces,plates: what to hide (faces: CenterFace; plates: OpenCV's cascade)."),
+    style: str = typer.Option("mosaic", help="mosaic (cells sized to each region), blur or solid (black)."),
+    cells: int = typer.Option(FACE_CELLS, help="mosaic: cells across a region's longer side; fewer hide more."),
+    threshold: float = typer.Option(0.2, help="Face detector score a face must reach (lower finds more, and more false faces)."),
+    every: int = typer.Option(FACE_EVERY, help="Films: run the face detector on every N-th frame; the face tracks fill the frames between.", rich_help_panel="Films"),
+    boxes_json: Path = typer.Option(None, help="Films: render these boxes instead of detecting (a --regions-json file, reviewed and edited).", rich_help_panel="Films"),
+    regions_json: RegionsJson = None,
+    max_pixels: MaxPixels = MAX_PIXELS,
+    *,
+    film: Film,
+) -> None:
+    """Hide every face (and plate) in photos, folders or films, so that restoration cannot bring them back.
+
+    Films: faces are found on every frame, tracked across missed frames, never across a scene cut; write the boxes with --regions-json, check and edit them, and render them with --boxes-json.
+    """
+    from retouch.tasks.anonymize import (
+        anonymize_files,
+        anonymize_video,
+        check_style,
+        parse_what,
+    )
+    from retouch.video import is_film
+
+    set_max_pixels(max_pixels)
+    kinds = parse_what(what)
+    check_style(style, cells)
+    if is_film(inputs, output):
+        frames = anonymize_video(inputs, output, kinds, style, cells, threshold, boxes_json, regions_json, film.codec, film.crf, every)
+        typer.echo(f"{output}  ({len(frames)} frames, {sum(map(bool, frames))} with regions)")
+        return
+    if regions_json or boxes_json:
+        raise RetouchError("--regions-json and --boxes-json are for films; pass an mp4, mkv, mov, webm, avi or gif.")
+
+    def line(result: tuple[Path, list]) -> str:
+        path, found = result
+        return f"{path}  ({', '.join('x={} y={} w={} h={}'.format(*b) for b in found) or f'no {what} found: nothing hidden, check by eye'})"
+
+    with written(line) as show:
+        show(anonymize_files(inputs, output, kinds, style, cells, threshold))
 
 
 @PANEL.command()
@@ -38,7 +84,7 @@ def mosaic(
     output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film. PNG keeps the pixels outside the region exact; JPEG does not."),
     box: Boxes = None,
     mask: Path = typer.Option(None, help="Mask image of the image's size (white = region), or a folder of masks named like the inputs."),
-    locate: str = typer.Option(None, help="cam or cam:CLASS: the box a classifier's activation map points at (films: on the first frame, then tracked); faces or plates: every face or number plate OpenCV's Haar cascades find (films: every 5 frames, tracked between)."),
+    locate: str = typer.Option(None, help="cam or cam:CLASS: the box a classifier's activation map points at (films: on the first frame, then tracked); faces: every face CenterFace finds (films: every frame, tracked; retouch anonymize does more); haar-faces or plates: OpenCV's Haar cascades (films: every 5 frames, tracked between)."),
     mask_video: MaskVideo = None,
     track: Track = None,
     block: int = typer.Option(16, help="Cell side in pixels; a block as large as the region leaves one flat colour."),
@@ -61,7 +107,7 @@ def mosaic(
         from retouch.tasks.hide import mosaic_video
 
         tracked, found = parse_boxes(track), None
-        if locate in ("faces", "plates"):
+        if locate in ("faces", "haar-faces", "plates"):
             found = locate
         elif locate is not None:
             from retouch.geometry import region_boxes
@@ -80,7 +126,7 @@ def mosaic(
 
     def line(result: tuple[Path, list | None]) -> str:
         path, found = result
-        nothing = f"no {locate} found: nothing hidden, check by eye" if locate in ("faces", "plates") else "empty mask"
+        nothing = f"no {locate} found: nothing hidden, check by eye" if locate in ("faces", "haar-faces", "plates") else "empty mask"
         where = "whole image" if found is None else ", ".join("x={} y={} w={} h={}".format(*b) for b in found) or nothing
         return f"{path}  ({where})"
 

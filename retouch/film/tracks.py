@@ -267,6 +267,172 @@ class Found:
 
 
 @dataclass
+class Faces:
+    """Faces found by CenterFace (`retouch.locate.faces`), joined into tracks, so that a face stays
+    hidden on the frames the detector misses and no track outlives its shot. The detector runs on
+    every `every`-th frame of a shot, and on every frame while a face of the shot is under `small`
+    pixels (small faces are the ones it finds only now and then).
+
+    Each frame's detections (boxes grown by `grow` about their centres) are matched to the tracks of
+    the same shot by the Hungarian method on the overlap with where each track is heading (its last
+    box moved by its last velocity; SciPy's `linear_sum_assignment`). A frame a track was not
+    detected on gets a box when the track was detected on both sides within `gap` frames
+    (interpolated), or within `persist` frames after its last or before its first detection (held,
+    and also moved on at the track's velocity):
+    short misses are bridged forwards and backwards, and a face is hidden a little before it is first
+    found whole. Each frame's mask is the union of every track's boxes on that frame and its two
+    neighbours, so a box keeps up with a fast head turn. Scene cuts (`retouch.film.cuts`) end every
+    track. The source hands each frame on `gap + persist + 2` frames late; memory holds only boxes.
+    """
+
+    threshold: float = 0.2
+    grow: float = 1.3
+    gap: int = 12
+    persist: int = 4
+    scale: float = 1.0
+    every: int = 2  # run the detector on every `every`-th frame of a shot (its first always); tracks fill the rest ...
+    small: int = 64  # ... except while a face of the shot is smaller than this (px, longer side): then on every frame
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.every <= self.gap:
+            raise RetouchError(f"--every {self.every} must lie between 1 and the gap a track may bridge ({self.gap}).")
+
+    @property
+    def description(self) -> str:
+        often = "every frame" if self.every == 1 else f"every {self.every} frames (every frame while a face is under {self.small} px)"
+        return (f"faces: CenterFace (threshold {self.threshold}) on {often}, boxes grown {self.grow}x, tracks bridged over "
+                f"{self.gap} frames and held {self.persist} frames either side, never across a scene cut")
+
+    @property
+    def lookahead(self) -> int:
+        return max(self.gap + 1, self.persist) + 2
+
+    def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        from retouch.film.cuts import CutDetector
+        from retouch.locate.faces import detector
+
+        find, cuts = detector(self.threshold), CutDetector()
+        tracks: list[_Track] = []
+        shots: deque[tuple[int, int, int, int]] = deque()  # frames not yet handed on: index, shot, h, w
+        shot = start = 0
+        for i, x in enumerate(frames):
+            rgb = np.ascontiguousarray(x[0].permute(1, 2, 0).numpy())
+            if cuts.is_cut(rgb):
+                shot, start = shot + 1, i
+            h, w = rgb.shape[:2]
+            if (i - start) % self.every == 0 or any(t.shot == shot and i - t.last <= self.every and max(t.found[t.last][2:]) < self.small
+                                                    for t in tracks):
+                found = [_grown(b[:4], self.grow, w, h) for b in find(rgb, self.scale)]
+                _associate(tracks, found, i, shot, self.gap)
+            shots.append((i, shot, h, w))
+            while shots and shots[0][0] <= i - self.lookahead:
+                yield self._mask(*shots.popleft(), tracks)
+            horizon = i - self.lookahead - self.gap - self.persist - 2
+            tracks = [t for t in tracks if t.last >= horizon]
+        while shots:
+            yield self._mask(*shots.popleft(), tracks)
+
+    def _mask(self, k: int, shot: int, h: int, w: int, tracks: list[_Track]) -> torch.Tensor:
+        boxes = [b for t in tracks if t.shot == shot for j in (k - 1, k, k + 1) for b in t.boxes_at(j, self.gap, self.persist)]
+        return boxes_mask(h, w, [c for b in boxes if (c := clip_box(_rounded(b), w, h)) is not None])
+
+
+@dataclass
+class _Track:
+    """One face through one shot: its detected boxes (x, y, w, h as floats) by frame."""
+
+    shot: int
+    found: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def last(self) -> int:
+        return max(self.found)
+
+    def heading(self, i: int) -> np.ndarray:
+        """Where the face should be on frame `i`: its last box moved on by its last velocity."""
+        return self._moved(sorted(self.found)[-2:], i)
+
+    def _moved(self, frames: list[int], i: int) -> np.ndarray:
+        """The box of `frames[-1]` (or `frames[0]` for `i` before it) moved to frame `i` at the velocity
+        between the two `frames`; held still when there is only one."""
+        end = frames[-1] if i >= frames[-1] else frames[0]
+        box = self.found[end]
+        if len(frames) == 2:
+            step = (self.found[frames[1]] - self.found[frames[0]]) / (frames[1] - frames[0])
+            box = box + step * (i - end) * np.array([1, 1, 0, 0])
+        return box
+
+    def boxes_at(self, k: int, gap: int, persist: int) -> list[np.ndarray]:
+        """The track's boxes on frame `k`: the detected one; one interpolated across a gap of at most
+        `gap` frames; within `persist` frames after (before) a detection with none close enough on the
+        other side, that box both held and moved on (back) at the track's velocity there; else none."""
+        if k in self.found:
+            return [self.found[k]]
+        found = sorted(self.found)
+        before = max((j for j in found if j < k), default=None)
+        after = min((j for j in found if j > k), default=None)
+        if before is not None and after is not None and after - before <= gap + 1:
+            t = (k - before) / (after - before)
+            return [self.found[before] * (1 - t) + self.found[after] * t]
+        if before is not None and k - before <= persist:
+            return [self.found[before], self._moved([j for j in found if j <= before][-2:], k)]
+        if after is not None and after - k <= persist:
+            return [self.found[after], self._moved([j for j in found if j >= after][:2], k)]
+        return []
+
+
+def _grown(box: np.ndarray, factor: float, w: int, h: int) -> np.ndarray:
+    """`box` (x, y, w, h) scaled by `factor` about its centre (clipped later, when drawn)."""
+    x, y, bw, bh = (float(v) for v in box)
+    return np.array([x - bw * (factor - 1) / 2, y - bh * (factor - 1) / 2, bw * factor, bh * factor])
+
+
+def _rounded(box: np.ndarray) -> Box:
+    x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
+    return x0, y0, int(np.ceil(box[0] + box[2])) - x0, int(np.ceil(box[1] + box[3])) - y0
+
+
+def _associate(tracks: list[_Track], found: list[np.ndarray], i: int, shot: int, gap: int) -> None:
+    """Give each detection of frame `i` to the track of this shot heading nearest it (overlap, or for a
+    small fast face a centre within half its side), or start a track with it."""
+    from scipy.optimize import linear_sum_assignment
+
+    live = [t for t in tracks if t.shot == shot and i - t.last <= gap + 1]
+    cost = np.full((len(live), len(found)), 9.0)
+    for a, t in enumerate(live):
+        head = t.heading(i)
+        for b, box in enumerate(found):
+            iou = overlap(_rounded(head), _rounded(box))
+            near = np.hypot(*(head[:2] + head[2:] / 2 - box[:2] - box[2:] / 2)) / max(box[2], box[3])
+            cost[a, b] = 1 - iou if iou > 0 else (1.5 + near if near < 0.5 else 9.0)
+    taken = set()
+    if live and found:
+        for a, b in zip(*linear_sum_assignment(cost)):
+            if cost[a, b] < 9.0:
+                live[a].found[i] = found[b]
+                taken.add(b)
+    tracks += [_Track(shot, {i: box}) for b, box in enumerate(found) if b not in taken]
+
+
+@dataclass
+class Union:
+    """Several region sources over the same frames (faces and plates): one mask, their union."""
+
+    sources: list
+
+    @property
+    def description(self) -> str:
+        return "; ".join(s.description for s in self.sources)
+
+    def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        import itertools
+
+        streams = itertools.tee(frames, len(self.sources))  # each source reads ahead as far as it needs
+        for masks in zip(*(s.masks(f) for s, f in zip(self.sources, streams))):
+            yield torch.stack(masks).amax(0)
+
+
+@dataclass
 class Listed:
     """Boxes given for every frame, e.g. the `--regions-json` another run wrote (its "boxes" list)."""
 
@@ -381,6 +547,8 @@ def region_source(boxes: list[Box] | None = None, mask: Path | None = None, mask
         return Detected(tol=detect_tol)
     if boxes_json is not None:
         return Listed.from_json(boxes_json)
+    if found == "faces":
+        return Faces()
     if found is not None:
-        return Found(found)
+        return Found(found.removeprefix("haar-"))
     return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -30,16 +31,22 @@ STRIP = 256  # rows of the whole image mosaicked at a time (rounded to whole cel
 
 def located_region(x: torch.Tensor, locate: str) -> torch.Tensor:
     """What `--locate` points at in a 1x3xHxW image, as a 1x1xHxW mask: the box a CAM classifier
-    finds for ``cam`` (its top class) or ``cam:CLASS``, or every face or number plate OpenCV's
-    cascades find for ``faces`` / ``plates`` (an empty mask when there is none)."""
+    finds for ``cam`` (its top class) or ``cam:CLASS``, every face CenterFace finds for ``faces``
+    (`retouch.locate.faces`), or every face or number plate OpenCV's cascades find for
+    ``haar-faces`` / ``plates`` (an empty mask when there is none)."""
     kind, _, cls = locate.partition(":")
-    if kind in ("faces", "plates") and not cls:
+    if kind == "faces" and not cls:
+        from retouch.locate.faces import face_boxes
+        from retouch.video import quantize
+
+        return boxes_mask(*x.shape[2:], face_boxes(np.ascontiguousarray(quantize(x)[0].permute(1, 2, 0).numpy())))
+    if kind in ("haar-faces", "plates") and not cls:
         from retouch.film.tracks import grey
         from retouch.locate.cascade import find
 
-        return boxes_mask(*x.shape[2:], find(kind, grey(x)))
+        return boxes_mask(*x.shape[2:], find(kind.removeprefix("haar-"), grey(x)))
     if kind != "cam":
-        raise RetouchError(f"Unknown --locate {locate!r}; use cam, cam:CLASS, faces or plates.")
+        raise RetouchError(f"Unknown --locate {locate!r}; use cam, cam:CLASS, faces, haar-faces or plates.")
     from retouch.locate.cam import (
         locate_box,  # pulls in the classifier only when asked for
     )
