@@ -138,10 +138,16 @@ def runtime_net(name: str, net: torch.nn.Module, meta: dict, dtype: torch.dtype 
     return RUNTIMES[name][1](net, meta, dtype)
 
 
-def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, dtype: torch.dtype, repeats: int = 3) -> str:
-    """The fastest backend for `net` at `dtype` on this machine among torch and the runtimes installed
-    (a runtime only when it beats torch by the `MARGIN`): read from the cache, or timed now on
-    `example` (best of `repeats` after a warm-up each) and written there."""
+def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, dtype: torch.dtype,
+           repeats: int = 3) -> tuple[str, torch.dtype]:
+    """The fastest backend for `net` on this machine, and the precision torch runs it at: torch at
+    `dtype`, and at fp32 too when `dtype` is bf16, against the runtimes installed (a runtime only when
+    it beats the faster torch by the `MARGIN`); read from the cache, or timed now on `example` (best of
+    `repeats` after a warm-up each) and written there.
+
+    Why fp32 beside bf16: some CPUs with AVX512-BF16 flags run bf16 convolutions slower than fp32
+    (a 2-core Xeon without AMX: 149 against 270 GFLOP/s measured peak), and `auto` must never lose
+    to plain fp32 torch."""
     import time
 
     import torch
@@ -151,18 +157,20 @@ def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, 
 
     versions = installed()
     key = machine_key(model, str(tuple(example.shape)), str(dtype).removeprefix("torch."),
-                      *(f"{k} {v}" for k, v in versions.items()))
+                      *(f"{k} {v}" for k, v in versions.items()), "torch fp32 timed too")
 
     def measure() -> dict:
-        candidates = {"torch": net}
+        candidates = {"torch": (net, dtype)}
+        if dtype == torch.bfloat16:
+            candidates["torch fp32"] = (net, torch.float32)
         for name in versions:
             try:
-                candidates[name] = runtime_net(name, net, meta, dtype)
+                candidates[name] = (runtime_net(name, net, meta, dtype), torch.float32)
             except RetouchError:  # a network ONNX cannot express runs in torch
                 break
         seconds = {}
-        for name, run in candidates.items():
-            with torch.inference_mode(), autocast(example.device, dtype if name == "torch" else torch.float32):
+        for name, (run, precision) in candidates.items():
+            with torch.inference_mode(), autocast(example.device, precision):
                 run(example)
                 best = float("inf")
                 for _ in range(repeats):
@@ -170,7 +178,10 @@ def faster(net: torch.nn.Module, meta: dict, model: str, example: torch.Tensor, 
                     run(example)
                     best = min(best, time.perf_counter() - start)
             seconds[name] = best
+        torch_best = min((n for n in seconds if n.startswith("torch")), key=seconds.get)
         best = min(seconds, key=seconds.get)
-        return {"backend": best if seconds[best] < MARGIN * seconds["torch"] else "torch", "seconds": seconds}
+        return {"backend": best if best == torch_best or seconds[best] < MARGIN * seconds[torch_best] else torch_best,
+                "seconds": seconds}
 
-    return remembered("backends", key, measure)["backend"]
+    choice = remembered("backends", key, measure)["backend"]
+    return ("torch", torch.float32) if choice == "torch fp32" else (choice, dtype)

@@ -208,10 +208,10 @@ def _load_translator(model: str, device: str, precision: str, tile: int | None, 
         tile = meta.get("size", 256) if meta["net"].get("norm", "none") != "none" else max(meta.get("size", 256), FREE_TILE)
         tile //= meta["net"].get("scale", 1)
     dtype = pick_precision(precision, dev)
-    if backend == "auto":  # the fastest on this machine at this precision, timed once per model on a tile and
-        # cached; torch on a GPU (the runtimes here are CPU ones)
+    if backend == "auto":  # the fastest on this machine (torch at this precision or fp32, or a runtime), timed
+        # once per model on a tile and cached; torch on a GPU (the runtimes here are CPU ones)
         side = min(tile, 256)
-        backend = "torch" if dev.type != "cpu" else backends.faster(
+        backend, dtype = ("torch", dtype) if dev.type != "cpu" else backends.faster(
             net, meta, str(model), torch.zeros(1, meta["net"].get("in_channels", 3), side, side), dtype)
     if backend != "torch":
         if dev.type != "cpu":
