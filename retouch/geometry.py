@@ -100,3 +100,15 @@ def overlap(a: Box, b: Box) -> float:
     iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     inter = ix * iy
     return inter / (a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
+
+
+def grown(box, factor: float) -> np.ndarray:
+    """`box` (x, y, w, h, floats allowed) scaled by `factor` about its centre, as floats, unclipped."""
+    x, y, bw, bh = (float(v) for v in box[:4])
+    return np.array([x - bw * (factor - 1) / 2, y - bh * (factor - 1) / 2, bw * factor, bh * factor])
+
+
+def rounded(box) -> Box:
+    """A float box as the smallest integer box that holds it (it may still leave the frame: `clip_box`)."""
+    x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
+    return x0, y0, int(np.ceil(box[0] + box[2])) - x0, int(np.ceil(box[1] + box[3])) - y0

@@ -176,7 +176,10 @@ def _out(workdir: Path, src: Path, verb: str) -> Path:
 
 def outline(path: Path, boxes: list[tuple[int, int, int, int]]) -> Image.Image:
     """The image with each box drawn around (for the page only; downloads stay untouched)."""
-    im = load_image(path)
+    return _drawn(load_image(path), boxes)
+
+
+def _drawn(im: Image.Image, boxes: list[tuple[int, int, int, int]]) -> Image.Image:
     draw = ImageDraw.Draw(im)
     for x, y, w, h in boxes:
         draw.rectangle([x - 1, y - 1, x + w, y + h], outline=OUTLINE, width=max(2, min(im.size) // 200))
@@ -331,11 +334,7 @@ def film_frame(src: Path, index: int, boxes: list[tuple[int, int, int, int]]) ->
 
     for i, x in enumerate(read_frames(src)):
         if i == index:
-            im = to_pil(x)
-            draw = ImageDraw.Draw(im)
-            for bx, by, bw, bh in boxes:
-                draw.rectangle([bx - 1, by - 1, bx + bw, by + bh], outline=OUTLINE, width=max(2, min(im.size) // 200))
-            return im
+            return _drawn(to_pil(x), boxes)
     raise RetouchError(f"The film has no frame {index}.")
 
 
@@ -480,9 +479,8 @@ def build_app(device: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, workdi
         progress(0, desc="finding faces")
         boxes = find_film_faces(Path(film_path))
         state = {"film": film_path, "boxes": [[list(b) for b in f] for f in boxes]}
-        text = "\n".join(",".join(map(str, b)) for b in state["boxes"][0])
-        return (state, gr.update(maximum=max(1, len(boxes) - 1), value=0), film_frame(Path(film_path), 0, boxes[0]), text,
-                _review_line(state["boxes"]))
+        image, text, _ = on_frame(state, 0)
+        return state, gr.update(maximum=max(1, len(boxes) - 1), value=0), image, text, _review_line(state["boxes"])
 
     @user_errors
     def on_frame(state, index):

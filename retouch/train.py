@@ -355,8 +355,8 @@ def _init_from(method, source: str | Path, device: torch.device, extra: bool = F
     two_way = meta["net"]["name"] == "twoway"
     names = ["G_A", "G_B"] if two_way else [method.inference_net]
     spec = meta["net"]["generator"] if two_way else meta["net"]
-    if ckpt.exists():
-        nets = load_pth(ckpt, device)["method"]["nets"]
+    nets = load_pth(ckpt, device)["method"]["nets"] if ckpt.exists() else None
+    if nets is not None:
         states = {n: nets[n] for n in names}
     else:
         net, _ = load_model(source, device)
@@ -367,16 +367,16 @@ def _init_from(method, source: str | Path, device: torch.device, extra: bool = F
         for target in [name, *([] if two_way else method.init_copies)]:
             method.nets[target].load_state_dict(state)
     if extra:
-        _init_extra(method, source, device)
+        _init_extra(method, source, device, nets)
 
 
-def _init_extra(method, source: str | Path, device: torch.device) -> None:
-    """The companions a run exports (`discriminator` -> the run's checkpoint, or the weights file
-    `<source>-discriminator` / `discriminator.safetensors` beside it), each into the net of that role."""
+def _init_extra(method, source: str | Path, device: torch.device, nets: dict | None) -> None:
+    """The companions a run exports (`discriminator`), each into the net of that role: from the run's
+    checkpoint (`nets`, already read), else from the weights file beside the source's
+    (`companion_path`: `discriminator.safetensors`, `<name>-discriminator.safetensors`)."""
+    from retouch.models.files import companion_path
     from retouch.models.load import load_model, resolve
 
-    ckpt = Path(source) / CHECKPOINT
-    nets = load_pth(ckpt, device)["method"]["nets"] if ckpt.exists() else None
     with _rng_kept(device):
         roles = {name: extra for name, (extra, _) in method.export_extra().items()}
     for name, exported in roles.items():
@@ -384,8 +384,7 @@ def _init_extra(method, source: str | Path, device: torch.device) -> None:
         if nets is not None:
             state = nets[target]
         else:
-            path = resolve(source)
-            sibling = path.with_name(f"{name}.safetensors") if path.name == "model.safetensors" else path.with_name(f"{path.stem}-{name}.safetensors")
+            sibling = companion_path(resolve(source), name)
             if not sibling.exists():
                 raise RetouchError(f"init_extra: {source} has no {name} beside it ({sibling.name}); drop train.init_extra to start it fresh.")
             state = load_model(sibling, device)[0].state_dict()

@@ -35,9 +35,11 @@ from retouch.geometry import (
     boxes_mask,
     carry,
     clip_box,
+    grown,
     overlap,
     read_mask,
     region_boxes,
+    rounded,
 )
 from retouch.video import quantize, to_float
 
@@ -322,7 +324,7 @@ class Faces:
             h, w = rgb.shape[:2]
             if (i - start) % self.every == 0 or any(t.shot == shot and i - t.last <= self.every and max(t.found[t.last][2:]) < self.small
                                                     for t in tracks):
-                found = [_grown(b[:4], self.grow, w, h) for b in find(rgb, self.scale)]
+                found = [grown(b, self.grow) for b in find(rgb, self.scale)]
                 _associate(tracks, found, i, shot, self.gap)
             shots.append((i, shot, h, w))
             while shots and shots[0][0] <= i - self.lookahead:
@@ -334,7 +336,7 @@ class Faces:
 
     def _mask(self, k: int, shot: int, h: int, w: int, tracks: list[_Track]) -> torch.Tensor:
         boxes = [b for t in tracks if t.shot == shot for j in (k - 1, k, k + 1) for b in t.boxes_at(j, self.gap, self.persist)]
-        return boxes_mask(h, w, [c for b in boxes if (c := clip_box(_rounded(b), w, h)) is not None])
+        return boxes_mask(h, w, [c for b in boxes if (c := clip_box(rounded(b), w, h)) is not None])
 
 
 @dataclass
@@ -381,17 +383,6 @@ class _Track:
         return []
 
 
-def _grown(box: np.ndarray, factor: float, w: int, h: int) -> np.ndarray:
-    """`box` (x, y, w, h) scaled by `factor` about its centre (clipped later, when drawn)."""
-    x, y, bw, bh = (float(v) for v in box)
-    return np.array([x - bw * (factor - 1) / 2, y - bh * (factor - 1) / 2, bw * factor, bh * factor])
-
-
-def _rounded(box: np.ndarray) -> Box:
-    x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
-    return x0, y0, int(np.ceil(box[0] + box[2])) - x0, int(np.ceil(box[1] + box[3])) - y0
-
-
 def _associate(tracks: list[_Track], found: list[np.ndarray], i: int, shot: int, gap: int) -> None:
     """Give each detection of frame `i` to the track of this shot heading nearest it (overlap, or for a
     small fast face a centre within half its side), or start a track with it."""
@@ -402,7 +393,7 @@ def _associate(tracks: list[_Track], found: list[np.ndarray], i: int, shot: int,
     for a, t in enumerate(live):
         head = t.heading(i)
         for b, box in enumerate(found):
-            iou = overlap(_rounded(head), _rounded(box))
+            iou = overlap(rounded(head), rounded(box))
             near = np.hypot(*(head[:2] + head[2:] / 2 - box[:2] - box[2:] / 2)) / max(box[2], box[3])
             cost[a, b] = 1 - iou if iou > 0 else (1.5 + near if near < 0.5 else 9.0)
     taken = set()

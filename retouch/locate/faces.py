@@ -13,7 +13,6 @@ OpenCV's Haar cascade (`retouch.locate.cascade`) stays as the named fallback `ha
 from __future__ import annotations
 
 import io
-import math
 import os
 from collections.abc import Callable
 from functools import cache
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 
 from retouch.errors import RetouchError
+from retouch.geometry import clip_box, grown, rounded
 from retouch.models.zoo import WEIGHTS_DIR
 
 MODEL = WEIGHTS_DIR / "centerface.onnx"
@@ -136,11 +136,5 @@ def face_boxes(rgb: np.ndarray, threshold: float = THRESHOLD, grow: float = GROW
     """The faces of an HxWx3 uint8 RGB image as boxes (x, y, w, h), grown by `grow` about their
     centres and clipped to the image, best first."""
     h, w = rgb.shape[:2]
-    boxes = []
-    for x, y, bw, bh, _ in detector(threshold)(rgb, scale):
-        gx, gy = bw * (grow - 1) / 2, bh * (grow - 1) / 2
-        x0, y0 = max(0, int(x - gx)), max(0, int(y - gy))
-        x1, y1 = min(w, math.ceil(x + bw + gx)), min(h, math.ceil(y + bh + gy))
-        if x1 > x0 and y1 > y0:
-            boxes.append((x0, y0, x1 - x0, y1 - y0))
-    return boxes
+    boxes = (clip_box(rounded(grown(b, grow)), w, h) for b in detector(threshold)(rgb, scale))
+    return [b for b in boxes if b is not None]

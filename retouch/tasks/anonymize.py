@@ -111,12 +111,13 @@ def anonymize_image(img: Image.Image, what: tuple[str, ...] = ("faces",), style:
         return img, []
     h, w = rgb.shape[:2]
     mask = boxes_mask(h, w, boxes)
-    for left, top, bw, bh in region_boxes(mask):  # only each region's neighbourhood becomes float
+    regions = region_boxes(mask)
+    for left, top, bw, bh in regions:  # only each region's neighbourhood becomes float
         t0, t1, l0, l1 = max(0, top - CONTEXT), min(h, top + bh + CONTEXT), max(0, left - CONTEXT), min(w, left + bw + CONTEXT)
         part = torch.zeros(1, 1, t1 - t0, l1 - l0)
         part[:, :, top - t0 : top - t0 + bh, left - l0 : left - l0 + bw] = mask[:, :, top : top + bh, left : left + bw]
         img.paste(to_pil(conceal(to_tensor(img.crop((l0, t0, l1, t1))), part, style, cells)), (l0, t0))
-    return img, region_boxes(mask)
+    return img, regions
 
 
 def anonymize_files(inputs: Path, output: Path, what: tuple[str, ...] = ("faces",), style: str = "mosaic", cells: int = CELLS,
