@@ -1,9 +1,12 @@
 """Running an image-to-image network on images of any size: pad, tile with overlap, blend, crop back.
 
-Images no larger than the training crop run whole (padded to what the network divides by);
-larger ones are cut into training-size tiles that overlap and are blended with linear ramps, so
-memory stays bounded and normalisation layers see the statistics they were trained on. A
-super-resolution network's output is `scale` times its input: tiles are cut from the input and
+Images no larger than the training crop run whole, padded to what the network divides by and
+never beyond the training size (`Translator.least`): a pix2pix U-Net's multiple is its training
+size, so a photo of that size runs exactly as the reference runs it. Larger ones are cut into
+training-size tiles that overlap and are blended with linear ramps, so memory stays bounded,
+normalisation layers see the statistics they were trained on, and a U-Net's innermost layer,
+which sees its whole input, sees what it saw in training. A super-resolution network's output
+is `scale` times its input: tiles are cut from the input and
 placed and blended at `scale` times their offsets. `load_translator` picks the device, the
 precision and the backend (all arguments, nothing process-wide), and `SelfEnsemble` averages
 flipped views.
@@ -22,7 +25,7 @@ from retouch.defaults import BACKEND
 from retouch.device import autocast, pick_device, pick_precision
 from retouch.errors import RetouchError
 from retouch.models import backends
-from retouch.models.load import load_model
+from retouch.models.load import load_model, resolve
 from retouch.nets import input_multiple
 
 # Tile side for networks without normalisation layers, where tiles only bound memory. 1024, not
@@ -86,6 +89,19 @@ class Translator:
         return input_multiple(self.meta["net"])
 
     @property
+    def least(self) -> int:
+        """The side a smaller image is padded up to: two cells of the network's coarsest level, so
+        that a 1xN image leaves normalisation layers more than one value per channel there, but not
+        beyond the training size (in input pixels).
+
+        Why the cap: a pix2pix U-Net is trained at its multiple (unet_256 on 256 px crops), where
+        its innermost level is 1x1 and unnormalised and sees the whole crop. Padded to two cells,
+        a 256 px photo would reach that layer as half of a 512 px image, half of it padding: 27 dB
+        from the reference's output instead of equal to it (issue 44).
+        """
+        return _ceil(min(2 * self.multiple, self.meta.get("size", 256) // self.scale), self.multiple)
+
+    @property
     def scale(self) -> int:
         """Output side over input side: 1, or a super-resolution network's factor."""
         return self.meta["net"].get("scale", 1)
@@ -104,9 +120,7 @@ class Translator:
         s = self.scale
         tile = max(self.tile, self.multiple) // self.multiple * self.multiple
         if h <= tile and w <= tile:
-            # at least two cells of the coarsest level, so a 1xN image still leaves normalisation layers
-            # more than one value per channel at the bottleneck
-            least = 2 * self.multiple
+            least = self.least
             return self._run(_pad_to(x, max(least, _ceil(h, self.multiple)), max(least, _ceil(w, self.multiple))))[:, :, : h * s, : w * s].cpu()
         x = _pad_to(x, max(h, tile), max(w, tile))
         H, W = x.shape[2:]
@@ -192,12 +206,24 @@ def load_translator(model: str, device: str = "auto", precision: str = "auto", t
     .pth whose architecture its keys leave open (`retouch.models.foreign`).
     """
     backends.check_backend(backend)
-    return _load_translator(model, device, precision, tile, overlap, task, direction, arch, backend)
+    return _load_translator(model, device, precision, tile, overlap, task, direction, arch, backend, _stamp(model))
+
+
+def _stamp(model: str) -> tuple[int, int] | None:
+    """The weights file's modification time and size, in the cache key: a file written again under
+    the same name (a run folder's model.safetensors as training goes on, a .pth saved again) is
+    read again, not served stale from the cache. None where there is no file: loading says why."""
+    try:
+        st = resolve(model).stat()
+    except (RetouchError, OSError):
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 @functools.lru_cache(maxsize=4)
 def _load_translator(model: str, device: str, precision: str, tile: int | None, overlap: int, task: str, direction: str,
-                     arch: str | None, backend: str) -> Translator:
+                     arch: str | None, backend: str, stamp: tuple[int, int] | None) -> Translator:
+    # `stamp` is only part of the cache key (`_stamp`)
     dev = pick_device(device)
     net, meta = load_model(model, dev, arch, task=task)
     if meta["net"]["name"] == "twoway":

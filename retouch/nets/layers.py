@@ -23,9 +23,12 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"Unknown norm {kind!r}; use one of {', '.join(NORMS)}.")
 
 
-def conv_bias(norm: str) -> bool:
-    """Whether a conv followed by ``norm`` needs a bias: batch norm's shift makes it redundant."""
-    return norm != "batch"
+def conv_bias(norm: str, bias: bool = True) -> bool:
+    """Whether a conv followed by ``norm`` has a bias: not before batch norm, whose shift makes it
+    redundant, and none where ``bias`` is False. That is the reference's ``--norm none``: its test
+    for a bias is "is the norm InstanceNorm2d", which the Identity of ``none`` is not, so reference
+    weights without norm have no conv biases, while ours keep them."""
+    return bias and norm != "batch"
 
 
 def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:

@@ -26,10 +26,10 @@ def _padding(kind: str) -> tuple[list[nn.Module], int]:
 class ResnetBlock(nn.Module):
     """x + (pad, conv3x3, norm, ReLU, [dropout], pad, conv3x3, norm)(x)."""
 
-    def __init__(self, dim: int, padding: str, norm: str, dropout: bool) -> None:
+    def __init__(self, dim: int, padding: str, norm: str, dropout: bool, bias: bool = True) -> None:
         super().__init__()
         pad, p = _padding(padding)
-        bias = conv_bias(norm)
+        bias = conv_bias(norm, bias)
         layers = [
             *pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), norm_layer(norm, dim), nn.ReLU(True)
         ]
@@ -44,7 +44,11 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """CycleGAN's ``resnet_9blocks`` (``n_blocks=9``) or ``resnet_6blocks`` generator."""
+    """CycleGAN's ``resnet_9blocks`` (``n_blocks=9``) or ``resnet_6blocks`` generator.
+
+    ``bias=False`` leaves the convs before norms without biases whatever the norm: the reference's
+    ``--norm none`` nets (`retouch.nets.layers.conv_bias`).
+    """
 
     def __init__(
         self,
@@ -55,29 +59,30 @@ class ResnetGenerator(nn.Module):
         dropout: bool = False,
         n_blocks: int = 9,
         padding: str = "reflect",
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}.")
         _padding(padding)  # fail on a bad padding even when there are no blocks to use it
-        bias = conv_bias(norm)
+        with_bias = conv_bias(norm, bias)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
-            nn.Conv2d(in_channels, ngf, 7, bias=bias),
+            nn.Conv2d(in_channels, ngf, 7, bias=with_bias),
             norm_layer(norm, ngf),
             nn.ReLU(True),
         ]
         for mult in (1, 2):
             layers += [
-                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias),
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=with_bias),
                 norm_layer(norm, ngf * mult * 2),
                 nn.ReLU(True),
             ]
-        layers += [ResnetBlock(ngf * 4, padding, norm, dropout) for _ in range(n_blocks)]
+        layers += [ResnetBlock(ngf * 4, padding, norm, dropout, bias) for _ in range(n_blocks)]
         for mult in (4, 2):
             layers += [
                 nn.ConvTranspose2d(
-                    ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=bias
+                    ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=with_bias
                 ),
                 norm_layer(norm, ngf * mult // 2),
                 nn.ReLU(True),

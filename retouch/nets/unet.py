@@ -40,10 +40,11 @@ class UnetSkipBlock(nn.Module):
         norm: str = "batch",
         dropout: bool = False,
         skips: bool = True,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.outermost, self.skips = outermost, skips
-        bias = conv_bias(norm)
+        bias = conv_bias(norm, bias)
         down = nn.Conv2d(in_channels or outer, inner, 4, stride=2, padding=1, bias=bias)
         below = inner * 2 if skips else inner  # channels the inner level hands up
         if outermost:
@@ -75,7 +76,8 @@ class UnetGenerator(nn.Module):
     Channels grow ngf, 2ngf, 4ngf, 8ngf and stay at 8ngf below; the ``num_downs - 5`` levels just
     above the bottleneck use dropout 0.5, pix2pix's only source of noise. ``skips=False`` drops the
     skip connections: the plain encoder-decoder of DiscoGAN, which must pass everything through
-    the bottleneck.
+    the bottleneck. ``bias=False`` leaves the convs before norms without biases whatever the norm:
+    the reference's ``--norm none`` nets (`retouch.nets.layers.conv_bias`).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class UnetGenerator(nn.Module):
         norm: str = "batch",
         dropout: bool = True,
         skips: bool = True,
+        bias: bool = True,
         chroma: bool = False,
         chroma_bins: int = 0,
         temperature: float = 0.38,
@@ -101,14 +104,14 @@ class UnetGenerator(nn.Module):
         self.num_downs = num_downs
         self.chroma = chroma
         self.chroma_bins, self.temperature = chroma_bins, temperature
-        block = UnetSkipBlock(ngf * 8, ngf * 8, norm=norm, skips=skips)
+        block = UnetSkipBlock(ngf * 8, ngf * 8, norm=norm, skips=skips, bias=bias)
         for _ in range(num_downs - 5):
-            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout, skips=skips)
+            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout, skips=skips, bias=bias)
         for mult in (4, 2, 1):
-            block = UnetSkipBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm, skips=skips)
+            block = UnetSkipBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm, skips=skips, bias=bias)
         self.model = UnetSkipBlock(
             chroma_bins**2 if chroma_bins else 2 if chroma else out_channels, ngf, in_channels=in_channels, submodule=block,
-            outermost=True, norm=norm, skips=skips
+            outermost=True, norm=norm, skips=skips, bias=bias
         )
 
     def logits(self, x: Tensor) -> Tensor:

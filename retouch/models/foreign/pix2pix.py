@@ -2,8 +2,12 @@
 (`unet_128`, `unet_256`, any depth) and the ResNet generator (`resnet_6blocks`, `resnet_9blocks`),
 whose module trees `retouch.nets.unet` and `retouch.nets.resnet` share key for key.
 
-Instance norm and no norm leave the same keys (default instance), as do reflect and replicate
-padding (default reflect); dropout is absent at inference: `--arch` says what the keys cannot.
+The reference gives a conv a bias only before instance norm, so its `--norm none` files have no
+conv biases (and no statistics): read as `norm: none, bias: false`. A file with biases and no
+statistics is instance norm, or no norm as retouch trains it (default instance), and reflect and
+replicate padding leave the same keys (default reflect); `--arch` says what the keys cannot. A
+U-Net's dropout has no weights and the ResNet's only shifts indices; either is off at inference
+(eval mode: what the reference's `test.py --eval` runs).
 """
 
 from __future__ import annotations
@@ -41,12 +45,21 @@ def training_size(spec: dict[str, Any]) -> int:
     return 2 ** spec["num_downs"] if spec["name"] == "unet" else SIZES[spec["name"]]
 
 
+def _norm(state: dict[str, torch.Tensor], first_conv: str) -> dict[str, Any]:
+    """`norm` (and `bias: False` for the reference's bias-less `--norm none`) from the statistics
+    and whether the first conv, which a norm follows, has a bias."""
+    norm = norm_kind(state)
+    if norm != "batch" and f"{first_conv}.bias" not in state:
+        return {"norm": "none", "bias": False}
+    return {"norm": norm}
+
+
 def _unet(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     ngf, in_channels = state["model.model.0.weight"].shape[:2]
     up = state["model.model.3.weight"]  # outermost ConvTranspose2d: (channels from below, out_channels, 4, 4)
     convs = sum(1 for k, v in state.items() if k.endswith(".weight") and v.dim() == 4)
     return {"name": "unet", "in_channels": in_channels, "out_channels": up.shape[1], "num_downs": convs // 2, "ngf": ngf,
-            "norm": norm_kind(state), "dropout": False, "skips": up.shape[0] == 2 * ngf}
+            **_norm(state, "model.model.0"), "dropout": False, "skips": up.shape[0] == 2 * ngf}
 
 
 def _resnet(state: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -59,5 +72,5 @@ def _resnet(state: dict[str, torch.Tensor]) -> dict[str, Any]:
                  and state[k].dim() == 4)
     last = max((k for k in state if re.fullmatch(r"model\.\d+\.weight", k)), key=lambda k: int(k.split(".")[1]))
     return {"name": "resnet", "in_channels": in_channels, "out_channels": state[last].shape[0], "ngf": ngf,
-            "norm": norm_kind(state), "dropout": second == (4 if zero else 6), "n_blocks": n_blocks,
+            **_norm(state, "model.1"), "dropout": second == (4 if zero else 6), "n_blocks": n_blocks,
             "padding": "zero" if zero else "reflect"}
