@@ -51,10 +51,13 @@ from retouch.io import Provenance
 # Container per extension (animated GIF included); what PyAV/FFmpeg calls each muxer.
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi", ".gif": "gif"}
 VIDEO_EXTENSIONS = frozenset(FORMATS)
+# Sound files: read as films, so that one is refused for what it is (no video stream), not as a broken image.
+SOUND_EXTENSIONS = frozenset({".wav", ".mka", ".mp3", ".m4a", ".aac", ".ac3", ".flac", ".ogg", ".opus", ".wma"})
 DEFAULT_CODEC = "libx264"
 DEFAULT_CRF = FILM_CRF  # why this number: retouch.defaults
 _CODEC_FOR = {".webm": "libvpx-vp9", ".gif": "gif"}  # containers that cannot hold H.264
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
+_EVEN_CHROMA = {"libx264", "libx265"}  # refuse a frame whose odd side is chroma-subsampled (161x97 at 4:2:0)
 
 FrameFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
@@ -76,8 +79,10 @@ def is_video(path: Path | str) -> bool:
 def is_film(src: Path | str, dst: Path | str) -> bool:
     """Whether a verb should treat `src` as a film (how every verb decides photo or film): a video
     by its extension, except that an animated GIF written as a still image (`anim.gif -o out.png`)
-    is an image whose first frame is used, as every image verb reads it."""
-    return is_video(src) and (Path(src).suffix.lower() != ".gif" or is_video(dst))
+    is an image whose first frame is used, as every image verb reads it. A sound file counts too, so
+    that it is refused as sound (`open_video`) rather than as an image Pillow cannot read."""
+    suffix = Path(src).suffix.lower()
+    return suffix in SOUND_EXTENSIONS or (is_video(src) and (suffix != ".gif" or is_video(dst)))
 
 
 @dataclass
@@ -101,6 +106,30 @@ def _fail(path: Path, e: Exception) -> RetouchError:
                         "pass an mp4, mkv, mov, webm, avi or animated gif file.")
 
 
+def _damaged(path: Path, good: int, e: av.FFmpegError) -> RetouchError:
+    """A film that opened but stops decoding part-way (a corrupted or cut stream): say where, since
+    the advice to pass another kind of file (`_fail`) would be wrong for it."""
+    where = f"after frame {good}" if good else "at its first frame"
+    return RetouchError(f"{path} is damaged or truncated: decoding fails {where} ({e.strerror or type(e).__name__}); "
+                        "re-export or re-download it.")
+
+
+def _resized(path: Path, good: int, size: tuple[int, int], frame: av.VideoFrame) -> RetouchError:
+    """A film whose frame size changes part-way (a recorded adaptive stream, clips joined without
+    re-encoding): an output stream has one size, and cropping or scaling the rest would be a guess."""
+    return RetouchError(f"{path} changes frame size at frame {good + 1}, from {size[0]}x{size[1]} to {frame.width}x{frame.height}; "
+                        "split it there or scale it to one size first.")
+
+
+_STREAM_WORDS = {"audio": "sound", "subtitle": "subtitles"}
+
+
+def _holds(container: av.container.InputContainer) -> str:
+    """What a file without a video stream holds, in words ("only sound")."""
+    kinds = dict.fromkeys(_STREAM_WORDS.get(s.type, s.type) for s in container.streams)
+    return f"it holds only {' and '.join(kinds)}" if kinds else "it holds no streams at all"
+
+
 def open_video(path: Path | str) -> av.container.InputContainer:
     """Open `path` for reading; every way a user's file can fail is a RetouchError."""
     path = Path(path)
@@ -111,8 +140,9 @@ def open_video(path: Path | str) -> av.container.InputContainer:
     except av.FFmpegError as e:
         raise _fail(path, e) from None
     if not container.streams.video:
+        holds = _holds(container)
         container.close()
-        raise RetouchError(f"{path} has no video stream (only {len(container.streams)} other streams); pass a film, not a sound file.")
+        raise RetouchError(f"{path} has no video stream: {holds}; pass a film.")
     return container
 
 
@@ -168,11 +198,13 @@ def read_frames(path: Path | str) -> Iterator[torch.Tensor]:
     with open_video(path) as c:
         v = c.streams.video[0]
         v.thread_type = "AUTO"
+        good = 0
         try:
             for frame in c.decode(v):
                 yield frame_to_tensor(frame)
+                good += 1
         except av.FFmpegError as e:
-            raise _fail(Path(path), e) from None
+            raise _damaged(Path(path), good, e) from None
 
 
 def default_codec(dst: Path) -> str:
@@ -189,6 +221,13 @@ def check_output(dst: Path, codec: str | None) -> str:
     except (av.FFmpegError, ValueError):
         raise RetouchError(f"Unknown --codec {codec!r}; use libx264 (H.264), libx265, libvpx-vp9, ffv1 (lossless) or mpeg4.") from None
     return codec
+
+
+def _fits(pix_fmt: str, width: int, height: int) -> bool:
+    """Whether a frame of this size fits `pix_fmt` for x264/x265: an odd side needs full-resolution
+    colour on that side, so an odd-size film stays odd-size (at 4:4:4) instead of failing to encode."""
+    f = av.VideoFormat(pix_fmt)
+    return (width % 2 == 0 or f.chroma_width(2) == 2) and (height % 2 == 0 or f.chroma_height(2) == 2)
 
 
 @dataclass
@@ -211,7 +250,10 @@ class Encoder:
         s.width, s.height = width, height
         formats = [f.name for f in s.codec_context.codec.video_formats or ()]
         wanted = like.format.name if like is not None else "bgr0" if "bgr0" in formats else "yuv420p"  # RGB where lossless
-        s.pix_fmt = wanted if wanted in formats else "yuv420p" if "yuv420p" in formats else formats[0]
+        if s.codec_context.codec.name in _EVEN_CHROMA:
+            formats = [f for f in formats if _fits(f, width, height)]
+        full = wanted.replace("420", "444").replace("422", "444")  # the same depth without subsampling, for odd sizes
+        s.pix_fmt = next(f for f in (wanted, full, "yuv420p", "yuv444p", *formats) if f in formats)
         if time_base:
             s.codec_context.time_base = time_base
         opts = dict(options or {})
@@ -466,9 +508,9 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
              crf: int | None, batch: int, scale: int, regions_json: Path | None, context: int | None,
              show_progress: bool) -> list[list[Box]]:
 
-    codec = check_output(dst, codec)
     all_boxes: list[list[Box]] = []
-    with open_video(src) as inp:
+    with open_video(src) as inp:  # before the output's name is checked: a sound file is refused as sound
+        codec = check_output(dst, codec)
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
         copies = [s for s in inp.streams if s.type in ("audio", "subtitle")]
@@ -500,6 +542,7 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
 
             def decoded() -> Iterator[torch.Tensor]:
                 nonlocal enc
+                size, good = None, 0  # the first frame's stored size; frames decoded
                 try:
                     for packet in inp.demux(vin, *copies):
                         if packet.stream is not vin:
@@ -512,6 +555,9 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
                                 writer.submit(lambda p=packet: mux([p]))
                             continue
                         for frame in packet.decode():
+                            size = size or (frame.width, frame.height)
+                            if (frame.width, frame.height) != size:
+                                raise _resized(src, good, size, frame)
                             if enc is None:
                                 turns = _rotation(frame)
                                 w, h = frame.width * scale, frame.height * scale
@@ -524,9 +570,10 @@ def _process(src: Path, dst: Path, fn: FrameFn, provenance: Provenance, regions:
                             pts = frame.pts if frame.pts is not None else frame.dts
                             stamps.seen(pts)
                             pending.append(_Pending(rgb, pts, frame.time_base))
+                            good += 1
                             yield chw(rgb)
                 except av.FFmpegError as e:
-                    raise _fail(src, e) from None
+                    raise _damaged(src, good, e) from None
 
             seen: dict[int, tuple[torch.Tensor, list[Box], tuple[int, int, int, int] | None]] = {}
             listener = _listener.get()
