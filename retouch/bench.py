@@ -261,26 +261,40 @@ def run_bench(quick: bool = False, device: str = "auto", only: list[str] | None 
     }
 
 
-def film_overhead(clip: Path, box: tuple[int, int, int, int], codec: str | None = None, crf: int | None = None,
-                  repeats: int = 2) -> dict:
-    """`retouch mosaic --box` on `clip` against a plain decode and re-encode of it with the same
-    codec settings (`retouch.video.reencode`), alternated `repeats` times in one run, best of each."""
-    from retouch.film.tracks import Static
+def film_overhead(clip: Path, box: tuple[int, int, int, int] | None = None, codec: str | None = None, crf: int | None = None,
+                  repeats: int = 2, detect: bool = False) -> dict:
+    """A film job on `clip` against a plain decode and re-encode of it with the same codec settings
+    (`retouch.video.reencode`: the codec floor), alternated `repeats` times in one run, best of each:
+    `retouch mosaic --box`, or with `detect` `retouch demosaic --detect` (find, track and restore
+    every mosaic), with where its time goes: the decode and detection alone, timed in the same run."""
+    from retouch.film.tracks import Detected, Static
     from retouch.tasks.hide import mosaic_video
-    from retouch.video import DEFAULT_CRF, reencode
+    from retouch.tasks.restore import demosaic_video
+    from retouch.video import DEFAULT_CRF, quantize, read_frames, reencode
 
     crf = DEFAULT_CRF if crf is None else crf
     folder = Path(tempfile.mkdtemp(prefix="retouch-bench-"))
-    plain = mosaic = float("inf")
+    best = {"plain": float("inf"), "job": float("inf"), "detect": float("inf")}
+
+    def timed(key: str, job: Callable[[], object]) -> object:
+        t = time.perf_counter()
+        result = job()
+        best[key] = min(best[key], time.perf_counter() - t)
+        return result
+
     try:
         for _ in range(repeats):
-            t = time.perf_counter()
-            frames = reencode(clip, folder / f"plain{clip.suffix}", codec, crf)
-            plain = min(plain, time.perf_counter() - t)
-            t = time.perf_counter()
-            mosaic_video(clip, folder / f"mosaic{clip.suffix}", Static([box]), codec=codec, crf=crf, show_progress=False)
-            mosaic = min(mosaic, time.perf_counter() - t)
+            frames = timed("plain", lambda: reencode(clip, folder / f"plain{clip.suffix}", codec, crf))
+            if detect:
+                timed("detect", lambda: sum(1 for _ in Detected().masks(quantize(x) for x in read_frames(clip))))
+                timed("job", lambda: demosaic_video(clip, folder / f"job{clip.suffix}", Detected(), codec=codec, crf=crf, show_progress=False))
+            else:
+                timed("job", lambda: mosaic_video(clip, folder / f"job{clip.suffix}", Static([box]), codec=codec, crf=crf, show_progress=False))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {"clip": str(clip), "frames": frames, "box": list(box), "reencode_fps": frames / plain, "mosaic_fps": frames / mosaic,
-            "ratio": plain / mosaic}
+    report = {"clip": str(clip), "frames": frames, "job": "demosaic --detect" if detect else f"mosaic --box {box}",
+              "reencode_fps": frames / best["plain"], "job_fps": frames / best["job"], "ratio": best["plain"] / best["job"],
+              "times_floor": best["job"] / best["plain"]}
+    if detect:
+        report["decode_and_detect_fps"] = frames / best["detect"]
+    return report

@@ -167,3 +167,38 @@ def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 __all__ = ["PSNR_CAP", "detail_ratio", "image_metrics", "mean_metrics", "psnr", "rgb_to_y", "ssim"]
+
+
+def warping_error(frames: list[np.ndarray], reference: list[np.ndarray], region: np.ndarray | None = None) -> float:
+    """Flicker as Lai et al. (2018, "Learning Blind Video Temporal Consistency") measure it: E_warp,
+    the mean over frames t >= 1 of sum(M_t * ||O_t - warp(O_t-1)||^2) / sum(M_t), RGB in [0, 1].
+
+    `frames` (HxWx3 uint8) are the output O; the optical flow is computed on `reference` (the clean
+    film, or the input), so every output is aligned the same way: OpenCV's DIS flow where Lai et al.
+    used FlowNet2. M_t keeps the pixels the flow can follow: inside `region` (HxW bool; default the
+    whole frame), inside the frame, and not occluded (forward-backward check, their threshold:
+    |F_b(x) + F_f(x + F_b(x))|^2 < 0.01 (|F_b|^2 + |F_f|^2) + 0.5).
+    """
+    import cv2
+
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in reference]
+    h, w = grey[0].shape
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    errors = []
+    for t in range(1, len(frames)):
+        back = dis.calc(grey[t], grey[t - 1], None)  # where each pixel of t was in t - 1
+        fore = dis.calc(grey[t - 1], grey[t], None)
+        mx, my = gx + back[..., 0], gy + back[..., 1]
+        fore_there = cv2.remap(fore, mx, my, cv2.INTER_LINEAR)
+        loop = ((back + fore_there) ** 2).sum(-1)
+        visible = loop < 0.01 * ((back**2).sum(-1) + (fore_there**2).sum(-1)) + 0.5
+        keep = visible & (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+        if region is not None:
+            keep &= region
+        if not keep.any():
+            continue
+        warped = cv2.remap(frames[t - 1].astype(np.float32) / 255, mx, my, cv2.INTER_LINEAR)
+        diff = ((frames[t].astype(np.float32) / 255 - warped) ** 2).sum(-1)
+        errors.append(float(diff[keep].mean()))
+    return float(np.mean(errors)) if errors else 0.0

@@ -140,10 +140,9 @@ def demosaic(
     output: Path = typer.Option(..., "-o", "--output", help="Output image, folder (same file names), or film. PNG keeps the untouched pixels exact."),
     box: Boxes = None,
     mask: Path = typer.Option(None, help="Mask image (white = region), or a folder of masks named like the inputs."),
-    detect: bool = typer.Option(False, help="Find every mosaicked area automatically (grid fit, and the --detector network where the grid does not hold); in films (grid alone), smoothed over time."),
+    detect: bool = typer.Option(False, help="Find every mosaicked area automatically: in images the grid fit, and the --detector network where the grid does not hold; in films, periodic cell edges found in every frame and tracked."),
     mask_video: MaskVideo = None,
     track: Track = None,
-    detect_tol: float = typer.Option(2.0, help="Films with --detect: luma levels still counted as flat (compressed frames need > 0)."),
     boxes_json: Path = typer.Option(None, help="Films: boxes for every frame, as `retouch mosaic --regions-json` wrote them."),
     detector: str = typer.Option("mosaic-detect", help="Segmenter that --detect adds to the grid fit (name, weights file, run folder), or none for the grid alone."),
     model: str = typer.Option("demosaic", help="Shipped model name, weights .safetensors, or run folder."),
@@ -167,7 +166,7 @@ def demosaic(
         from retouch.film.tracks import region_source
         from retouch.tasks.restore import demosaic_video
 
-        regions = region_source(boxes, mask, mask_video, parse_boxes(track), detect, detect_tol, boxes_json)
+        regions = region_source(boxes, mask, mask_video, parse_boxes(track), detect, boxes_json)
         frames = demosaic_video(inputs, output, regions, model, run.device, run.precision, consistent, temporal, film.codec, film.crf, regions_json,
                                 ensemble=ensemble or 1, backend=run.backend)
         typer.echo(f"{output}  ({len(frames)} frames, {sum(map(bool, frames))} with regions)")

@@ -21,8 +21,9 @@ from retouch.degrade import Jpeg, Mosaic
 from retouch.errors import RetouchError
 from retouch.geometry import box_mask
 from retouch.io import list_images, read_image, to_pil
+from retouch.locate.detect import SOFT_WEIGHT
 from retouch.metrics import detail_ratio, image_metrics, mean_metrics
-from retouch.tasks.restore import SOFT_WEIGHT, load_restorer, restore_region
+from retouch.tasks.restore import load_restorer, restore_region
 
 BASELINES = ("mosaic", "bicubic", "consistent bicubic")
 

@@ -6,11 +6,11 @@ beneath it, so the cells fall on different content every frame) and restored per
 the temporal method. Inside the square:
 
 - PSNR against the clean frame (RGB, 8-bit, averaged over frames);
-- flicker: the mean absolute difference (8-bit levels) between a frame and the previous frame
-  moved onto it by optical flow (OpenCV's DIS flow, computed on the clean frames so every row
-  is aligned the same way), minus the same quantity for the clean film. The clean film's own
-  change (new content, flow errors) is what a perfect restoration would show; what is left is
-  the shimmer the restoration adds.
+- flicker: the warping error of Lai et al. (2018; `retouch.metrics.warping_error`, flow on the
+  clean frames so every row is aligned the same way), minus the clean film's own. The clean
+  film's own change (new content, flow errors) is what a perfect restoration would show; what is
+  left is the shimmer the restoration adds. (Until December 2026 this was the mean absolute
+  difference in 8-bit levels; docs/notes/benchmarks-history.md has those numbers.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import cv2
 import numpy as np
 from rich.progress import track
 
@@ -26,32 +25,9 @@ from retouch.degrade import Mosaic
 from retouch.errors import RetouchError
 from retouch.film.temporal import TemporalRestorer
 from retouch.geometry import box_mask
-from retouch.metrics import psnr
+from retouch.metrics import psnr, warping_error
 from retouch.tasks.restore import load_restorer, restore_region
 from retouch.video import VIDEO_EXTENSIONS, read_frames, to_uint8
-
-
-def _flows(clean: list[np.ndarray]) -> list[np.ndarray]:
-    """For t >= 1, where each pixel of frame t was in frame t - 1 (DIS flow on luma, HxWx2)."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clean]
-    return [dis.calc(grey[t], grey[t - 1], None) for t in range(1, len(grey))]
-
-
-def temporal_difference(frames: list[np.ndarray], flows: list[np.ndarray], region: np.ndarray) -> float:
-    """Mean |frame t - frame t-1 warped onto t| inside `region` (HxW bool), in 8-bit levels, over
-    pixels whose flow stays inside the frame."""
-    h, w = region.shape
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    total, count = 0.0, 0
-    for t, flow in enumerate(flows, start=1):
-        mx, my = gx + flow[..., 0], gy + flow[..., 1]
-        warped = cv2.remap(frames[t - 1].astype(np.float32), mx, my, cv2.INTER_LINEAR)
-        valid = region & (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
-        diff = np.abs(frames[t].astype(np.float32) - warped)[valid]
-        total += float(diff.sum())
-        count += diff.size
-    return total / max(count, 1)
 
 
 def _clips(clips: Path, limit: int | None) -> list[Path]:
@@ -81,16 +57,15 @@ def evaluate_video(clips: Path, model: str = "demosaic", box: int = 96, block: i
         outputs = {"mosaic": hidden, "per-frame": [per_frame.step(x, mask) for x in hidden],
                    "temporal": [temporal.step(x, mask) for x in hidden]}
         clean8 = [to_uint8(x) for x in clean]
-        flows = _flows(clean8)
         region = mask[0, 0].numpy() > 0.5
-        clean_change = temporal_difference(clean8, flows, region)
+        clean_change = warping_error(clean8, clean8, region)
         inside = lambda x: x[:, :, top : top + box, left : left + box]  # noqa: E731
         for name, frames in outputs.items():
             out8 = [to_uint8(x) for x in frames]
             rows[name].append({
                 "clip": path.name,
                 "psnr": float(np.mean([psnr(inside(o), inside(c)) for o, c in zip(frames, clean)])),
-                "flicker": temporal_difference(out8, flows, region) - clean_change,
+                "flicker": warping_error(out8, clean8, region) - clean_change,
             })
     mean = {name: {k: float(np.mean([r[k] for r in rs])) for k in ("psnr", "flicker")} for name, rs in rows.items()}
     pf, tm = mean["per-frame"], mean["temporal"]
@@ -99,9 +74,9 @@ def evaluate_video(clips: Path, model: str = "demosaic", box: int = 96, block: i
             "psnr_change_db": tm["psnr"] - pf["psnr"], "per_clip": rows}
 
 
-def detect_hit_rate(clips: Path, box: int = 96, block: int = 16, tol: float = 2.0, crf: int = 18, limit: int | None = None,
+def detect_hit_rate(clips: Path, box: int = 96, block: int = 16, crf: int = 18, limit: int | None = None,
                     show_progress: bool = True) -> dict:
-    """Share of frames where `--detect` (with its smoothing over time) finds a centred square
+    """Share of frames where `--detect` (found and tracked) finds a centred square
     mosaicked into each clip and encoded with H.264 at `crf`: a hit is an intersection over
     union of at least 0.5 between the found mask and the square. Also the share of frames with
     anything found outside the square (false alarms)."""
@@ -120,11 +95,11 @@ def detect_hit_rate(clips: Path, box: int = 96, block: int = 16, tol: float = 2.
             hidden = Path(tmp) / f"{path.stem}.mp4"
             mosaic_video(path, hidden, Static([square]), block=block, crf=crf, show_progress=False)
             truth = box_mask(info_h, info_w, square)[0, 0] > 0.5
-            for mask in Detected(tol=tol).masks(quantize(x) for x in read_frames(hidden)):
+            for mask in Detected().masks(quantize(x) for x in read_frames(hidden)):
                 found = mask[0, 0] > 0.5
                 iou = float((found & truth).sum()) / max(1, int((found | truth).sum()))
                 hits += iou >= 0.5
                 alarms += bool((found & ~truth).any())
                 frames += 1
-    return {"clips": len(paths), "frames": frames, "box": box, "block": block, "tol": tol, "crf": crf,
+    return {"clips": len(paths), "frames": frames, "box": box, "block": block, "crf": crf,
             "hit_rate": hits / max(frames, 1), "false_alarm_frames": alarms / max(frames, 1)}

@@ -14,10 +14,13 @@ detector's idea on a thumbnail.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
+import torch
 
 THUMB = (64, 36)
 LEVEL = 12.0  # mean absolute difference (0-255) a cut must exceed
@@ -47,3 +50,38 @@ class CutDetector:
         else:
             self.recent.append(change)
         return cut
+
+
+class Shots:
+    """The shots of one film, found once as its frames stream past (`watch`), for every per-film
+    state that must not cross a cut but sees only part of each frame (the temporal blend sees the
+    window around the regions; a cut is a property of the whole picture)."""
+
+    def __init__(self) -> None:
+        self.detector = CutDetector()
+        self.starts: list[int] = [0]  # first frame of each shot
+        self.seen = 0
+
+    def watch(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """`frames` (1x3xHxW uint8) passed on unchanged, each one's cut noted before it is."""
+        for x in frames:
+            if self.detector.is_cut(np.ascontiguousarray(x[0].permute(1, 2, 0).numpy())):
+                self.starts.append(self.seen)
+            self.seen += 1
+            yield x
+
+    def shot(self, i: int) -> int:
+        """The shot frame `i` (already watched) belongs to, counted from 0."""
+        return bisect_right(self.starts, i) - 1
+
+
+class Watched:
+    """A region source whose frames pass `shots.watch` on their way in, so the film's cuts are known
+    for each frame by the time its mask is (a source reads a frame before yielding its mask)."""
+
+    def __init__(self, source, shots: Shots) -> None:
+        self.source, self.shots = source, shots
+        self.description = source.description
+
+    def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        return self.source.masks(self.shots.watch(frames))

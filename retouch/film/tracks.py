@@ -11,11 +11,9 @@ Every source has a `masks(frames)` generator (frames 1x3xHxW upright uint8, mask
 - `Found`: faces or number plates (OpenCV's Haar cascades) detected every few frames and
   tracked in between;
 - `Listed`: boxes for every frame, e.g. what `--regions-json` wrote when the film was hidden;
-- `Detected`: the mosaic detector (`retouch.locate.detect.detect_mosaic`, used through its
-  public API only) on every frame, smoothed over time so a region does not blink: a gap of up to
-  `gap` frames between two detections is filled, and a region must persist `persist` frames
-  (after filling) to count. The smoothing looks `gap + persist - 1` frames ahead, so the
-  pipeline holds that many frames more, never the film.
+- `Faces`: CenterFace on every other frame, joined into tracks (`_follow`);
+- `Detected`: existing mosaics found in every frame (`retouch.locate.periodic`), joined into
+  tracks the same way, so a mosaic moves and changes size as one region and does not blink.
 """
 
 from __future__ import annotations
@@ -38,10 +36,9 @@ from retouch.geometry import (
     grown,
     overlap,
     read_mask,
-    region_boxes,
     rounded,
 )
-from retouch.video import quantize, to_float
+from retouch.video import quantize
 
 
 def follow(before: np.ndarray, now: np.ndarray, box: Box, search: float = 0.5) -> tuple[Box, float]:
@@ -310,33 +307,55 @@ class Faces:
         return max(self.gap + 1, self.persist) + 2
 
     def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
-        from retouch.film.cuts import CutDetector
         from retouch.locate.faces import detector
 
-        find, cuts = detector(self.threshold), CutDetector()
-        tracks: list[_Track] = []
-        shots: deque[tuple[int, int, int, int]] = deque()  # frames not yet handed on: index, shot, h, w
-        shot = start = 0
-        for i, x in enumerate(frames):
-            rgb = np.ascontiguousarray(x[0].permute(1, 2, 0).numpy())
-            if cuts.is_cut(rgb):
-                shot, start = shot + 1, i
-            h, w = rgb.shape[:2]
+        find = detector(self.threshold)
+
+        def detect(i: int, rgb: np.ndarray, shot: int, start: int, tracks: list[_Track]) -> list[np.ndarray] | None:
             if (i - start) % self.every == 0 or any(t.shot == shot and i - t.last <= self.every and max(t.found[t.last][2:]) < self.small
                                                     for t in tracks):
-                found = [grown(b, self.grow) for b in find(rgb, self.scale)]
-                _associate(tracks, found, i, shot, self.gap)
-            shots.append((i, shot, h, w))
-            while shots and shots[0][0] <= i - self.lookahead:
-                yield self._mask(*shots.popleft(), tracks)
-            horizon = i - self.lookahead - self.gap - self.persist - 2
-            tracks = [t for t in tracks if t.last >= horizon]
-        while shots:
-            yield self._mask(*shots.popleft(), tracks)
+                return [grown(b, self.grow) for b in find(rgb, self.scale)]
+            return None
 
-    def _mask(self, k: int, shot: int, h: int, w: int, tracks: list[_Track]) -> torch.Tensor:
-        boxes = [b for t in tracks if t.shot == shot for j in (k - 1, k, k + 1) for b in t.boxes_at(j, self.gap, self.persist)]
+        yield from _follow(frames, detect, self.gap, self.persist, self.lookahead, spread=1)
+
+
+def _follow(frames: Iterator[torch.Tensor], detect, gap: int, persist: int, lookahead: int, spread: int = 0,
+            min_hits: int = 1) -> Iterator[torch.Tensor]:
+    """Masks from detections joined into tracks (`_Track`), one per frame, `lookahead` frames late.
+
+    `detect(i, rgb, shot, start of shot, tracks)` gives frame `i`'s boxes (x, y, w, h as floats), or
+    None where it did not look. Each frame's detections go to the tracks of the same shot
+    (`_associate`); a frame's mask is the union of every track's boxes (`_Track.boxes_at`) on it and
+    its `spread` neighbours either side, counting only tracks detected on at least `min_hits` frames
+    by the time the mask is handed on. Scene cuts (`retouch.film.cuts`) end every track.
+    """
+    from retouch.film.cuts import CutDetector
+
+    cuts = CutDetector()
+    tracks: list[_Track] = []
+    shots: deque[tuple[int, int, int, int]] = deque()  # frames not yet handed on: index, shot, h, w
+    shot = start = 0
+
+    def mask(k: int, shot: int, h: int, w: int) -> torch.Tensor:
+        boxes = [b for t in tracks if t.shot == shot and len(t.found) >= min_hits
+                 for j in range(k - spread, k + spread + 1) for b in t.boxes_at(j, gap, persist)]
         return boxes_mask(h, w, [c for b in boxes if (c := clip_box(rounded(b), w, h)) is not None])
+
+    for i, x in enumerate(frames):
+        rgb = np.ascontiguousarray(x[0].permute(1, 2, 0).numpy())
+        if cuts.is_cut(rgb):
+            shot, start = shot + 1, i
+        found = detect(i, rgb, shot, start, tracks)
+        if found is not None:
+            _associate(tracks, found, i, shot, gap)
+        shots.append((i, shot, *rgb.shape[:2]))
+        while shots and shots[0][0] <= i - lookahead:
+            yield mask(*shots.popleft())
+        horizon = i - lookahead - gap - persist - 2
+        tracks = [t for t in tracks if t.last >= horizon]
+    while shots:
+        yield mask(*shots.popleft())
 
 
 @dataclass
@@ -453,71 +472,34 @@ class Listed:
 
 @dataclass
 class Detected:
-    """Existing mosaics found in every frame, as rectangles, smoothed over time."""
+    """Existing mosaics found in every frame (`retouch.locate.periodic`: periodic cell edges around
+    flat cells, what survives a video codec) and joined into tracks, so a mosaic is one region that
+    moves and changes size with the film rather than a fresh guess per frame: a miss of up to `gap`
+    frames inside a track is bridged, a track is held `persist` frames past its ends, a track
+    found on fewer than `min_hits` frames (a passing texture) restores nothing, and no track
+    crosses a scene cut. Hands each frame on `gap + persist + 2` frames late; memory holds boxes.
+    """
 
-    tol: float = 2.0
-    gap: int = 2
-    persist: int = 3
+    gap: int = 6
+    persist: int = 2
+    min_hits: int = 3
 
     @property
     def description(self) -> str:
-        return f"mosaic detection per frame (tol {self.tol}, gaps <= {self.gap} frames filled, regions >= {self.persist} frames)"
+        return (f"mosaics found per frame (periodic cell edges), tracked: gaps <= {self.gap} frames bridged, "
+                f"tracks held {self.persist} frames, found on >= {self.min_hits} frames, never across a scene cut")
 
     def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
-        from retouch.locate.detect import detect_mosaic
+        from retouch.locate.periodic import find_mosaics, luma
 
-        raw = (self._rectangles(detect_mosaic(to_float(x), tol=self.tol).mask) for x in frames)
-        yield from smooth(raw, self.gap, self.persist)
+        def detect(i: int, rgb: np.ndarray, shot: int, start: int, tracks: list[_Track]) -> list[np.ndarray]:
+            return [np.array(b, np.float64) for b in find_mosaics(luma(rgb))]
 
-    @staticmethod
-    def _rectangles(mask: torch.Tensor) -> np.ndarray:
-        """Each detected part filled to its bounding box (mosaics are rectangles; detections on
-        compressed frames are patchy)."""
-        out = np.zeros(mask.shape[2:], bool)
-        for x, y, w, h in region_boxes(mask):
-            out[y : y + h, x : x + w] = True
-        return out
-
-
-def smooth(raw: Iterator[np.ndarray], gap: int, persist: int) -> Iterator[torch.Tensor]:
-    """Per-pixel temporal smoothing of boolean HxW masks, with `gap + persist - 1` frames of look-ahead.
-
-    A pixel off for at most `gap` frames between two frames where it is on is filled; a pixel is
-    then kept only where it is on in at least `persist` of the 2 * persist - 1 frames around it,
-    which a run of `persist` frames always satisfies and a shorter isolated run never does.
-    """
-    reach = gap + persist - 1
-    buffer: dict[int, np.ndarray] = {}
-
-    def filled(j: int) -> np.ndarray | None:
-        if j not in buffer:
-            return None
-        out = buffer[j].copy()
-        for a in range(j - gap, j):  # on at a and at b, with at most `gap` frames between them
-            for b in range(j + 1, a + gap + 2):
-                if a in buffer and b in buffer:
-                    out |= buffer[a] & buffer[b]
-        return out
-
-    def emit(t: int) -> torch.Tensor:
-        near = [m for m in (filled(j) for j in range(t - persist + 1, t + persist)) if m is not None]
-        keep = filled(t) & (np.sum(near, axis=0) >= persist)
-        for old in [i for i in buffer if i < t - reach]:
-            del buffer[old]
-        return torch.from_numpy(keep).float()[None, None]
-
-    n = 0
-    for mask in raw:
-        buffer[n] = mask
-        n += 1
-        if n - 1 - reach >= 0:
-            yield emit(n - 1 - reach)
-    for t in range(max(0, n - reach), n):
-        yield emit(t)
+        yield from _follow(frames, detect, self.gap, self.persist, max(self.gap + 1, self.persist) + 2, min_hits=self.min_hits)
 
 
 def region_source(boxes: list[Box] | None = None, mask: Path | None = None, mask_video: Path | None = None,
-                  track: list[Box] | None = None, detect: bool = False, detect_tol: float = 2.0, boxes_json: Path | None = None,
+                  track: list[Box] | None = None, detect: bool = False, boxes_json: Path | None = None,
                   found: str | None = None):
     """The one region source the options name (None: the whole frame); more than one is an error."""
     given = [name for name, v in (("--box", boxes), ("--mask", mask), ("--mask-video", mask_video), ("--track", track),
@@ -535,7 +517,7 @@ def region_source(boxes: list[Box] | None = None, mask: Path | None = None, mask
     if track:
         return Tracked(list(track))
     if detect:
-        return Detected(tol=detect_tol)
+        return Detected()
     if boxes_json is not None:
         return Listed.from_json(boxes_json)
     if found == "faces":

@@ -49,6 +49,9 @@ from retouch.io import _quantize
 _SCALE = 1000  # luma = 299 R + 587 G + 114 B: integer, so lossless cells are exactly flat
 _MAX_GRIDS = 12  # grids tried per image, strongest run evidence first
 DEFAULT_MODEL = "mosaic-detect"  # the shipped segmenter `retouch demosaic --detect` uses
+# How far towards the cell colours a recompressed mosaic's restoration is projected (`keep_cells`): its
+# cells are read robustly (medians) but still carry the codec's error (docs/notes/benchmarks-history.md, eval-region)
+SOFT_WEIGHT = 0.75
 _MIN_DENSITY = 0.75  # share of a region's inner cell edges that must jump: ~1 in a mosaic,
 # ~0.5 for JPEG-flattened shadows and for a wrong grid laid over a real mosaic
 
@@ -403,7 +406,7 @@ def estimate_grid(image: torch.Tensor, mask: torch.Tensor, blocks: tuple[int, in
     for axis in (0, 1):  # 0: jumps between rows, 1: between columns
         d = np.abs(np.diff(y, axis=axis)) * (m[1:] & m[:-1] if axis == 0 else m[:, 1:] & m[:, :-1])
         profile = d.sum(1 - axis) / max(1, d.shape[1 - axis])
-        fit = _periodic(profile, blocks, min_contrast)
+        fit = line_period(profile, blocks, min_contrast)
         if fit is None:
             return None
         fits.append(fit)
@@ -413,7 +416,7 @@ def estimate_grid(image: torch.Tensor, mask: torch.Tensor, blocks: tuple[int, in
     return Mosaic(bh, ((t0 + py) % bh, (l0 + px) % bw), 0 if bw == bh else bw)
 
 
-def _periodic(profile: np.ndarray, blocks: tuple[int, int], min_contrast: float) -> tuple[int, int] | None:
+def line_period(profile: np.ndarray, blocks: tuple[int, int], min_contrast: float) -> tuple[int, int] | None:
     """(period, phase) of the lines in a 1-D jump profile (position i is the step from i to i + 1,
     so a line before pixel p sits at p - 1), or None when no period stands out.
 
@@ -471,3 +474,27 @@ def fit_grid(image: torch.Tensor, mask: torch.Tensor) -> Mosaic | None:
     if not bool((top[seen] == bottom[seen]).all()):
         return None
     return Mosaic(block, ((t0 + oy) % block, (l0 + ox) % block))
+
+
+def region_grid(image: torch.Tensor, region: torch.Tensor) -> tuple[Mosaic, bool] | None:
+    """The grid a region known to be mosaicked shows, and whether it is exact: `fit_grid` when every
+    cell is flat (a lossless mosaic), else `estimate_grid` (JPEG, video codecs); None when no grid
+    can be read (a rescaled mosaic, or no mosaic)."""
+    if (grid := fit_grid(image, region)) is not None:
+        return grid, True
+    if (grid := estimate_grid(image, region)) is not None:
+        return grid, False
+    return None
+
+
+def keep_cells(result: torch.Tensor, image: torch.Tensor, region: torch.Tensor, soft_weight: float = SOFT_WEIGHT) -> torch.Tensor:
+    """`result` (a restoration of one mosaicked `region` of `image`) projected so that mosaicking it
+    again gives the cell colours `image` shows: exactly for a lossless mosaic, `soft_weight` of the
+    way towards each cell's median for a recompressed one, not at all where no grid can be read.
+    A restoration may invent detail, but not contradict the cell colours it was shown; the still
+    and film paths both end here, so they agree on what a frame shows."""
+    found = region_grid(image, region)
+    if found is None:
+        return result
+    grid, exact = found
+    return grid.project(result, image, region) if exact else grid.project(result, image, region, weight=soft_weight, robust=True)

@@ -28,33 +28,17 @@ from retouch.io import (
     to_rgb,
     to_tensor,
 )
+from retouch.locate.detect import SOFT_WEIGHT, keep_cells
 from retouch.models.runner import SelfEnsemble, Translator, load_translator
 from retouch.tasks.files import each_file
 
 DEFAULT_MODEL = "demosaic"
 CONTEXT = 32  # pixels of real image around the region that the model sees
 WINDOW = CONTEXT + 64  # pixels around the region converted to float (see restore_image)
-# How far towards the cell colours a recompressed mosaic's restoration is projected: its cells
-# are read robustly (medians) but still carry the codec's error (docs/notes/benchmarks-history.md, eval-region)
-SOFT_WEIGHT = 0.75
 # Flipped views an image region of an L1-trained model is averaged over (`load_restorer`); films
 # take one unless asked, for speed
 ENSEMBLE = 8
 DETECTOR = "mosaic-detect"  # the segmenter `--detect` adds to the grid fit (retouch.locate.detect)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 @torch.inference_mode()
@@ -69,8 +53,6 @@ def restore_region(tr: Translator, x: torch.Tensor, mask: torch.Tensor, context:
     JPEG, video codecs); not at all when no grid can (rescaled mosaics). The model may invent
     detail, but not contradict the cell colours it was shown.
     """
-    from retouch.locate.detect import estimate_grid, fit_grid
-
     result = x.clone()
     h, w = x.shape[2:]
     labels = ndimage.label((mask[0, 0] > 0.5).numpy(), structure=np.ones((3, 3)))[0]
@@ -81,13 +63,8 @@ def restore_region(tr: Translator, x: torch.Tensor, mask: torch.Tensor, context:
         crop_mask = region[:, :, t0:t1, l0:l1]
         out = tr(result[:, :, t0:t1, l0:l1], crop_mask)
         result[:, :, t0:t1, l0:l1] = torch.where(crop_mask > 0.5, out, result[:, :, t0:t1, l0:l1])
-        if not consistent:
-            continue
-        grid = fit_grid(x, region)
-        if grid is not None:
-            result = grid.project(result, x, region)
-        elif (grid := estimate_grid(x, region)) is not None:
-            result = grid.project(result, x, region, weight=soft_weight, robust=True)
+        if consistent:
+            result = keep_cells(result, x, region, soft_weight)
     return result
 
 
@@ -203,9 +180,12 @@ def demosaic_video(src: Path, dst: Path, regions, model: str | Path = DEFAULT_MO
         raise RetouchError("Say where to restore in the film with --box, --mask, --mask-video, --track or --detect.")
     tr = load_restorer(model, device, precision, ensemble, backend)
     if temporal:
+        from retouch.film.cuts import Shots, Watched
         from retouch.film.temporal import TemporalRestorer
 
-        fn = TemporalRestorer(functools.partial(restore_region, tr, consistent=False), consistent)
+        shots = Shots()
+        regions = Watched(regions, shots)
+        fn = TemporalRestorer(functools.partial(restore_region, tr, consistent=False), consistent, shots=shots)
     else:
         fn = per_frame(lambda x, m: restore_region(tr, x, m, consistent=consistent))
     name = f"demosaic{' (temporal)' if temporal else ''}{_views(tr)}"
