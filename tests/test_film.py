@@ -122,3 +122,17 @@ def test_no_track_or_blend_crosses_a_scene_cut(tmp_path):
         restorer.step(x.float() / 127.5 - 1, mask)
     assert shots.starts == [0, 6]
     assert 7 not in blended and blended == [2, 3, 4, 5, 6, 8, 9, 10, 11, 12]
+
+
+def test_a_tracked_box_is_not_dragged_across_a_scene_cut():
+    """A box followed by template matching stays where it was at a cut (matching the old shot's
+    patch against the new shot would move it to whatever correlates best) and is followed on from there."""
+    import skimage.data
+
+    from retouch.film.tracks import Tracked
+
+    a = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((320, 240)))
+    b = np.asarray(Image.fromarray(skimage.data.coffee()).resize((320, 240)))
+    frames = [torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1)[None] for f in [a] * 4 + [b] * 4]
+    boxes = [region_boxes(m) for m in Tracked([(100, 60, 64, 64)]).masks(iter(frames))]
+    assert boxes == [[(100, 60, 64, 64)]] * 8

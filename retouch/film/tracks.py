@@ -130,7 +130,8 @@ class MaskVideo:
 
 @dataclass
 class Tracked:
-    """Boxes given on the first frame, each followed through the film by template matching."""
+    """Boxes given on the first frame, each followed through the film by template matching; at a
+    scene cut they stay where they were (what they followed is gone) and are followed on from there."""
 
     boxes: list[Box]
     search: float = 0.5  # the search window extends this share of the box's side around its last place
@@ -140,12 +141,15 @@ class Tracked:
         return "tracked from " + "; ".join("x={} y={} w={} h={}".format(*b) for b in self.boxes) + " (OpenCV template matching)"
 
     def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        from retouch.film.cuts import CutDetector
+
         boxes: list[Box] = list(self.boxes)
-        previous = None
+        previous, cuts = None, CutDetector()
         for x in frames:
             h, w = x.shape[2:]
             luma = grey(x)
-            if previous is not None:
+            cut = cuts.is_cut(np.ascontiguousarray(x[0].permute(1, 2, 0).numpy()))
+            if previous is not None and not cut:  # across a cut, matching would latch onto anything: the boxes stay
                 boxes = [follow(previous, luma, b, self.search)[0] for b in boxes]
             previous = luma
             yield boxes_mask(h, w, boxes)  # on the first frame: checks the boxes fit
@@ -168,7 +172,7 @@ class Found:
     frame) and may leave the frame, so the part of a face still in view stays hidden while the pan
     carries it out and the zoom grows it; template matching would pin the box inside the frame at
     its old size (measured: 44% of such faces hidden, docs/notes/benchmarks-history.md). It is dropped once none
-    of it is in view. The source hands each frame on `behind` frames late; memory holds that many
+    of it is in view. A scene cut ends every track, and nothing is followed back across one. The source hands each frame on `behind` frames late; memory holds that many
     grey frames.
     """
 
@@ -186,16 +190,20 @@ class Found:
                 f"tracked by template matching forwards and {self.behind} frames backwards")
 
     def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        from retouch.film.cuts import CutDetector
         from retouch.locate.cascade import cascade, find
 
         cascade(self.kind)  # an unknown kind or missing cascade fails before the first frame
         tracks: list[list] = []  # [box, detection rounds since confirmed]
         waiting: deque[tuple[int, np.ndarray, list[Box]]] = deque()  # frames not yet handed on: index, grey, boxes
         back: dict[int, np.ndarray | None] = {}  # camera motion from frame k + 1 to frame k, fitted once
+        cuts, start = CutDetector(), 0  # first frame of the shot: nothing is followed back across a cut
         for i, x in enumerate(frames):
             luma = grey(x)
             h, w = luma.shape
-            if waiting:
+            if cuts.is_cut(np.ascontiguousarray(x[0].permute(1, 2, 0).numpy())):
+                tracks, start = [], i
+            elif waiting:
                 before = waiting[-1][1]
                 motion = camera_motion(before, luma) if any(self._at_edge(t[0], w, h) for t in tracks) else None
                 kept = []
@@ -220,7 +228,7 @@ class Found:
                         t[1] += 1
                 tracks += [[b, 0] for b in found]
                 for box in found:
-                    self._back(box, luma, waiting, back)
+                    self._back(box, luma, [f for f in waiting if f[0] >= start], back)
             waiting.append((i, luma, [t[0] for t in tracks]))
             if len(waiting) > self.behind:
                 gone, _, boxes = waiting.popleft()
@@ -240,7 +248,7 @@ class Found:
         """The boxes' parts inside the frame, as a mask."""
         return boxes_mask(h, w, [c for b in boxes if (c := clip_box(b, w, h)) is not None])
 
-    def _back(self, box: Box, luma: np.ndarray, waiting: deque, back: dict[int, np.ndarray | None]) -> None:
+    def _back(self, box: Box, luma: np.ndarray, waiting: list, back: dict[int, np.ndarray | None]) -> None:
         """Follow a new detection backwards through the frames not yet handed on, while it matches;
         at the frame's edge with the camera, as forwards, until none of it is in view. Each pair of
         frames' motion is fitted once (`back`), however many detections walk back through it."""
