@@ -20,6 +20,7 @@ from retouch.data import DataConfig, _to_float, split_dir
 from retouch.errors import RetouchError
 from retouch.io import IMAGE_EXTENSIONS, list_images, load_image
 
+UNLABELLED = ""  # the class key of photos outside any class folder (`LabelledImages(unlabelled=True)`): label -1
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -32,9 +33,13 @@ class LabelledImages(Dataset):
     size are resized (short side) and centre-cropped to it. Training items are random crops of the
     image padded by reflection to `data.load_size` (e.g. 40 for 32: 4 px each side) and random
     flips, drawn from a generator seeded by the item's seed, so a resumed run sees the same batches.
+
+    With `unlabelled`, a folder of photos without class folders is read too, every label -1
+    (unknown): for methods that learn from the photos alone (key patches), where asking for class
+    folders would only stand between a user's photos and training.
     """
 
-    def __init__(self, data: DataConfig, train: bool = True):
+    def __init__(self, data: DataConfig, train: bool = True, unlabelled: bool = False):
         if not data.root:
             raise RetouchError("Say where the labelled images are with --data (a .zip or a folder of class folders).")
         self.size, self.train, self.flip = data.size, train, data.flip
@@ -43,9 +48,9 @@ class LabelledImages(Dataset):
             files = _listed_files([Path(r) for r in data.root])
         else:
             root = Path(data.root)
-            files = _zip_files(root, data.split) if root.suffix == ".zip" else _folder_files(root, data.split)
-        self.classes = list(files)
-        decoded = [(self._decode(read()), label) for label, c in enumerate(self.classes) for read in files[c]]
+            files = _zip_files(root, data.split) if root.suffix == ".zip" else _folder_files(root, data.split, unlabelled)
+        self.classes = [c for c in files if c != UNLABELLED]
+        decoded = [(self._decode(read()), -1 if c == UNLABELLED else label) for label, c in enumerate(files) for read in files[c]]
         self.images = torch.stack([im for im, _ in decoded])
         self.labels = torch.tensor([label for _, label in decoded])
 
@@ -96,9 +101,13 @@ def _listed_files(folders: list[Path]) -> dict[str, list]:
     return {str(f): [lambda p=p: load_image(p) for p in list_images(f)] for f in folders}
 
 
-def _folder_files(root: Path, split: str) -> dict[str, list]:
+def _folder_files(root: Path, split: str, unlabelled: bool = False) -> dict[str, list]:
+    """Class name -> readers of its images; with `unlabelled`, a folder with no class folders is
+    one set of photos under the key `UNLABELLED`."""
     folder = split_dir(root, split)
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if unlabelled and not classes:
+        return {UNLABELLED: [lambda p=p: load_image(p) for p in list_images(folder)]}
     if len(classes) < 2:
         raise RetouchError(f"{folder} needs one subfolder per class (two or more); found {len(classes)}.")
     return {c: [lambda p=p: load_image(p) for p in list_images(folder / c)] for c in classes}

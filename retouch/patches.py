@@ -66,14 +66,14 @@ def check_proposal(proposal: str) -> str:
 
 
 def propose(x: torch.Tensor, label: int, k: int, patch: int, proposal: str, gen: torch.Generator) -> Cut:
-    """Key patches of a 3xHxW photo of class `label`, their mask and corners, by `proposal` (checked by
-    `check_proposal`: "random" or "cam")."""
+    """Key patches of a 3xHxW photo of class `label` (-1: unknown, for "cam" the class the classifier
+    predicts), their mask and corners, by `proposal` (checked by `check_proposal`: "random" or "cam")."""
     if proposal == "random":
         return cut_patches(x, k, patch, gen)
     from retouch.locate.cam import cam, load_classifier
 
     net, _ = load_classifier()
-    heat, _ = cam(net, x[None], cls=label)
+    heat, _ = cam(net, x[None], cls=label if label >= 0 else None)
     return strongest_patches(x, heat, k, patch, gen)
 
 
@@ -86,9 +86,10 @@ def centre_mask(k: int, patch: int, size: int) -> torch.Tensor:
 
 
 class KeyPatchImages(Dataset):
-    """Labelled photos (a CIFAR-10 zip or class folders) with key patches: `data.regions` of them
-    (one fixed count), squares of side `data.region_size` (one fixed side). Items hold "patches"
-    (K x 3 x p x p), "mask" (1 x H x W), "positions" (K x 2 corners), "image", "label", "index"."""
+    """Photos (a CIFAR-10 zip, class folders, or a plain folder of photos: the patches need no
+    labels) with key patches: `data.regions` of them (one fixed count), squares of side
+    `data.region_size` (one fixed side). Items hold "patches" (K x 3 x p x p), "mask" (1 x H x W),
+    "positions" (K x 2 corners), "image", "label" (-1 in a plain folder), "index"."""
 
     def __init__(self, data, train: bool = True):
         from dataclasses import replace
@@ -100,7 +101,7 @@ class KeyPatchImages(Dataset):
             raise RetouchError(f"Key patches need one count and one side: data.regions [K, K] (K >= 1) and data.region_size "
                                f"[P, P] (4 <= P <= {data.size}); got {data.regions} and {data.region_size}.")
         self.proposal = check_proposal(data.proposal)
-        self.photos = LabelledImages(replace(data, load_size=data.size), train=train)
+        self.photos = LabelledImages(replace(data, load_size=data.size), train=train, unlabelled=True)
         self.k, self.patch, self.train = k, patch, train
 
     def __len__(self) -> int:

@@ -71,17 +71,18 @@ class TrainConfig:
 class RunConfig:
     method: str = "pix2pix"
     model: Any = None  # the method's own config dataclass
-    data: DataConfig = field(default_factory=DataConfig)
+    # a dict (YAML, or left out) is built over the method's `data_defaults`; a DataConfig is taken as it is
+    data: DataConfig | dict = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        cls = get_method(self.method).Config
+        method = get_method(self.method)
         if self.model is None:
-            self.model = cls()
+            self.model = method.Config()
         elif isinstance(self.model, dict):
-            self.model = _build(cls, self.model, "model")
+            self.model = _build(method.Config, self.model, "model")
         if isinstance(self.data, dict):
-            self.data = _build(DataConfig, self.data, "data")
+            self.data = _build(DataConfig, {**copy.deepcopy(method.data_defaults), **self.data}, "data")
         if isinstance(self.train, dict):
             self.train = _build(TrainConfig, self.train, "train")
 

@@ -19,7 +19,8 @@ from retouch.evaluate.keypatch import iou
 from retouch.methods.keypatch import KeyPatch
 from retouch.patches import KeyPatchImages, centre_mask, cut_patches, strongest_patches
 from retouch.train import RunConfig, train
-from tests.helpers import killed_run
+from tests.helpers import killed_run, photo_folder
+from tests.test_classifier import make_zip
 from tests.test_cyclegan import log_rows
 from tests.test_tdgan import class_folders
 
@@ -73,6 +74,33 @@ def test_key_patch_data_need_one_count_and_one_side(tmp_path):
     assert item["patches"].shape == (2, 3, 6, 6) and item["mask"].shape == (1, 32, 32)
     with pytest.raises(RetouchError, match="one count and one side"):
         KeyPatchImages(DataConfig(root=str(data), size=32, regions=[1, 3], region_size=[8, 8]))
+
+
+@pytest.mark.parametrize("kind", ["cifar-zip", "photo-folder"])
+def test_train_keypatch_with_no_config_trains(tmp_path, kind):
+    """`retouch train keypatch --data D` alone trains (issue 44), on a CIFAR-like zip and on a plain
+    folder of photos larger than the model: the method's data defaults (the shipped recipe's 32 px,
+    three 8 px patches) replace the paired-translation box ranges, which are no key-patch setting."""
+    data = make_zip(tmp_path / "c.zip", size=32, per_class=2) if kind == "cifar-zip" else photo_folder(tmp_path / "photos", n=3)
+    r = CliRunner().invoke(app, ["train", "keypatch", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2"])
+    assert r.exit_code == 0, r.output
+    saved = RunConfig.from_yaml(tmp_path / "run" / "config.yaml").data
+    assert (saved.size, saved.regions, saved.region_size) == (32, [3, 3], [8, 8])
+    assert len(log_rows(tmp_path / "run")) == 1
+
+
+def test_method_data_defaults_fill_only_what_a_config_leaves_out():
+    cfg = RunConfig(method="keypatch", data={"root": "x", "size": 64, "region_size": [16, 16]})
+    assert (cfg.data.size, cfg.data.regions, cfg.data.region_size) == (64, [3, 3], [16, 16])
+    assert RunConfig(method="pix2pix").data.region_size == [32, 112]  # other methods keep the generic defaults
+
+
+def test_cam_proposal_on_unlabelled_photos_takes_the_predicted_class(tmp_path):
+    data = photo_folder(tmp_path / "photos", n=2)
+    ds = KeyPatchImages(DataConfig(root=str(data), size=32, regions=[2, 2], region_size=[8, 8], proposal="cam"))
+    item = ds[(0, 0)]
+    assert int(item["label"]) == -1 and ds.photos.classes == []
+    assert item["patches"].shape == (2, 3, 8, 8) and item["mask"].sum() == 2 * 64
 
 
 def test_a_killed_run_resumes_exactly_and_learns_placement(tmp_path, monkeypatch):

@@ -40,6 +40,10 @@ class Method:
     task: ClassVar[str]
     #: nets that `train.init_from` also fills with the inference weights (a GAN prior's G beside G_ema)
     init_copies: ClassVar[tuple[str, ...]] = ()
+    #: `DataConfig` fields this method needs other than paired translation's defaults, taken where a
+    #: config leaves them out: `retouch train METHOD --data D` with no config must train (keypatch's
+    #: one patch count and side, which the generic box ranges are not)
+    data_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, cfg: Any, device: torch.device, dtype: torch.dtype):
         self.cfg, self.device, self.dtype = cfg, device, dtype

@@ -47,6 +47,10 @@ class KeyPatch(Method):
     Config = KeyPatchConfig
     inference_net = "G"
     task = "complete"
+    # the shipped recipes' sizes (configs/keypatch_*.yaml): three 8 px patches of a 32 px photo, what
+    # `retouch complete` and `eval-keypatch` assume by default; CIFAR-10 is 32 px already and larger
+    # photos are fitted to it, so `--data` alone trains on either
+    data_defaults = {"size": 32, "regions": [3, 3], "region_size": [8, 8]}
 
     def __init__(self, cfg: KeyPatchConfig, device: torch.device, dtype: torch.dtype, size: int, steps: int, decay_start: float):
         super().__init__(cfg, device, dtype)
