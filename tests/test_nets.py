@@ -21,8 +21,10 @@ from retouch.nets.patchgan import (
     receptive_field,
 )
 from retouch.nets.resnet import ResnetGenerator
+from retouch.nets.rrdbnet import RRDBNet
 from retouch.nets.segmenter import Segmenter
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
+from retouch.nets.srvgg import SRVGGNetCompact
 from retouch.nets.tdgan import TDGAN
 from retouch.nets.unet import (
     BottleneckClassHead,
@@ -275,7 +277,8 @@ def test_registry():
     assert NETS == {
         "unet": UnetGenerator, "resnet": ResnetGenerator,
         "patchgan": NLayerDiscriminator, "pixel": PixelDiscriminator, "resnet_gap": ResNetGAP,
-        "srresnet": SRResNet, "msrresnet": MSRResNet, "srgan_d": SRGANDiscriminator, "twoway": TwoWay,
+        "srresnet": SRResNet, "msrresnet": MSRResNet, "rrdbnet": RRDBNet, "srvgg": SRVGGNetCompact, "srgan_d": SRGANDiscriminator,
+        "twoway": TwoWay,
         "biggan_g": BigGANGenerator, "biggan_d": BigGANDiscriminator, "segmenter": Segmenter,
         "unit_g": sl.UNITGenerator, "latent_path": sl.LatentPath, "cogan_g": sl.CoupledGenerator, "cogan_d": sl.CoupledDiscriminator,
         "cond_g": sl.ConditionalGenerator, "cond_d": sl.ConditionalDiscriminator, "noise_encoder": sl.NoiseEncoder,

@@ -189,7 +189,7 @@ def demosaic(
 def upscale(
     inputs: Inputs,
     output: Output,
-    model: str = typer.Option("srresnet-x4", help="Super-resolution model (shipped name: srresnet-x4 for PSNR, srgan-x4 for sharpness; weights .safetensors, run folder, BasicSR MSRResNet .pth), or bicubic."),
+    model: str = typer.Option("srresnet-x4", help="Super-resolution model (shipped name: srresnet-x4 for PSNR, srgan-x4 for sharpness; weights .safetensors, run folder, or a .pth of BasicSR MSRResNet, ESRGAN/Real-ESRGAN RRDBNet or Real-ESRGAN SRVGGNetCompact), or bicubic."),
     scale: int = typer.Option(None, help="Upscaling factor: the model's own (checked when given); bicubic's, default 4."),
     arch: Arch = None,
     *,

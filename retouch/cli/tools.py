@@ -14,10 +14,10 @@ PANEL = Panel("Tools")
 
 @PANEL.command()
 def convert(
-    src: Path = typer.Argument(..., help="A reference .pth: pix2pix/CycleGAN latest_net_G*.pth, BasicSR MSRResNet, BigGAN-PyTorch G_ema.pth."),
+    src: Path = typer.Argument(..., help="A reference .pth: pix2pix/CycleGAN latest_net_G*.pth, BasicSR MSRResNet, ESRGAN/Real-ESRGAN (RRDBNet, SRVGGNetCompact), BigGAN-PyTorch G_ema.pth."),
     dst: Path = typer.Argument(..., help="The .safetensors file to write (a BigGAN's D.pth beside SRC goes to DST-discriminator.safetensors)."),
     arch: str = typer.Option(None, help="Architecture when the keys leave it open: NAME[:key=value,...], e.g. unet_256:norm=instance (docs/howto/translate.md)."),
-    task: str = typer.Option(None, help="translate | upscale: the verb the weights serve (default: translate for pix2pix/CycleGAN, upscale for MSRResNet)."),
+    task: str = typer.Option(None, help="translate | upscale: the verb the weights serve (default: translate for pix2pix/CycleGAN, upscale for MSRResNet, ESRGAN and Real-ESRGAN)."),
 ) -> None:
     """Write a reference implementation's .pth as retouch weights, the architecture in the metadata."""
     from retouch.models.foreign import convert as convert_weights

@@ -18,6 +18,7 @@ from retouch.nets.layers import init_weights
 from retouch.nets.msrresnet import MSRResNet
 from retouch.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
 from retouch.nets.resnet import ResnetGenerator
+from retouch.nets.rrdbnet import RRDBNet
 from retouch.nets.segmenter import Segmenter
 from retouch.nets.shared_latent import (
     ConditionalDiscriminator,
@@ -30,6 +31,7 @@ from retouch.nets.shared_latent import (
     UNITGenerator,
 )
 from retouch.nets.srresnet import SRGANDiscriminator, SRResNet
+from retouch.nets.srvgg import SRVGGNetCompact
 from retouch.nets.tdgan import TDGAN
 from retouch.nets.unet import BottleneckClassHead, UnetGenerator
 
@@ -41,6 +43,8 @@ NETS: dict[str, type[nn.Module]] = {
     "resnet_gap": ResNetGAP,
     "srresnet": SRResNet,
     "msrresnet": MSRResNet,
+    "rrdbnet": RRDBNet,
+    "srvgg": SRVGGNetCompact,
     "srgan_d": SRGANDiscriminator,
     "biggan_g": BigGANGenerator,
     "biggan_d": BigGANDiscriminator,
@@ -67,7 +71,9 @@ def input_multiple(spec: dict[str, Any]) -> int:
         return 2 ** spec["num_downs"]
     if name == "latent_path":
         return 2 ** spec["n_down"]
-    return 1 if name in ("srresnet", "msrresnet") else 4
+    if name == "rrdbnet":  # Real-ESRGAN's x2 and x1 fold their input by 2 or 4 first
+        return 2 ** spec.get("upsamples", 2) // spec.get("scale", 4)
+    return 1 if name in ("srresnet", "msrresnet", "srvgg") else 4
 
 
 def build_net(spec: dict[str, Any]) -> nn.Module:
@@ -116,4 +122,4 @@ class TwoWay(nn.Module):
 NETS["twoway"] = TwoWay
 
 __all__ = ["NETS", "build_net", "init_weights", "input_multiple", "BottleneckClassHead", "BigGANDiscriminator", "BigGANGenerator",
-           "MSRResNet", "NLayerDiscriminator", "PixelDiscriminator", "ResnetGenerator", "SRGANDiscriminator", "SRResNet", "TwoWay", "UnetGenerator"]
+           "MSRResNet", "NLayerDiscriminator", "PixelDiscriminator", "ResnetGenerator", "RRDBNet", "SRGANDiscriminator", "SRResNet", "SRVGGNetCompact", "TwoWay", "UnetGenerator"]

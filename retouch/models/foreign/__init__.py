@@ -5,13 +5,17 @@ and naming the reference architectures it accepts (`ARCHS`) and the task its net
 
 - `pix2pix`: pytorch-CycleGAN-and-pix2pix generators, U-Net and ResNet;
 - `basicsr`: BasicSR's MSRResNet;
+- `esrgan`: ESRGAN's RRDBNet (BasicSR/Real-ESRGAN, ESRGAN-repository and original key layouts) and
+  Real-ESRGAN's SRVGGNetCompact;
 - `biggan`: BigGAN-PyTorch / DGP `G_ema.pth` and `D.pth` (and `load_biggan` for a given spec);
 - `vgg`: torchvision's vgg19 state dict, for the VGG content loss.
 
 What a state dict cannot tell is taken from the reference's defaults and can be overridden with an
 `--arch` string, `NAME[:key=value,...]` (e.g. `resnet_9blocks:norm=none,padding=replicate`). Files
 are opened by `retouch.models.files.load_pth` only (`weights_only=True`): nothing in them is run.
-Adding a family: a module with `ARCHS`, `TASKS`, `recognise` and `training_size`, listed in `FAMILIES`.
+Adding a family: a module with `ARCHS`, `TASKS`, `recognise` and `training_size`, listed in `FAMILIES`;
+a family whose files come in other key layouts than its net's also has `rename(state)`, which gives
+the state dict under the net's own names before the strict load.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ import torch
 
 from retouch.errors import RetouchError
 from retouch.models.files import companion_path, load_pth, save_weights
-from retouch.models.foreign import basicsr, biggan, pix2pix
+from retouch.models.foreign import basicsr, biggan, esrgan, pix2pix
 from retouch.nets import build_net
 
-FAMILIES = (pix2pix, basicsr, biggan)
+FAMILIES = (pix2pix, basicsr, esrgan, biggan)
 # Reference names accepted by --arch, and the spec each one fixes before inference fills the rest.
 ARCHS: dict[str, dict[str, Any]] = {name: spec for family in FAMILIES for name, spec in family.ARCHS.items()}
 TASKS = {name: task for family in FAMILIES for name, task in family.TASKS.items()}
@@ -55,10 +59,11 @@ def _value(text: str) -> Any:
 
 
 def unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
-    """The state dict inside what a reference saved: BasicSR's `params` (or `params_ema`), a
-    DataParallel `module.` prefix stripped."""
+    """The state dict inside what a reference saved: BasicSR's `params_ema` (the EMA weights, which
+    Real-ESRGAN's inference prefers) or else its `params`, a `state_dict`, a DataParallel `module.`
+    prefix stripped."""
     if isinstance(obj, dict):
-        for key in ("params", "params_ema", "state_dict"):
+        for key in ("params_ema", "params", "state_dict"):
             if isinstance(obj.get(key), dict):
                 obj = obj[key]
                 break
@@ -74,7 +79,8 @@ def infer_spec(state: dict[str, torch.Tensor], given: dict[str, Any] | None = No
     spec = next((s for family in FAMILIES if (s := family.recognise(state)) is not None), None)
     if spec is None:
         raise RetouchError(f"Cannot tell the architecture from keys like {', '.join(list(state)[:3])}: retouch reads "
-                           "pix2pix/CycleGAN generators, BasicSR MSRResNet and BigGAN-PyTorch G/D state dicts.")
+                           "pix2pix/CycleGAN generators, BasicSR MSRResNet, ESRGAN/Real-ESRGAN RRDBNet and SRVGGNetCompact "
+                           "and BigGAN-PyTorch G/D state dicts.")
     if given.get("name", spec["name"]) != spec["name"]:
         raise RetouchError(f"--arch says {given['name']}, but the file's keys are those of a {spec['name']}.")
     return {**spec, **given}
@@ -117,6 +123,7 @@ def build_foreign(saved: Any, path: Path, arch: str | None = None, task: str | N
     dict unwrapped, its architecture recognised (or given by `arch`), loaded strictly."""
     state = unwrap(saved, path)
     spec = infer_spec(state, parse_arch(arch) if arch else None)
+    state = getattr(FAMILY_OF[spec["name"]], "rename", dict)(state)
     try:
         net = build_net(dict(spec))
     except RetouchError as e:

@@ -14,7 +14,7 @@ TASKS = {"msrresnet": "upscale"}
 
 def recognise(state: dict[str, torch.Tensor]) -> dict[str, Any] | None:
     """The spec of an MSRResNet, or None for another family's keys."""
-    if "conv_first.weight" in state and "conv_last.weight" in state:
+    if "conv_first.weight" in state and "body.0.conv1.weight" in state and "upconv1.weight" in state:  # not RRDBNet's
         return _msrresnet(state)
     return None
 
