@@ -12,8 +12,8 @@ Every source has a `masks(frames)` generator (frames 1x3xHxW upright uint8, mask
   tracked in between;
 - `Listed`: boxes for every frame, e.g. what `--regions-json` wrote when the film was hidden;
 - `Faces`: CenterFace on every other frame, joined into tracks (`_follow`);
-- `Detected`: existing mosaics found in every frame (`retouch.locate.periodic`), joined into
-  tracks the same way, so a mosaic moves and changes size as one region and does not blink.
+- `Detected`: existing mosaics found on every other frame (`retouch.locate.periodic`), joined
+  into tracks the same way, so a mosaic moves and changes size as one region and does not blink.
 """
 
 from __future__ import annotations
@@ -480,8 +480,8 @@ class Listed:
 
 @dataclass
 class Detected:
-    """Existing mosaics found in every frame (`retouch.locate.periodic`: periodic cell edges around
-    flat cells, what survives a video codec) and joined into tracks, so a mosaic is one region that
+    """Existing mosaics found on every `every`-th frame (`retouch.locate.periodic`: periodic cell
+    edges around flat cells, what survives a video codec) and joined into tracks, so a mosaic is one region that
     moves and changes size with the film rather than a fresh guess per frame: a miss of up to `gap`
     frames inside a track is bridged, a track is held `persist` frames past its ends, a track
     found on fewer than `min_hits` frames (a passing texture) restores nothing, and no track
@@ -491,16 +491,21 @@ class Detected:
     gap: int = 6
     persist: int = 2
     min_hits: int = 3
+    every: int = 2  # look on every `every`-th frame of a shot (its first always); tracks fill the rest (the same
+    # share found on the 720p tuning film, half the detection time: docs/notes/films.md)
 
     @property
     def description(self) -> str:
-        return (f"mosaics found per frame (periodic cell edges), tracked: gaps <= {self.gap} frames bridged, "
+        often = "every frame" if self.every == 1 else f"every {self.every} frames"
+        return (f"mosaics found on {often} (periodic cell edges), tracked: gaps <= {self.gap} frames bridged, "
                 f"tracks held {self.persist} frames, found on >= {self.min_hits} frames, never across a scene cut")
 
     def masks(self, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
         from retouch.locate.periodic import find_mosaics, luma
 
-        def detect(i: int, rgb: np.ndarray, shot: int, start: int, tracks: list[_Track]) -> list[np.ndarray]:
+        def detect(i: int, rgb: np.ndarray, shot: int, start: int, tracks: list[_Track]) -> list[np.ndarray] | None:
+            if (i - start) % self.every:
+                return None
             return [np.array(b, np.float64) for b in find_mosaics(luma(rgb))]
 
         yield from _follow(frames, detect, self.gap, self.persist, max(self.gap + 1, self.persist) + 2, min_hits=self.min_hits)
