@@ -111,6 +111,8 @@ AS_RUN: dict[str, str] = {
     "retouch eval-dgp --per-class 30 --rows colorize --precision fp32 --json docs/results/dgp-colorize-300.json":
         "retouch eval-dgp tiny-prior.safetensors --per-class 30 --rows colorize --precision fp32 --json docs/results/dgp-colorize-300.json",
     "retouch eval-dgp cifar10-prior --json dgp.json --sheet dgp.png": "retouch eval-dgp tiny-prior.safetensors --json dgp.json --sheet dgp.png",
+    # the moving-mosaic film docs/scripts/real_films.py makes from Big Buck Bunny
+    "retouch bench --video work/moving.mp4 --detect": "retouch bench --video hidden.mp4 --detect",
 }
 
 # Commands that take long even small (a DGP fit per row of a table): run by the test marked slow.
