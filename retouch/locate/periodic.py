@@ -10,18 +10,23 @@ pixels apart and small between them. This module looks for that, in two steps:
 
 1. **Tiles.** The frame is cut into overlapping `TILE`-pixel tiles; in each, the column jumps are
    averaged down the tile (a profile across it) and likewise the row jumps. A tile whose two
-   profiles both have one period (6-24 px) whose lines stand out `CONTRAST` times above the
-   steps between them, by at least `STRENGTH` levels, votes for a mosaic. The line and the pixel
+   profiles both have the same period (6-24 px) whose lines stand out `CONTRAST` times above the
+   steps between them, by at least `STRENGTH` levels, votes for a mosaic. The line and the step
    on either side count as the line, so a smeared edge counts whole. Vectorised over all tiles
-   (a matrix product per period), a 720p frame costs tens of milliseconds.
-2. **Cells.** Around each group of voting tiles the grid is read (`estimate_grid`) and every
-   cell is judged on its own: a mosaic cell is flat inside and meets its neighbours in jumps on
-   the grid lines. The region is the bounding rectangle of the mosaic cells (cells over a flat
-   part of the picture show no jumps but lie inside it), snapped to the grid, so its border is
-   exact to the pixel when the mosaic's grid starts at its corner, as editors draw them.
+   (a matrix product per period), a 720p frame costs tens of milliseconds. Neighbouring voting
+   tiles form a group; the period most of them found is the cell side, and the grid's phase is
+   read on the group's area with that period fixed (`line_period`).
+2. **Cells.** Every cell of that grid around the group is judged on its own: a mosaic cell changes
+   colour *across* its edges (net, from two pixels inside it to two inside its neighbour) by
+   `JUMP` levels and `SHARP` times its mean step inside. A gradient, texture and thin bars (mortar,
+   window frames) do not. The region is the rectangle of such cells (`_rectangle`: stray cells
+   peeled off, the part over smooth content, where cells barely differ, grown back), snapped to
+   the grid, so its border is exact to the pixel when the grid starts at the mosaic's corner, as
+   editors draw them; groups that see parts of one mosaic on one grid are merged (`_merged`).
 
-Natural frames rarely have both: texture has jumps everywhere, flat cartoon areas have none, and
-H.264's own block edges are faint (below `STRENGTH`) and fall on an 8/16 px grid of the frame.
+Square cells only, at least `MIN_CELLS`. On four real clips without a mosaic no region was found;
+H.264's and MPEG-4's own block edges are faint and rarely both periodic and sharp
+(docs/benchmarks.md, "Films"; what was tried: docs/notes/films.md).
 """
 
 from __future__ import annotations
