@@ -28,7 +28,6 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 import skimage.data
@@ -164,12 +163,12 @@ def read_pages(pages: list[Path] = PAGES) -> tuple[list[Shown], dict[str, str]]:
 
 
 @functools.cache
-def _cli() -> click.Command:
+def _cli() -> typer.core.TyperGroup:
     return typer.main.get_command(app)
 
 
-def _click(words: list[str]) -> tuple[click.Command, int]:
-    """The click command the words after `retouch` call, and how many words name it (`data video`: 2)."""
+def _click(words: list[str]) -> tuple[typer.core.TyperCommand, int]:
+    """The (click) command the words after `retouch` call, and how many words name it (`data video`: 2)."""
     cmd, n = _cli(), 0
     while hasattr(cmd, "commands"):
         cmd, n = cmd.commands[words[n]], n + 1
