@@ -1,9 +1,17 @@
 """Shared fixtures: the real data in ../shared/data (tests using it skip when it is absent)."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+
+# Children are spawned with fork, not vfork (CPython's documented escape hatch). In the full suite's
+# one process, after ~530 tests had loaded OpenVINO, ONNX Runtime, PyAV and torch, the next
+# subprocess.run (tests/test_studio.py) killed pytest itself with SIGSEGV and no faulthandler
+# output, twice at the same test; the same tests in smaller groups passed. A vfork child shares the
+# parent's memory until exec, so its crash can take the parent down; a forked child's cannot.
+subprocess._USE_VFORK = False
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
