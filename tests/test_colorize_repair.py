@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from retouch.cli import app
 from retouch.degrade import LUMA, Greyscale
+from retouch.degrade import Greyscale
 from retouch.errors import RetouchError
 from retouch.evaluate.colorize import colourfulness
 from retouch.io import read_image, read_provenance
@@ -98,6 +99,13 @@ def test_a_colorizer_with_chroma_side_colours_a_shrunk_copy_and_keeps_full_size_
     small = torch.rand(1, 3, 12, 20)
     colorizer(small)
     assert seen[-1] == (12, 20)  # already small: colours at its own size
+    assert torch.allclose(Colorizer(Orange(), saturation=0)(x), Greyscale()(x).expand_as(x), atol=1e-5)  # grey
+    mid = x * 0.5  # no channel clips at twice the colour
+    vivid, plain = Colorizer(Orange(), saturation=2)(mid), Colorizer(Orange())(mid)
+    assert (_luma(vivid) - _luma(mid)).abs().max() < 1e-5
+    assert torch.allclose(vivid - Greyscale()(mid), 2 * (plain - Greyscale()(mid)), atol=1e-5)
+    with pytest.raises(RetouchError, match="--saturation 5: use 0"):
+        Colorizer(Orange(), saturation=5)
 
 
 def test_degraded_data_reads_a_zip_and_shrinks_photos_to_load_size(tmp_path):
@@ -125,13 +133,15 @@ def test_chroma_needs_an_rgb_unet_without_a_mask():
         Pix2Pix(Pix2PixConfig(chroma=True, masked=True), torch.device("cpu"), torch.float32, 32, 1, 0.5)
 
 
-def test_repair_photos_at_each_scale_with_a_tiny_run(tmp_path):
-    """`retouch repair` with a run trained here on shuffled degradation chains: same size at
-    --scale 1, twice the size at --scale 2; a scale it does not offer is one line."""
+@pytest.mark.parametrize("net", [{"netG": "unet", "unet_downs": 5}, {"netG": "ffdnet", "n_convs": 2}])
+def test_repair_photos_at_each_scale_with_a_tiny_run(tmp_path, net):
+    """`retouch repair` with a run trained here on shuffled degradation chains (the U-Net of the
+    first `repair` and the FFDNet-style net of the shipped one): same size at --scale 1, twice the
+    size at --scale 2; a scale it does not offer is one line."""
     from retouch.train import RunConfig, train
 
     clean = photo_folder(tmp_path / "photos", n=3, h=48, w=64)
-    cfg = RunConfig(method="pix2pix", model={"ngf": 4, "norm": "none", "dropout": False, "unet_downs": 5, "gan_weight": 0.0, "lambda_l1": 1},
+    cfg = RunConfig(method="pix2pix", model={"ngf": 4, "norm": "none", "dropout": False, "gan_weight": 0.0, "lambda_l1": 1, **net},
                     data={"root": str(clean), "degrade": "blur:sigma=0.5-2,p=0.5~downsample:scale=2,up=1,p=0.5~noise:sigma=5-20~jpeg:quality=40-90",
                           "region": "full", "preprocess": "crop", "size": 32},
                     train={"steps": 2, "batch_size": 2, "log_every": 1, "sample_every": 2, "ckpt_every": 2, "device": "cpu",
@@ -146,6 +156,16 @@ def test_repair_photos_at_each_scale_with_a_tiny_run(tmp_path):
         assert read_provenance(out)["task"] == f"repair x{scale}"
     r = runner.invoke(app, ["repair", str(clean / "0.png"), "-o", str(tmp_path / "x3.png"), "--model", str(tmp_path / "run"), "--scale", "3"])
     assert isinstance(r.exception, RetouchError) and "--scale 3" in str(r.exception)
+    from retouch.tasks.repair import load_repairer
+
+    assert load_repairer(tmp_path / "run", 1, "cpu")(torch.zeros(1, 3, 47, 63)).shape == (1, 3, 47, 63)  # odd sides
+
+
+def test_pix2pix_names_its_generators():
+    from retouch.methods.pix2pix import Pix2Pix, Pix2PixConfig
+
+    with pytest.raises(RetouchError, match="use unet, resnet or ffdnet"):
+        Pix2Pix(Pix2PixConfig(netG="dncnn"), torch.device("cpu"), torch.float32, 32, 1, 0.5)
 
 
 def test_shuffled_chains_draw_their_order_per_sample():

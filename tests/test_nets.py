@@ -12,6 +12,7 @@ from retouch.nets import NETS, TwoWay, build_net
 from retouch.nets import shared_latent as sl
 from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator
 from retouch.nets.classifier import ResNetGAP
+from retouch.nets.ffdnet import FFDNet
 from retouch.nets.keypatch import KeyPatchNet
 from retouch.nets.layers import init_weights, norm_layer
 from retouch.nets.msrresnet import MSRResNet
@@ -277,8 +278,8 @@ def test_registry():
     assert NETS == {
         "unet": UnetGenerator, "resnet": ResnetGenerator,
         "patchgan": NLayerDiscriminator, "pixel": PixelDiscriminator, "resnet_gap": ResNetGAP,
-        "srresnet": SRResNet, "msrresnet": MSRResNet, "rrdbnet": RRDBNet, "srvgg": SRVGGNetCompact, "srgan_d": SRGANDiscriminator,
-        "twoway": TwoWay,
+        "srresnet": SRResNet, "msrresnet": MSRResNet, "rrdbnet": RRDBNet, "srvgg": SRVGGNetCompact, "ffdnet": FFDNet,
+        "srgan_d": SRGANDiscriminator, "twoway": TwoWay,
         "biggan_g": BigGANGenerator, "biggan_d": BigGANDiscriminator, "segmenter": Segmenter,
         "unit_g": sl.UNITGenerator, "latent_path": sl.LatentPath, "cogan_g": sl.CoupledGenerator, "cogan_d": sl.CoupledDiscriminator,
         "cond_g": sl.ConditionalGenerator, "cond_d": sl.ConditionalDiscriminator, "noise_encoder": sl.NoiseEncoder,

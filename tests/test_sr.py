@@ -170,6 +170,28 @@ def test_srresnet_phase_builds_no_discriminator_and_a_wrong_scale_is_clear(tmp_p
         train(cfg, tmp_path / "box", show_progress=False)
 
 
+def test_srvgg_generator_trains_and_its_file_loads_in_the_published_layout(tmp_path):
+    """`generator: srvgg` trains an SRVGGNetCompact; the exported file's tensors load with strict
+    key matching into Real-ESRGAN's class (written from its source, tests/esrgan_reference.py), which
+    then gives our output on [0, 1] images: the file is theirs to use as it is."""
+    from safetensors.torch import load_file
+
+    from tests.esrgan_reference import SRVGGNetCompact as Published
+
+    cfg = sr_config(photos(tmp_path / "photos"), loss="mse", steps=3)
+    cfg.model.adv_weight, cfg.model.generator, cfg.model.channels, cfg.model.n_convs = 0.0, "srvgg", 8, 2
+    weights = train(cfg, tmp_path / "run", show_progress=False)
+    theirs = Published(num_feat=8, num_conv=2, upscale=2)
+    theirs.load_state_dict({k: v.float() for k, v in load_file(weights).items()}, strict=True)
+    ours, _ = _load(weights)[:2]
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        assert torch.allclose((ours(x * 2 - 1) + 1) / 2, theirs.eval()(x), atol=1e-5)
+    cfg.model.generator = "edsr"
+    with pytest.raises(RetouchError, match="use srresnet or srvgg"):
+        train(cfg, tmp_path / "bad", show_progress=False)
+
+
 def test_pix2pix_trains_with_the_pan_loss(tmp_path):
     from tests.helpers import make_ab_folder
     from tests.test_train import tiny_config

@@ -252,13 +252,13 @@ def eval_colorize(
 @PANEL.command("eval-repair")
 def eval_repair(
     model: str = typer.Argument("repair", help="Repair model (shipped name, weights file or run folder)."),
-    data: Path = typer.Option(Path("../shared/data/bsds500/val"), help="Clean photos (BSD100)."),
+    data: Path = typer.Option(Path("../shared/data/bsds500/val"), help="Clean photos (BSD100; Kodak24 for 512 px photos)."),
     limit: int = typer.Option(0, help="Only the first N photos (0 = all)."),
     device: Device = "cpu",
     sheet: Path = typer.Option(None, help="Also write a PNG of 4 photos, medium chain: damaged | OpenCV | repair | clean."),
     json_out: JsonOut = None,
 ) -> None:
-    """repair against OpenCV's non-local means on three fixed damage chains (docs/benchmarks.md)."""
+    """repair against OpenCV's non-local means on four fixed damage chains (docs/benchmarks.md)."""
     from retouch.evaluate.repair import evaluate_repair
 
     report = evaluate_repair(model, data, limit, device, sheet, log=typer.echo)

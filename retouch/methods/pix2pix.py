@@ -37,9 +37,10 @@ LOSSES = ("l1", "l2", "pan", "l1+pan")
 class Pix2PixConfig(PANOptions):
     """Networks and loss weights; defaults are the reference's (U-Net 256, 70x70 PatchGAN, lambda 100)."""
 
-    netG: str = "unet"  # unet | resnet
+    netG: str = "unet"  # unet | resnet | ffdnet (a plain conv stack at half resolution, for restoration: nets.ffdnet)
     ngf: int = 64
     n_blocks: int = 9  # ResNet generator only
+    n_convs: int = 12  # ffdnet only
     netD: str = "patchgan"  # patchgan | pixel
     ndf: int = 64
     n_layers_D: int = 3
@@ -99,8 +100,12 @@ class Pix2Pix(Method):
                 g["chroma"] = True
             if cfg.chroma_bins:
                 g.update(chroma_bins=cfg.chroma_bins, temperature=cfg.temperature)
-        else:
+        elif cfg.netG == "resnet":
             g = {"name": "resnet", "n_blocks": cfg.n_blocks, "dropout": cfg.dropout}
+        elif cfg.netG == "ffdnet":
+            g = {"name": "ffdnet", "n_convs": cfg.n_convs, "init": "kaiming"}
+        else:
+            raise RetouchError(f"Unknown pix2pix netG {cfg.netG!r}; use unet, resnet or ffdnet.")
         cond = cfg.in_channels + int(cfg.masked)  # what G and D are conditioned on
         self.add_net("G", {**g, "in_channels": cond, "out_channels": cfg.out_channels, "ngf": cfg.ngf, "norm": cfg.norm})
         betas = (cfg.beta1, 0.999)

@@ -31,9 +31,14 @@ class SRGANConfig(PANOptions):
     """Networks, content loss and weights; the defaults are SRGAN's at x4 (PAN content instead of VGG)."""
 
     scale: int = 4  # must equal the downsample scale in data.degrade
+    # srresnet (SRGAN's: residual blocks, two x2 sub-pixel stages) or srvgg (Real-ESRGAN's
+    # SRVGGNetCompact: a plain conv stack at the input's size and one pixel shuffle, so a few times
+    # fewer FLOPs; saved in its published layout and value range, so its own tools load our file)
+    generator: str = "srresnet"
     channels: int = 64
-    n_blocks: int = 16
-    norm: str = "none"  # the generator's (nets.srresnet says why none)
+    n_blocks: int = 16  # srresnet's residual blocks
+    n_convs: int = 16  # srvgg's body convs
+    norm: str = "none"  # srresnet's (nets.srresnet says why none)
     ndf: int = 64
     n_stages_D: int = 4
     norm_D: str = "batch"
@@ -63,13 +68,21 @@ class SRGAN(Method):
         if size % cfg.scale:
             raise RetouchError(f"The HR crop data.size {size} must be a multiple of model.scale {cfg.scale}.")
         betas = (cfg.beta1, 0.999)
-        self.add_net("G", {"name": "srresnet", "scale": cfg.scale, "channels": cfg.channels, "n_blocks": cfg.n_blocks, "norm": cfg.norm})
+        self.add_net("G", self.generator_spec(cfg))
         self.add_optimizer("G", self.nets["G"].parameters(), cfg.lr, betas, steps, decay_start)
         self.pan = cfg.pan() if cfg.loss == "pan" else None
         if cfg.adv_weight > 0 or self.pan is not None:
             self.add_net("D", {"name": "srgan_d", "ndf": cfg.ndf, "n_stages": cfg.n_stages_D, "norm": cfg.norm_D})
             self.add_adversary(self.nets["D"].parameters(), cfg.lr, cfg.beta1, steps, decay_start, cfg.gan_mode)
         self.vgg = VGGContent(cfg.vgg_path, cfg.vgg_layer).to(device) if cfg.loss == "vgg" else None
+
+    @staticmethod
+    def generator_spec(cfg: SRGANConfig) -> dict:
+        if cfg.generator == "srresnet":
+            return {"name": "srresnet", "scale": cfg.scale, "channels": cfg.channels, "n_blocks": cfg.n_blocks, "norm": cfg.norm}
+        if cfg.generator == "srvgg":
+            return {"name": "srvgg", "scale": cfg.scale, "channels": cfg.channels, "n_convs": cfg.n_convs, "act": "prelu", "init": "kaiming"}
+        raise RetouchError(f"Unknown srgan generator {cfg.generator!r}; use srresnet or srvgg.")
 
     @classmethod
     def dataset(cls, data, train: bool = True):

@@ -29,7 +29,7 @@ from retouch.models.load import load_model
 from retouch.nets import input_multiple
 
 DEFAULT_OPSET = 17
-IMAGE_NETS = ("unet", "resnet", "srresnet", "msrresnet", "rrdbnet", "srvgg", "latent_path")
+IMAGE_NETS = ("unet", "resnet", "ffdnet", "srresnet", "msrresnet", "rrdbnet", "srvgg", "latent_path")
 
 
 class Clamped(nn.Module):

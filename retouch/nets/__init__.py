@@ -13,6 +13,7 @@ from torch import nn
 from retouch.errors import RetouchError
 from retouch.nets.biggan import BigGANDiscriminator, BigGANGenerator
 from retouch.nets.classifier import ResNetGAP
+from retouch.nets.ffdnet import FFDNet
 from retouch.nets.keypatch import KeyPatchNet
 from retouch.nets.layers import init_weights
 from retouch.nets.msrresnet import MSRResNet
@@ -45,6 +46,7 @@ NETS: dict[str, type[nn.Module]] = {
     "msrresnet": MSRResNet,
     "rrdbnet": RRDBNet,
     "srvgg": SRVGGNetCompact,
+    "ffdnet": FFDNet,
     "srgan_d": SRGANDiscriminator,
     "biggan_g": BigGANGenerator,
     "biggan_d": BigGANDiscriminator,
@@ -73,6 +75,8 @@ def input_multiple(spec: dict[str, Any]) -> int:
         return 2 ** spec["n_down"]
     if name == "rrdbnet":  # Real-ESRGAN's x2 and x1 fold their input by 2 or 4 first
         return 2 ** spec.get("upsamples", 2) // spec.get("scale", 4)
+    if name == "ffdnet":  # folds 2x2 pixels into channels
+        return 2
     return 1 if name in ("srresnet", "msrresnet", "srvgg") else 4
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from retouch.defaults import BACKEND
 from retouch.degrade import Greyscale, shrink
+from retouch.errors import RetouchError
 from retouch.io import Provenance
 from retouch.models.runner import Translator, load_translator
 from retouch.nets.unet import chroma_of, with_chroma
@@ -32,30 +33,41 @@ class Colorizer:
     sees a photo at that scale too: its colours are computed on a shrunk copy and brought up to the
     full-size luma. Chroma is low-frequency (JPEG and TV halve it), so little is lost, the model
     sees whole objects rather than texture, and it costs a fraction of a full-size pass.
+
+    `saturation` multiplies the predicted chrominance. A model trained on a squared error predicts
+    the mean of the colours a region could have, which is greyer than any of them: 1 (the default)
+    is the closest to the true colours on average; above 1 is more colourful and, past about 1.25,
+    further from the true colours (docs/benchmarks.md#colourisation-and-repair measures the trade).
     """
 
-    def __init__(self, tr: Translator) -> None:
-        self.tr, self.name = tr, tr.name
+    def __init__(self, tr: Translator, saturation: float = 1.0) -> None:
+        if not 0 <= saturation <= 4:
+            raise RetouchError(f"--saturation {saturation:g}: use 0 (grey) to 4; 1 is the model's own colours.")
+        self.tr, self.name, self.saturation = tr, tr.name, saturation
         self.side = int(tr.meta.get("method_config", {}).get("chroma_side", 0))
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         grey = Greyscale()(x)
         h, w = grey.shape[2:]
-        if not self.side or min(h, w) <= self.side:
-            return self.tr(grey)
-        cbcr = F.interpolate(chroma_of(self.tr(shrink(grey, self.side))), size=(h, w), mode="bilinear", align_corners=False)
-        return with_chroma(grey, cbcr)
+        small = grey if not self.side or min(h, w) <= self.side else shrink(grey, self.side)
+        cbcr = chroma_of(self.tr(small))
+        if cbcr.shape[2:] != (h, w):
+            cbcr = F.interpolate(cbcr, size=(h, w), mode="bilinear", align_corners=False)
+        return with_chroma(grey, cbcr * self.saturation)
 
 
-def load_colorizer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto", backend: str = BACKEND) -> Colorizer:
+def load_colorizer(model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto", backend: str = BACKEND,
+                   saturation: float = 1.0) -> Colorizer:
     """A shipped name, weights file or run folder whose task is "colorize"."""
-    return Colorizer(load_translator(str(model), device, precision, task="colorize", backend=backend))
+    return Colorizer(load_translator(str(model), device, precision, task="colorize", backend=backend), saturation)
 
 
 def colorize_files(inputs: Path, output: Path, model: str | Path = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
-                   codec: str | None = None, crf: int | None = None, show_progress: bool = True, backend: str = BACKEND) -> list[Path]:
+                   codec: str | None = None, crf: int | None = None, show_progress: bool = True, backend: str = BACKEND,
+                   saturation: float = 1.0) -> list[Path]:
     """A file to a file, a folder to a folder (same names), or a film to a film (sound copied)."""
-    colorizer = load_colorizer(model, device, precision, backend)
-    return run_files(colorizer, inputs, output, Provenance(model=colorizer.name, task="colorize", regions=None), codec=codec,
+    colorizer = load_colorizer(model, device, precision, backend, saturation)
+    task = "colorize" if saturation == 1 else f"colorize, saturation x{saturation:g}"
+    return run_files(colorizer, inputs, output, Provenance(model=colorizer.name, task=task, regions=None), codec=codec,
                      crf=crf, show_progress=show_progress)
