@@ -263,7 +263,9 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} img/s"),
                TextColumn("{task.fields[losses]}"), TimeRemainingColumn()]
     progress = Progress(*columns, disable=not show_progress or not ranks.main)
-    with progress, (out / "log.jsonl").open("a") if ranks.main else nullcontext() as log:
+    # the event writer closes with the loop, also on Ctrl-C or an error: its flushing thread would
+    # otherwise outlive the run (one per interrupted run in a long-lived process, as the tests are)
+    with progress, (out / "log.jsonl").open("a") if ranks.main else nullcontext() as log, writer if writer is not None else nullcontext():
         bar = progress.add_task(f"{cfg.method}", total=t.steps, completed=start, rate="-", losses="")
         it, tick, tick_step = iter(loader), time.perf_counter(), start
         finite, skipping = FiniteLosses(), t.nonfinite == "skip"
@@ -303,8 +305,6 @@ def train(cfg: RunConfig, out: Path, resume: bool = False, show_progress: bool =
             if done % t.ckpt_every == 0 or done == t.steps:
                 checkpoint(done)
             progress.update(bar, completed=done)
-    if writer is not None:
-        writer.close()
     ranks.barrier()  # rank 0's last checkpoint is on disk before any rank reports the run done
     distributed.shutdown(ranks)
     return weights
