@@ -24,7 +24,10 @@ import functools
 import re
 import shlex
 import shutil
+import signal
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -340,12 +343,32 @@ def pages() -> tuple[list[Shown], dict[str, str]]:
     return read_pages()
 
 
+@contextmanager
+def signal_handlers_kept() -> Iterator[None]:
+    """The process's Python signal handlers as they were, whatever a command installs.
+
+    Why: the commands run in this one test process, and a training command with loader workers
+    leaves torch's SIGCHLD handler installed for good (`_set_SIGCHLD_handler`). In the full suite
+    the first child to exit after it (tests/test_studio.py's `retouch studio` subprocess) killed
+    pytest with SIGSEGV (si_code SI_KERNEL, no faulthandler output, at a different instruction
+    each time), in CI and here; a user's `retouch train` is its own process and never meets this.
+    """
+    kept = {s: signal.getsignal(s) for s in signal.valid_signals() if signal.getsignal(s) is not None}
+    try:
+        yield
+    finally:
+        for s, handler in kept.items():
+            if signal.getsignal(s) is not handler:
+                signal.signal(s, handler)
+
+
 def run(commands: list[Shown]) -> list[str]:
     """Run each command's tiny form in the current folder; a report per failure."""
     failed = []
     for shown in commands:
         words = tiny_form(shown.command)
-        result = CliRunner().invoke(app, words)
+        with signal_handlers_kept():
+            result = CliRunner().invoke(app, words)
         if result.exit_code != 0:
             raised = "" if isinstance(result.exception, SystemExit) else f"{result.exception!r} "
             failed.append(f"{shown.command}  ({', '.join(shown.where)})\n  ran: retouch {shlex.join(words)}\n  "
