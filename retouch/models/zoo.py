@@ -117,9 +117,9 @@ ZOO: dict[str, ZooEntry] = {
     ),
     "repair": ZooEntry(
         file="repair.safetensors",
-        sha256="354fcfef91d2481330ce4fbb1fd4d936c9a7ea435e4b234f53cb9420e48bbc9f",
+        sha256="6f8cca910adf2403aa7029a3424049cad26279013b498f62869f11f5eb48c424",
         task="translate",
-        summary="U-Net (ngf 32, L1) against blur, noise, JPEG blocking and downscaling drawn in random chains; `retouch repair`",
+        summary="blind FFDNet-style denoiser (12 convs at half resolution, residual) against noise, JPEG blocking, blur and downscaling; `retouch repair`",
         card="docs/models/repair.md",
     ),
 }
