@@ -5,10 +5,10 @@ runs a plain conv + ReLU stack there, and unfolds the result: a quarter of the p
 on, a receptive field twice as wide, and denoising at least as good as DnCNN, which works at full
 resolution. Ours differs in two ways, both for blind restoration: no noise-level map enters (the
 damage of a shared photo is unknown: noise, JPEG, blur), and the stack predicts the residual that
-is added to the input (DnCNN's residual learning), which trains faster than predicting the clean image. Why not the pix2pix U-Net: its full-resolution level is one strided
-conv and one transposed conv, so fine detail reaches the output only through one skip
-concatenation; trained on the same chains for as long it denoised half as well as OpenCV's
-non-local means (docs/notes/repair.md).
+is added to the input (DnCNN's residual learning), which trains faster than predicting the clean
+image. Why not the pix2pix U-Net: its full-resolution level is one strided conv and one transposed
+conv, so fine detail reaches the output only through one skip concatenation; trained on the same
+chains for as long it denoised half as well as OpenCV's non-local means (docs/notes/restoration.md).
 """
 
 import torch.nn.functional as F

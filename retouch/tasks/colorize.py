@@ -36,8 +36,8 @@ class Colorizer:
 
     `saturation` multiplies the predicted chrominance. A model trained on a squared error predicts
     the mean of the colours a region could have, which is greyer than any of them: 1 (the default)
-    is the closest to the true colours on average; above 1 is more colourful and, past about 1.25,
-    further from the true colours (docs/benchmarks.md#colourisation-and-repair measures the trade).
+    is the closest to the true colours on average; above 1 is more colourful and further from them
+    (docs/notes/restoration.md measures the trade on Kodak24).
     """
 
     def __init__(self, tr: Translator, saturation: float = 1.0) -> None:
